@@ -1,0 +1,1 @@
+//! Process wiring: builds every component from the config, runs them, drains on shutdown.

@@ -1,0 +1,754 @@
+//! The validating walk over an encoded `ExportTraceServiceRequest`.
+//!
+//! [`scan`] accepts exactly the byte strings prost's decoder accepts for this message (same wire
+//! types, UTF-8 strings, varint rules, recursion limit; unknown fields skipped), so a request that
+//! passes the scan can be forwarded byte for byte and every backend will decode it. While walking it
+//! records, per span, the offsets of the fields processors read, in one `Vec` per request.
+
+use std::ops::Range;
+
+use super::attr::{ArrayRef, AttrValue, KvListRef};
+use super::SpanAttrs;
+
+/// Why a request is not a valid `ExportTraceServiceRequest`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid protobuf: {reason} at byte {offset}")]
+pub struct ScanError {
+    /// What was wrong.
+    pub reason: &'static str,
+    /// Offset from the start of the request.
+    pub offset: usize,
+}
+
+/// prost's default recursion limit for nested messages.
+const RECURSION_LIMIT: u32 = 100;
+
+/// One field as read off the wire.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Field<'a> {
+    Varint(u64),
+    Fixed64(u64),
+    Fixed32(u32),
+    Len(&'a [u8]),
+    /// A group (deprecated wire types 3/4), only ever skipped.
+    Group,
+}
+
+/// Reads a varint the way prost does: at most 10 bytes, the 10th at most 1.
+#[inline]
+pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut value: u64 = 0;
+    for i in 0..10 {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        if i == 9 && b > 1 {
+            return None;
+        }
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// Iterates the fields of a message body that is already known to be valid (used by views).
+/// Stops at the first malformed field, which cannot happen after a successful scan.
+pub(crate) struct FieldIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> FieldIter<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+}
+
+impl<'a> Iterator for FieldIter<'a> {
+    type Item = Result<(u32, Field<'a>), ScanError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let r = next_field(self.buf, &mut self.pos, RECURSION_LIMIT);
+        if r.is_err() {
+            self.pos = self.buf.len();
+        }
+        Some(r)
+    }
+}
+
+fn err(reason: &'static str, offset: usize) -> ScanError {
+    ScanError { reason, offset }
+}
+
+/// Reads one field (key + payload) at `pos`. Groups are skipped whole, as prost skips them.
+#[inline]
+fn next_field<'a>(
+    buf: &'a [u8],
+    pos: &mut usize,
+    depth: u32,
+) -> Result<(u32, Field<'a>), ScanError> {
+    let start = *pos;
+    let key = read_varint(buf, pos).ok_or_else(|| err("invalid varint", start))?;
+    if key > u64::from(u32::MAX) {
+        return Err(err("invalid key value", start));
+    }
+    let wire_type = (key & 7) as u8;
+    let tag = (key >> 3) as u32;
+    if tag == 0 {
+        return Err(err("invalid tag value: 0", start));
+    }
+    let field = match wire_type {
+        0 => Field::Varint(read_varint(buf, pos).ok_or_else(|| err("invalid varint", *pos))?),
+        1 => {
+            let b = buf
+                .get(*pos..*pos + 8)
+                .ok_or_else(|| err("buffer underflow", *pos))?;
+            *pos += 8;
+            Field::Fixed64(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        }
+        2 => {
+            let len_at = *pos;
+            let len = read_varint(buf, pos).ok_or_else(|| err("invalid varint", len_at))?;
+            let remaining = (buf.len() - *pos) as u64;
+            if len > remaining {
+                return Err(err("buffer underflow", len_at));
+            }
+            let b = &buf[*pos..*pos + len as usize];
+            *pos += len as usize;
+            Field::Len(b)
+        }
+        3 => {
+            skip_group(buf, pos, tag, depth)?;
+            Field::Group
+        }
+        4 => return Err(err("unexpected end group tag", start)),
+        5 => {
+            let b = buf
+                .get(*pos..*pos + 4)
+                .ok_or_else(|| err("buffer underflow", *pos))?;
+            *pos += 4;
+            Field::Fixed32(u32::from_le_bytes(b.try_into().expect("4 bytes")))
+        }
+        _ => return Err(err("invalid wire type value", start)),
+    };
+    Ok((tag, field))
+}
+
+fn skip_group(buf: &[u8], pos: &mut usize, tag: u32, depth: u32) -> Result<(), ScanError> {
+    if depth == 0 {
+        return Err(err("recursion limit reached", *pos));
+    }
+    loop {
+        let start = *pos;
+        if *pos >= buf.len() {
+            return Err(err("buffer underflow", start));
+        }
+        let key = read_varint(buf, pos).ok_or_else(|| err("invalid varint", start))?;
+        if key > u64::from(u32::MAX) {
+            return Err(err("invalid key value", start));
+        }
+        let wire_type = (key & 7) as u8;
+        let inner = (key >> 3) as u32;
+        if inner == 0 {
+            return Err(err("invalid tag value: 0", start));
+        }
+        if wire_type == 4 {
+            if inner != tag {
+                return Err(err("unexpected end group tag", start));
+            }
+            return Ok(());
+        }
+        // Re-read this field through next_field, one level deeper.
+        *pos = start;
+        if depth - 1 == 0 {
+            return Err(err("recursion limit reached", start));
+        }
+        next_field(buf, pos, depth - 1)?;
+    }
+}
+
+// === validation of each message type ===
+//
+// Each `check_*` walks one message body at a known absolute offset `base` (for error offsets),
+// with `depth` nested levels still allowed, and enforces the wire type of every known field.
+
+type Check = fn(&[u8], usize, u32) -> Result<(), ScanError>;
+
+/// Walks a message body, validating known fields with `on_field`.
+#[inline]
+fn walk<'a>(
+    buf: &'a [u8],
+    base: usize,
+    depth: u32,
+    mut on_field: impl FnMut(u32, Field<'a>, usize) -> Result<(), ScanError>,
+) -> Result<(), ScanError> {
+    let mut pos = 0;
+    while pos < buf.len() {
+        let start = pos;
+        let (tag, field) = next_field(buf, &mut pos, depth).map_err(|e| ScanError {
+            offset: base + e.offset,
+            ..e
+        })?;
+        // Offset of the payload start, for nested checks.
+        let payload = match field {
+            Field::Len(b) => base + pos - b.len(),
+            _ => base + start,
+        };
+        on_field(tag, field, payload)?;
+    }
+    Ok(())
+}
+
+fn expect_len<'a>(field: Field<'a>, at: usize) -> Result<&'a [u8], ScanError> {
+    match field {
+        Field::Len(b) => Ok(b),
+        _ => Err(err("invalid wire type", at)),
+    }
+}
+
+fn expect_str(field: Field<'_>, at: usize) -> Result<(), ScanError> {
+    let b = expect_len(field, at)?;
+    std::str::from_utf8(b)
+        .map(|_| ())
+        .map_err(|_| err("invalid string value: data is not UTF-8 encoded", at))
+}
+
+fn expect_varint(field: Field<'_>, at: usize) -> Result<u64, ScanError> {
+    match field {
+        Field::Varint(v) => Ok(v),
+        _ => Err(err("invalid wire type", at)),
+    }
+}
+
+fn expect_fixed64(field: Field<'_>, at: usize) -> Result<u64, ScanError> {
+    match field {
+        Field::Fixed64(v) => Ok(v),
+        _ => Err(err("invalid wire type", at)),
+    }
+}
+
+fn expect_fixed32(field: Field<'_>, at: usize) -> Result<u32, ScanError> {
+    match field {
+        Field::Fixed32(v) => Ok(v),
+        _ => Err(err("invalid wire type", at)),
+    }
+}
+
+fn nested(field: Field<'_>, at: usize, depth: u32, check: Check) -> Result<(), ScanError> {
+    let b = expect_len(field, at)?;
+    if depth == 0 {
+        return Err(err("recursion limit reached", at));
+    }
+    check(b, at, depth - 1)
+}
+
+/// An unknown field is skipped, but prost refuses even that once the recursion limit is reached.
+fn unknown(depth: u32, at: usize) -> Result<(), ScanError> {
+    if depth == 0 {
+        Err(err("recursion limit reached", at))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_any_value(buf: &[u8], base: usize, depth: u32) -> Result<(), ScanError> {
+    walk(buf, base, depth, |tag, f, at| match tag {
+        1 => expect_str(f, at),
+        2 | 3 | 8 => expect_varint(f, at).map(|_| ()),
+        4 => expect_fixed64(f, at).map(|_| ()),
+        5 => nested(f, at, depth, check_array),
+        6 => nested(f, at, depth, check_kvlist),
+        7 => expect_len(f, at).map(|_| ()),
+        _ => unknown(depth, at),
+    })
+}
+
+fn check_array(buf: &[u8], base: usize, depth: u32) -> Result<(), ScanError> {
+    walk(buf, base, depth, |tag, f, at| match tag {
+        1 => nested(f, at, depth, check_any_value),
+        _ => unknown(depth, at),
+    })
+}
+
+fn check_kvlist(buf: &[u8], base: usize, depth: u32) -> Result<(), ScanError> {
+    walk(buf, base, depth, |tag, f, at| match tag {
+        1 => nested(f, at, depth, check_key_value),
+        _ => unknown(depth, at),
+    })
+}
+
+fn check_key_value(buf: &[u8], base: usize, depth: u32) -> Result<(), ScanError> {
+    walk(buf, base, depth, |tag, f, at| match tag {
+        1 => expect_str(f, at),
+        2 => nested(f, at, depth, check_any_value),
+        3 => expect_varint(f, at).map(|_| ()),
+        _ => unknown(depth, at),
+    })
+}
+
+fn check_entity_ref(buf: &[u8], base: usize, depth: u32) -> Result<(), ScanError> {
+    walk(buf, base, depth, |tag, f, at| match tag {
+        1..=4 => expect_str(f, at),
+        _ => unknown(depth, at),
+    })
+}
+
+fn check_resource(buf: &[u8], base: usize, depth: u32) -> Result<(), ScanError> {
+    walk(buf, base, depth, |tag, f, at| match tag {
+        1 => nested(f, at, depth, check_key_value),
+        2 => expect_varint(f, at).map(|_| ()),
+        3 => nested(f, at, depth, check_entity_ref),
+        _ => unknown(depth, at),
+    })
+}
+
+fn check_scope(buf: &[u8], base: usize, depth: u32) -> Result<(), ScanError> {
+    walk(buf, base, depth, |tag, f, at| match tag {
+        1 | 2 => expect_str(f, at),
+        3 => nested(f, at, depth, check_key_value),
+        4 => expect_varint(f, at).map(|_| ()),
+        _ => unknown(depth, at),
+    })
+}
+
+fn check_event(buf: &[u8], base: usize, depth: u32) -> Result<(), ScanError> {
+    walk(buf, base, depth, |tag, f, at| match tag {
+        1 => expect_fixed64(f, at).map(|_| ()),
+        2 => expect_str(f, at),
+        3 => nested(f, at, depth, check_key_value),
+        4 => expect_varint(f, at).map(|_| ()),
+        _ => unknown(depth, at),
+    })
+}
+
+fn check_link(buf: &[u8], base: usize, depth: u32) -> Result<(), ScanError> {
+    walk(buf, base, depth, |tag, f, at| match tag {
+        1 | 2 => expect_len(f, at).map(|_| ()),
+        3 => expect_str(f, at),
+        4 => nested(f, at, depth, check_key_value),
+        5 => expect_varint(f, at).map(|_| ()),
+        6 => expect_fixed32(f, at).map(|_| ()),
+        _ => unknown(depth, at),
+    })
+}
+
+fn check_status(buf: &[u8], base: usize, depth: u32) -> Result<(), ScanError> {
+    walk(buf, base, depth, |tag, f, at| match tag {
+        2 => expect_str(f, at),
+        3 => expect_varint(f, at).map(|_| ()),
+        _ => unknown(depth, at),
+    })
+}
+
+// === the index ===
+
+/// Where one resource (a `ResourceSpans` entry) sits in the request.
+#[derive(Debug, Clone)]
+pub struct ResourceIdx {
+    /// The whole field, tag and length prefix included.
+    pub field: Range<u32>,
+    /// The `ResourceSpans` body.
+    pub body: Range<u32>,
+}
+
+/// Where one `ScopeSpans` entry sits.
+#[derive(Debug, Clone)]
+pub struct ScopeIdx {
+    /// Index into [`RequestIndex::resources`].
+    pub resource: u32,
+    /// The whole field, tag and length prefix included.
+    pub field: Range<u32>,
+    /// The `ScopeSpans` body.
+    pub body: Range<u32>,
+    /// The scope name (empty range when absent).
+    pub name: Range<u32>,
+}
+
+/// Where one span sits, with the fixed fields processors read most.
+#[derive(Debug, Clone)]
+pub struct SpanIdx {
+    /// Index into [`RequestIndex::scopes`].
+    pub scope: u32,
+    /// The whole field, tag and length prefix included.
+    pub field: Range<u32>,
+    /// The `Span` body.
+    pub body: Range<u32>,
+    /// `trace_id` bytes.
+    pub trace_id: Range<u32>,
+    /// `span_id` bytes.
+    pub span_id: Range<u32>,
+    /// `parent_span_id` bytes.
+    pub parent_span_id: Range<u32>,
+    /// `name`.
+    pub name: Range<u32>,
+    /// `kind`.
+    pub kind: i32,
+    /// `status.code` (0 when absent).
+    pub status_code: i32,
+    /// `start_time_unix_nano`.
+    pub start: u64,
+    /// `end_time_unix_nano`.
+    pub end: u64,
+}
+
+/// The result of a successful [`scan`]: where everything is.
+#[derive(Debug, Clone, Default)]
+pub struct RequestIndex {
+    /// Every `ResourceSpans`, in order.
+    pub resources: Vec<ResourceIdx>,
+    /// Every `ScopeSpans`, in order.
+    pub scopes: Vec<ScopeIdx>,
+    /// Every span, in order.
+    pub spans: Vec<SpanIdx>,
+}
+
+fn r(range_start: usize, len: usize) -> Range<u32> {
+    range_start as u32..(range_start + len) as u32
+}
+
+/// Validates `buf` as an `ExportTraceServiceRequest` and indexes its spans.
+///
+/// Fails exactly when prost's decoder would (checked by the fuzz target `wire_roundtrip`).
+/// Requests of 4 GiB or more are refused (receivers cap far below that).
+pub fn scan(buf: &[u8]) -> Result<RequestIndex, ScanError> {
+    if buf.len() >= u32::MAX as usize {
+        return Err(err("request too large", 0));
+    }
+    let mut index = RequestIndex::default();
+    let depth = RECURSION_LIMIT;
+    let mut pos = 0;
+    while pos < buf.len() {
+        let field_start = pos;
+        let (tag, field) = next_field(buf, &mut pos, depth)?;
+        if tag != 1 {
+            continue;
+        }
+        let body = expect_len(field, field_start)?;
+        let body_start = pos - body.len();
+        let resource = index.resources.len() as u32;
+        index.resources.push(ResourceIdx {
+            field: field_start as u32..pos as u32,
+            body: r(body_start, body.len()),
+        });
+        scan_resource_spans(buf, body_start, body.len(), resource, depth - 1, &mut index)?;
+    }
+    Ok(index)
+}
+
+fn scan_resource_spans(
+    buf: &[u8],
+    start: usize,
+    len: usize,
+    resource: u32,
+    depth: u32,
+    index: &mut RequestIndex,
+) -> Result<(), ScanError> {
+    let body = &buf[start..start + len];
+    let mut pos = 0;
+    while pos < body.len() {
+        let field_start = pos;
+        let (tag, field) =
+            next_field(body, &mut pos, depth).map_err(|e| err(e.reason, start + e.offset))?;
+        let at = start + pos - if let Field::Len(b) = field { b.len() } else { 0 };
+        match tag {
+            1 => nested(field, at, depth, check_resource)?,
+            2 => {
+                let b = expect_len(field, start + field_start)?;
+                if depth == 0 {
+                    return Err(err("recursion limit reached", at));
+                }
+                let scope = index.scopes.len() as u32;
+                index.scopes.push(ScopeIdx {
+                    resource,
+                    field: (start + field_start) as u32..(start + pos) as u32,
+                    body: r(at, b.len()),
+                    name: 0..0,
+                });
+                scan_scope_spans(buf, at, b.len(), scope, depth - 1, index)?;
+            }
+            3 => expect_str(field, at)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn scan_scope_spans(
+    buf: &[u8],
+    start: usize,
+    len: usize,
+    scope: u32,
+    depth: u32,
+    index: &mut RequestIndex,
+) -> Result<(), ScanError> {
+    let body = &buf[start..start + len];
+    let mut pos = 0;
+    while pos < body.len() {
+        let field_start = pos;
+        let (tag, field) =
+            next_field(body, &mut pos, depth).map_err(|e| err(e.reason, start + e.offset))?;
+        let at = start + pos - if let Field::Len(b) = field { b.len() } else { 0 };
+        match tag {
+            1 => {
+                nested(field, at, depth, check_scope)?;
+                // Last name wins, as with prost's merge of a repeated optional message.
+                let b = expect_len(field, at)?;
+                let mut name = None;
+                for f in FieldIter::new(b) {
+                    if let Ok((1, Field::Len(n))) = f {
+                        name = Some(offset_in(buf, n));
+                    }
+                }
+                if let Some(name) = name {
+                    index.scopes[scope as usize].name = name;
+                }
+            }
+            2 => {
+                let b = expect_len(field, start + field_start)?;
+                if depth == 0 {
+                    return Err(err("recursion limit reached", at));
+                }
+                let span = scan_span(buf, at, b.len(), scope, depth - 1)?;
+                index.spans.push(SpanIdx {
+                    field: (start + field_start) as u32..(start + pos) as u32,
+                    ..span
+                });
+            }
+            3 => expect_str(field, at)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The range of `inner` (a subslice of `outer`) within `outer`.
+fn offset_in(outer: &[u8], inner: &[u8]) -> Range<u32> {
+    let start = inner.as_ptr() as usize - outer.as_ptr() as usize;
+    r(start, inner.len())
+}
+
+fn scan_span(
+    buf: &[u8],
+    start: usize,
+    len: usize,
+    scope: u32,
+    depth: u32,
+) -> Result<SpanIdx, ScanError> {
+    let body = &buf[start..start + len];
+    let mut span = SpanIdx {
+        scope,
+        field: 0..0,
+        body: r(start, len),
+        trace_id: 0..0,
+        span_id: 0..0,
+        parent_span_id: 0..0,
+        name: 0..0,
+        kind: 0,
+        status_code: 0,
+        start: 0,
+        end: 0,
+    };
+    walk(body, start, depth, |tag, f, at| {
+        match tag {
+            1 => span.trace_id = offset_in(buf, expect_len(f, at)?),
+            2 => span.span_id = offset_in(buf, expect_len(f, at)?),
+            3 => expect_str(f, at)?,
+            4 => span.parent_span_id = offset_in(buf, expect_len(f, at)?),
+            5 => {
+                expect_str(f, at)?;
+                span.name = offset_in(buf, expect_len(f, at)?);
+            }
+            6 => span.kind = expect_varint(f, at)? as i32,
+            7 => span.start = expect_fixed64(f, at)?,
+            8 => span.end = expect_fixed64(f, at)?,
+            9 => nested(f, at, depth, check_key_value)?,
+            10 | 12 | 14 => {
+                expect_varint(f, at)?;
+            }
+            11 => nested(f, at, depth, check_event)?,
+            13 => nested(f, at, depth, check_link)?,
+            15 => {
+                nested(f, at, depth, check_status)?;
+                // prost merges repeated occurrences of a message field: a later status without a
+                // code keeps the earlier code.
+                for g in FieldIter::new(expect_len(f, at)?) {
+                    if let Ok((3, Field::Varint(c))) = g {
+                        span.status_code = c as i32;
+                    }
+                }
+            }
+            16 => {
+                expect_fixed32(f, at)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(span)
+}
+
+// === reading values (after a successful scan) ===
+
+/// Reads an `AnyValue` body. Only called on bytes the scan validated.
+pub(crate) fn read_any_value(buf: &[u8]) -> AttrValue<'_> {
+    let mut value = AttrValue::Empty;
+    for f in FieldIter::new(buf) {
+        let Ok((tag, f)) = f else { break };
+        value = match (tag, f) {
+            (1, Field::Len(b)) => AttrValue::Str(std::str::from_utf8(b).unwrap_or_default()),
+            (2, Field::Varint(v)) => AttrValue::Bool(v != 0),
+            (3, Field::Varint(v)) => AttrValue::Int(v as i64),
+            (4, Field::Fixed64(v)) => AttrValue::Double(f64::from_bits(v)),
+            (5, Field::Len(b)) => AttrValue::Array(ArrayRef(b)),
+            (6, Field::Len(b)) => AttrValue::KvList(KvListRef(b)),
+            (7, Field::Len(b)) => AttrValue::Bytes(b),
+            (8, Field::Varint(_)) => AttrValue::Empty,
+            _ => continue,
+        };
+    }
+    value
+}
+
+/// Reads a `KeyValue` body into key and value. Only called on bytes the scan validated.
+pub(crate) fn read_key_value_fields(buf: &[u8]) -> (&str, AttrValue<'_>) {
+    let mut key = "";
+    let mut value = AttrValue::Empty;
+    for f in FieldIter::new(buf) {
+        match f {
+            Ok((1, Field::Len(b))) => key = std::str::from_utf8(b).unwrap_or_default(),
+            Ok((2, Field::Len(b))) => value = read_any_value(b),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    (key, value)
+}
+
+/// Calls `f` for each `KeyValue` in the fields numbered `field_no` of a message body.
+fn for_each_kv<'a>(body: &'a [u8], field_no: u32, f: &mut dyn FnMut(&'a str, AttrValue<'a>)) {
+    for field in FieldIter::new(body) {
+        if let Ok((tag, Field::Len(b))) = field {
+            if tag == field_no {
+                let (k, v) = read_key_value_fields(b);
+                f(k, v);
+            }
+        }
+    }
+}
+
+// === the zero-copy span view ===
+
+/// A view of one indexed span in a scanned request.
+#[derive(Debug, Clone, Copy)]
+pub struct SpanRef<'a> {
+    buf: &'a [u8],
+    index: &'a RequestIndex,
+    span: &'a SpanIdx,
+}
+
+impl<'a> SpanRef<'a> {
+    /// A view of span number `i` of a request scanned into `index`.
+    pub fn new(buf: &'a [u8], index: &'a RequestIndex, i: usize) -> Self {
+        Self {
+            buf,
+            index,
+            span: &index.spans[i],
+        }
+    }
+
+    /// The span's index entry.
+    pub fn idx(&self) -> &'a SpanIdx {
+        self.span
+    }
+
+    fn slice(&self, r: &Range<u32>) -> &'a [u8] {
+        &self.buf[r.start as usize..r.end as usize]
+    }
+
+    fn resource_body(&self) -> &'a [u8] {
+        let scope = &self.index.scopes[self.span.scope as usize];
+        let res = &self.index.resources[scope.resource as usize];
+        self.slice(&res.body)
+    }
+
+    /// Calls `f` for each event of the span: (time, name).
+    pub fn for_each_event(&self, f: &mut dyn FnMut(u64, &'a str)) {
+        for field in FieldIter::new(self.slice(&self.span.body)) {
+            if let Ok((11, Field::Len(ev))) = field {
+                let mut time = 0;
+                let mut name = "";
+                for g in FieldIter::new(ev) {
+                    match g {
+                        Ok((1, Field::Fixed64(t))) => time = t,
+                        Ok((2, Field::Len(n))) => name = std::str::from_utf8(n).unwrap_or_default(),
+                        _ => {}
+                    }
+                }
+                f(time, name);
+            }
+        }
+    }
+
+    /// Calls `f` for each span attribute with the byte range of its whole field within the
+    /// request (so an editor can remove it).
+    pub fn for_each_attribute_field(&self, f: &mut dyn FnMut(&'a str, AttrValue<'a>, Range<u32>)) {
+        let body = self.slice(&self.span.body);
+        let base = self.span.body.start;
+        let mut pos = 0usize;
+        while pos < body.len() {
+            let start = pos;
+            let Ok((tag, field)) = next_field(body, &mut pos, RECURSION_LIMIT) else {
+                break;
+            };
+            if let (9, Field::Len(b)) = (tag, field) {
+                let (k, v) = read_key_value_fields(b);
+                f(k, v, base + start as u32..base + pos as u32);
+            }
+        }
+    }
+}
+
+impl<'a> SpanAttrs<'a> for SpanRef<'a> {
+    fn name(&self) -> &'a str {
+        std::str::from_utf8(self.slice(&self.span.name)).unwrap_or_default()
+    }
+    fn kind(&self) -> i32 {
+        self.span.kind
+    }
+    fn trace_id(&self) -> &'a [u8] {
+        self.slice(&self.span.trace_id)
+    }
+    fn span_id(&self) -> &'a [u8] {
+        self.slice(&self.span.span_id)
+    }
+    fn parent_span_id(&self) -> &'a [u8] {
+        self.slice(&self.span.parent_span_id)
+    }
+    fn start_time_unix_nano(&self) -> u64 {
+        self.span.start
+    }
+    fn end_time_unix_nano(&self) -> u64 {
+        self.span.end
+    }
+    fn status_code(&self) -> i32 {
+        self.span.status_code
+    }
+    fn scope_name(&self) -> &'a str {
+        let scope = &self.index.scopes[self.span.scope as usize];
+        std::str::from_utf8(self.slice(&scope.name)).unwrap_or_default()
+    }
+    fn for_each_attribute(&self, f: &mut dyn FnMut(&'a str, AttrValue<'a>)) {
+        for_each_kv(self.slice(&self.span.body), 9, f);
+    }
+    fn for_each_resource_attribute(&self, f: &mut dyn FnMut(&'a str, AttrValue<'a>)) {
+        for field in FieldIter::new(self.resource_body()) {
+            if let Ok((1, Field::Len(res))) = field {
+                for_each_kv(res, 1, f);
+            }
+        }
+    }
+}
