@@ -63,3 +63,25 @@ pub trait TraceSink: Send + Sync + 'static {
     /// Submits one request.
     async fn submit(&self, body: Bytes, transport: Transport) -> Result<Accepted, Refused>;
 }
+
+/// `[pipeline]`: how much the pipeline may hold.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Total bytes of span data tollgate may hold (being processed or queued for any exporter)
+    /// before receivers refuse new data with a retryable answer.
+    #[serde(default = "default_memory_limit_mib")]
+    pub memory_limit_mib: usize,
+}
+
+fn default_memory_limit_mib() -> usize {
+    512
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            memory_limit_mib: default_memory_limit_mib(),
+        }
+    }
+}

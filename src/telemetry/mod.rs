@@ -10,3 +10,24 @@ static REGISTRY: LazyLock<prometheus::Registry> = LazyLock::new(prometheus::Regi
 pub fn registry() -> &'static prometheus::Registry {
     &REGISTRY
 }
+
+/// `[admin]`: the admin HTTP listener.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Listen address for `/healthz`, `/readyz`, `/metrics`, `/api/v1/…` and the status page.
+    #[serde(default = "default_admin_listen")]
+    pub listen: String,
+}
+
+fn default_admin_listen() -> String {
+    "127.0.0.1:9464".into()
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_admin_listen(),
+        }
+    }
+}
