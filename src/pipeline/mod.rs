@@ -2,9 +2,20 @@
 //! processor chain (LLM pricing, task roll-up, alert rules), and fan-out of one shared,
 //! immutable batch to every exporter's queue.
 
+pub mod memory;
+mod metrics;
+pub mod validate;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+
+pub use memory::{MemoryBudget, MemoryPermit};
+pub use metrics::{ACCEPTED_SPANS, REFUSED_SPANS};
+
+use crate::wire::edit::{rebuild, SpanEdit};
+use metrics::METRICS;
 
 /// The receiver a request came through (a metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,4 +95,131 @@ impl Default for PipelineConfig {
             memory_limit_mib: default_memory_limit_mib(),
         }
     }
+}
+
+/// Where processed requests go: the exporters' fan-out. Must not block.
+pub trait Fanout: Send + Sync + 'static {
+    /// Hands one processed request (encoded, valid, non-empty) to every exporter. `permit` holds
+    /// its bytes in the memory budget until every exporter is done with it.
+    fn dispatch(&self, request: Bytes, spans: usize, permit: MemoryPermit);
+}
+
+/// A per-request processor: sees every span (via the scanned index) and decides its edit.
+pub trait Processor: Send + Sync + 'static {
+    /// Fills `edits` (one per span, pre-set to `Keep`, or `Drop` for invalid spans that must be
+    /// left alone).
+    fn process(&self, buf: &Bytes, index: &crate::wire::RequestIndex, edits: &mut [SpanEdit]);
+}
+
+/// The pipeline: validation, processing, admission and fan-out.
+pub struct Pipeline<F: Fanout, P: Processor> {
+    budget: MemoryBudget,
+    fanout: F,
+    processor: P,
+    draining: AtomicBool,
+    retry_after: Duration,
+}
+
+impl<F: Fanout, P: Processor> Pipeline<F, P> {
+    /// A pipeline with the given budget, processor and fan-out.
+    pub fn new(config: &PipelineConfig, processor: P, fanout: F) -> Self {
+        let budget = MemoryBudget::new(config.memory_limit_mib.saturating_mul(1 << 20));
+        METRICS.memory_limit_bytes.set(budget.limit() as i64);
+        Self {
+            budget,
+            fanout,
+            processor,
+            draining: AtomicBool::new(false),
+            retry_after: Duration::from_secs(1),
+        }
+    }
+
+    /// Stops accepting: every later submit is refused with [`Refused::ShuttingDown`].
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// The memory budget (for health and the status page).
+    pub fn budget(&self) -> &MemoryBudget {
+        &self.budget
+    }
+
+    /// The fan-out.
+    pub fn fanout(&self) -> &F {
+        &self.fanout
+    }
+
+    /// The processor.
+    pub fn processor(&self) -> &P {
+        &self.processor
+    }
+
+    /// Validates, processes and dispatches one request synchronously (the body of `submit`).
+    pub fn handle(&self, body: Bytes, transport: Transport) -> Result<Accepted, Refused> {
+        let receiver = transport.receiver();
+        let index = crate::wire::scan(&body).map_err(|e| Refused::Invalid(e.to_string()))?;
+        let total = index.spans.len();
+        if self.draining.load(Ordering::SeqCst) {
+            refused(receiver, "shutting_down", total);
+            return Err(Refused::ShuttingDown);
+        }
+        let Some(mut permit) = self.budget.try_acquire(body.len()) else {
+            refused(receiver, "pipeline_full", total);
+            tracing::warn!(
+                receiver,
+                spans = total,
+                used = self.budget.used(),
+                limit = self.budget.limit(),
+                "Pipeline memory limit reached; refusing request with a retryable answer."
+            );
+            return Err(Refused::Full {
+                retry_after: self.retry_after,
+            });
+        };
+
+        let mut edits = vec![SpanEdit::Keep; total];
+        let (rejected, message) = validate::drop_invalid_ids(&body, &index, &mut edits);
+        if rejected > 0 {
+            refused(receiver, "invalid_id", rejected);
+            tracing::warn!(receiver, rejected, reason = message.as_deref().unwrap_or(""), "Dropped spans with invalid ids.");
+        }
+        self.processor.process(&body, &index, &mut edits);
+        let out = rebuild(&body, &index, &edits, None);
+        let kept = total - rejected;
+        if kept > 0 {
+            permit.resize(out.len());
+            METRICS.memory_bytes.set(self.budget.used() as i64);
+            self.fanout.dispatch(out, kept, permit);
+        }
+        METRICS
+            .accepted_spans
+            .with_label_values(&[receiver])
+            .inc_by(kept as u64);
+        Ok(Accepted {
+            rejected_spans: rejected as i64,
+            error_message: message.unwrap_or_default(),
+        })
+    }
+}
+
+fn refused(receiver: &str, reason: &str, spans: usize) {
+    METRICS
+        .refused_spans
+        .with_label_values(&[receiver, reason])
+        .inc_by(spans as u64);
+}
+
+#[async_trait::async_trait]
+impl<F: Fanout, P: Processor> TraceSink for Pipeline<F, P> {
+    async fn submit(&self, body: Bytes, transport: Transport) -> Result<Accepted, Refused> {
+        self.handle(body, transport)
+    }
+}
+
+/// A processor that changes nothing (passthrough).
+#[derive(Debug, Default)]
+pub struct NoProcessing;
+
+impl Processor for NoProcessing {
+    fn process(&self, _: &Bytes, _: &crate::wire::RequestIndex, _: &mut [SpanEdit]) {}
 }

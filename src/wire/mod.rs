@@ -11,6 +11,7 @@
 pub mod attr;
 pub mod batch;
 pub mod edit;
+pub mod fuzz;
 pub mod json;
 pub mod prost_view;
 pub mod scan;

@@ -595,10 +595,16 @@ fn scan_span(
 
 /// Reads an `AnyValue` body. Only called on bytes the scan validated.
 pub(crate) fn read_any_value(buf: &[u8]) -> AttrValue<'_> {
-    let mut value = AttrValue::Empty;
+    any_value_if_set(buf).unwrap_or(AttrValue::Empty)
+}
+
+/// The value an `AnyValue` body sets (its last oneof field), or `None` when it sets none — which
+/// matters because prost merges repeated occurrences of a message: an empty occurrence changes nothing.
+fn any_value_if_set(buf: &[u8]) -> Option<AttrValue<'_>> {
+    let mut value = None;
     for f in FieldIter::new(buf) {
         let Ok((tag, f)) = f else { break };
-        value = match (tag, f) {
+        value = Some(match (tag, f) {
             (1, Field::Len(b)) => AttrValue::Str(std::str::from_utf8(b).unwrap_or_default()),
             (2, Field::Varint(v)) => AttrValue::Bool(v != 0),
             (3, Field::Varint(v)) => AttrValue::Int(v as i64),
@@ -608,19 +614,25 @@ pub(crate) fn read_any_value(buf: &[u8]) -> AttrValue<'_> {
             (7, Field::Len(b)) => AttrValue::Bytes(b),
             (8, Field::Varint(_)) => AttrValue::Empty,
             _ => continue,
-        };
+        });
     }
     value
 }
 
 /// Reads a `KeyValue` body into key and value. Only called on bytes the scan validated.
+/// (When one `KeyValue` repeats its value as two arrays, prost concatenates them; this view shows
+/// the last one. Forwarded bytes are never affected.)
 pub(crate) fn read_key_value_fields(buf: &[u8]) -> (&str, AttrValue<'_>) {
     let mut key = "";
     let mut value = AttrValue::Empty;
     for f in FieldIter::new(buf) {
         match f {
             Ok((1, Field::Len(b))) => key = std::str::from_utf8(b).unwrap_or_default(),
-            Ok((2, Field::Len(b))) => value = read_any_value(b),
+            Ok((2, Field::Len(b))) => {
+                if let Some(v) = any_value_if_set(b) {
+                    value = v;
+                }
+            }
             Ok(_) => {}
             Err(_) => break,
         }

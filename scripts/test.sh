@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, in one command. Installs what the tests need first (idempotently):
+# Debian packages (Prometheus, Alertmanager, Chromium, docker-compose), Python venvs and npm
+# packages for the end-to-end suite and the deployment validators.
+#
+#   bash scripts/test.sh            # everything
+#   SKIP_E2E=1 bash scripts/test.sh # Rust tests and validators only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+bash scripts/install-test-deps.sh
+
+echo "== cargo test"
+cargo build --bins
+cargo test --all-targets
+
+if [ -x deploy/validate.sh ] || [ -f deploy/validate.sh ]; then
+  echo "== deploy/validate.sh"
+  bash deploy/validate.sh
+fi
+
+if [ -z "${SKIP_E2E:-}" ] && [ -f tests/e2e/run.sh ]; then
+  echo "== end-to-end suite"
+  bash tests/e2e/run.sh "$root/target/debug/tollgate"
+fi
+echo "== all tests passed"
