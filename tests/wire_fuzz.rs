@@ -2,8 +2,8 @@
 
 mod common;
 
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 use tollgate::wire::fuzz::check;
 
 fn seed() -> Vec<u8> {
@@ -121,5 +121,8 @@ fn mutation_fuzz_loop() {
         }
     }
     // The loop must exercise the valid path too, or it proves little.
-    assert!(valid > iters / 20, "only {valid} of {iters} inputs were valid");
+    assert!(
+        valid > iters / 20,
+        "only {valid} of {iters} inputs were valid"
+    );
 }

@@ -59,7 +59,10 @@ fn views_agree_with_prost_for_every_span() {
         Some(AttrValue::Array(arr)) => {
             let mut items = Vec::new();
             arr.for_each(|v| items.push(scalar(v)));
-            assert_eq!(items, vec!["s:a".to_string(), "i:-5".into(), "empty".into()]);
+            assert_eq!(
+                items,
+                vec!["s:a".to_string(), "i:-5".into(), "empty".into()]
+            );
         }
         other => panic!("expected array, got {other:?}"),
     }
@@ -115,12 +118,19 @@ fn modify_appends_and_removes_only_where_asked() {
     assert_eq!(remove.len(), 1);
     let mut append = Vec::new();
     push_span_attribute(&mut append, "llm.cost.total", NewValue::Double(0.0123));
-    push_span_attribute(&mut append, "tollgate.pricing.status", NewValue::Str("priced"));
+    push_span_attribute(
+        &mut append,
+        "tollgate.pricing.status",
+        NewValue::Str("priced"),
+    );
     push_span_event(
         &mut append,
         42,
         "tollgate.alert",
-        &[("rule", NewValue::Str("r")), ("value", NewValue::Double(0.6))],
+        &[
+            ("rule", NewValue::Str("r")),
+            ("value", NewValue::Double(0.6)),
+        ],
     );
     edits[1] = SpanEdit::Modify { remove, append };
     // Span 4 (second resource's scope? no: first resource, second scope): dropped.
@@ -133,8 +143,10 @@ fn modify_appends_and_removes_only_where_asked() {
     {
         let span = &mut want.resource_spans[0].scope_spans[0].spans[1];
         span.attributes.retain(|kv| kv.key != "ratio");
-        span.attributes.push(common::kv("llm.cost.total", Value::DoubleValue(0.0123)));
-        span.attributes.push(common::kv("tollgate.pricing.status", common::s("priced")));
+        span.attributes
+            .push(common::kv("llm.cost.total", Value::DoubleValue(0.0123)));
+        span.attributes
+            .push(common::kv("tollgate.pricing.status", common::s("priced")));
         span.events.push(tollgate::otlp::trace::v1::span::Event {
             time_unix_nano: 42,
             name: "tollgate.alert".into(),
@@ -162,9 +174,17 @@ fn dropping_every_span_of_a_scope_or_resource_removes_it() {
     let got = ExportTraceServiceRequest::decode(out.as_ref()).unwrap();
     assert_eq!(got.resource_spans.len(), 1);
     assert_eq!(got.resource_spans[0].scope_spans.len(), 1);
-    assert_eq!(got.resource_spans[0].scope_spans[0].spans, req.resource_spans[0].scope_spans[0].spans);
+    assert_eq!(
+        got.resource_spans[0].scope_spans[0].spans,
+        req.resource_spans[0].scope_spans[0].spans
+    );
     // Everything dropped: an empty request.
-    let out = rebuild(&buf, &index, &[SpanEdit::Drop, SpanEdit::Drop, SpanEdit::Drop], None);
+    let out = rebuild(
+        &buf,
+        &index,
+        &[SpanEdit::Drop, SpanEdit::Drop, SpanEdit::Drop],
+        None,
+    );
     assert!(out.is_empty());
 }
 

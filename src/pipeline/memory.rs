@@ -79,9 +79,13 @@ impl MemoryPermit {
     /// limit slightly: the request was already accepted, and refusing it now would lose it.
     pub fn resize(&mut self, bytes: usize) {
         if bytes >= self.bytes {
-            self.inner.used.fetch_add(bytes - self.bytes, Ordering::AcqRel);
+            self.inner
+                .used
+                .fetch_add(bytes - self.bytes, Ordering::AcqRel);
         } else {
-            self.inner.used.fetch_sub(self.bytes - bytes, Ordering::AcqRel);
+            self.inner
+                .used
+                .fetch_sub(self.bytes - bytes, Ordering::AcqRel);
         }
         self.bytes = bytes;
     }

@@ -46,9 +46,13 @@ pub(crate) static METRICS: LazyLock<PipelineMetrics> = LazyLock::new(|| {
         .expect("valid metric"),
     };
     let r = registry();
-    r.register(Box::new(m.accepted_spans.clone())).expect("register once");
-    r.register(Box::new(m.refused_spans.clone())).expect("register once");
-    r.register(Box::new(m.memory_bytes.clone())).expect("register once");
-    r.register(Box::new(m.memory_limit_bytes.clone())).expect("register once");
+    r.register(Box::new(m.accepted_spans.clone()))
+        .expect("register once");
+    r.register(Box::new(m.refused_spans.clone()))
+        .expect("register once");
+    r.register(Box::new(m.memory_bytes.clone()))
+        .expect("register once");
+    r.register(Box::new(m.memory_limit_bytes.clone()))
+        .expect("register once");
     m
 });

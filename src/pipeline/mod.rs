@@ -181,7 +181,12 @@ impl<F: Fanout, P: Processor> Pipeline<F, P> {
         let (rejected, message) = validate::drop_invalid_ids(&body, &index, &mut edits);
         if rejected > 0 {
             refused(receiver, "invalid_id", rejected);
-            tracing::warn!(receiver, rejected, reason = message.as_deref().unwrap_or(""), "Dropped spans with invalid ids.");
+            tracing::warn!(
+                receiver,
+                rejected,
+                reason = message.as_deref().unwrap_or(""),
+                "Dropped spans with invalid ids."
+            );
         }
         self.processor.process(&body, &index, &mut edits);
         let out = rebuild(&body, &index, &edits, None);

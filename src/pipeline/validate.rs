@@ -58,7 +58,9 @@ pub fn drop_invalid_ids(
         ));
     }
     if bad_span > 0 {
-        parts.push(format!("{bad_span} span(s) with a span id that is not 8 non-zero bytes"));
+        parts.push(format!(
+            "{bad_span} span(s) with a span id that is not 8 non-zero bytes"
+        ));
     }
     (dropped, Some(format!("dropped {}", parts.join(" and "))))
 }

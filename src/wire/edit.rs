@@ -84,10 +84,9 @@ pub fn rebuild(
             let had = i > first;
             let mut len = (sc.body.end - sc.body.start) as usize;
             let mut kept = 0;
-            for j in first..i {
-                let s = &index.spans[j];
+            for (s, new_len) in index.spans[first..i].iter().zip(&span_len[first..i]) {
                 len -= (s.field.end - s.field.start) as usize;
-                if let Some(l) = span_len[j] {
+                if let Some(l) = *new_len {
                     len += field_len(l);
                     kept += 1;
                 }
@@ -108,10 +107,9 @@ pub fn rebuild(
             let had = i > first;
             let mut len = (res.body.end - res.body.start) as usize;
             let mut kept = 0;
-            for j in first..i {
-                let sc = &index.scopes[j];
+            for (sc, new_len) in index.scopes[first..i].iter().zip(&scope_len[first..i]) {
                 len -= (sc.field.end - sc.field.start) as usize;
-                if let Some(l) = scope_len[j] {
+                if let Some(l) = *new_len {
                     len += field_len(l);
                     kept += 1;
                 }

@@ -28,8 +28,19 @@ fn render(v: AttrValue<'_>) -> String {
 fn describe<'a>(s: &impl SpanAttrs<'a>) -> Vec<String> {
     let mut out = vec![
         s.name().to_string(),
-        format!("{} {:?} {:?} {:?}", s.kind(), s.trace_id(), s.span_id(), s.parent_span_id()),
-        format!("{} {} {}", s.start_time_unix_nano(), s.end_time_unix_nano(), s.status_code()),
+        format!(
+            "{} {:?} {:?} {:?}",
+            s.kind(),
+            s.trace_id(),
+            s.span_id(),
+            s.parent_span_id()
+        ),
+        format!(
+            "{} {} {}",
+            s.start_time_unix_nano(),
+            s.end_time_unix_nano(),
+            s.status_code()
+        ),
         s.scope_name().to_string(),
     ];
     s.for_each_attribute(&mut |k, v| out.push(format!("a {k}={}", render(v))));
@@ -59,7 +70,11 @@ pub fn check(data: &[u8]) -> bool {
     for rs in &req.resource_spans {
         for ss in &rs.scope_spans {
             for span in &ss.spans {
-                let want = describe(&ProstSpan::new(span, rs.resource.as_ref(), ss.scope.as_ref()));
+                let want = describe(&ProstSpan::new(
+                    span,
+                    rs.resource.as_ref(),
+                    ss.scope.as_ref(),
+                ));
                 let got = describe(&SpanRef::new(&buf, &index, i));
                 assert_eq!(got, want, "span {i} differs");
                 i += 1;
@@ -81,7 +96,10 @@ pub fn check(data: &[u8]) -> bool {
             } else if n % 2 == 0 {
                 let mut append = Vec::new();
                 push_span_attribute(&mut append, "tollgate.fuzz", NewValue::Int(n as i64));
-                SpanEdit::Modify { remove: Vec::new(), append }
+                SpanEdit::Modify {
+                    remove: Vec::new(),
+                    append,
+                }
             } else {
                 SpanEdit::Keep
             }
@@ -122,7 +140,8 @@ pub fn check(data: &[u8]) -> bool {
             rs.schema_url = "\u{0}dropped".into();
         }
     }
-    want.resource_spans.retain(|rs| rs.schema_url != "\u{0}dropped");
+    want.resource_spans
+        .retain(|rs| rs.schema_url != "\u{0}dropped");
     assert_eq!(got, want, "rewrite differs from the struct edit");
     true
 }

@@ -44,8 +44,12 @@ pub fn rich_span(n: u8) -> Span {
                 "arr",
                 Value::ArrayValue(ArrayValue {
                     values: vec![
-                        AnyValue { value: Some(s("a")) },
-                        AnyValue { value: Some(Value::IntValue(-5)) },
+                        AnyValue {
+                            value: Some(s("a")),
+                        },
+                        AnyValue {
+                            value: Some(Value::IntValue(-5)),
+                        },
                         AnyValue { value: None },
                     ],
                 }),
@@ -109,7 +113,10 @@ pub fn rich_request(spans_per_scope: u8) -> ExportTraceServiceRequest {
                     dropped_attributes_count: 6,
                     ..Default::default()
                 }),
-                scope_spans: vec![scope("openinference", 0), scope("com.anthropic.sdk.python", 50)],
+                scope_spans: vec![
+                    scope("openinference", 0),
+                    scope("com.anthropic.sdk.python", 50),
+                ],
                 schema_url: "https://opentelemetry.io/schemas/1.30.0".into(),
             },
             ResourceSpans {
