@@ -1,0 +1,135 @@
+//! `[log]`: tollgate's own logs, written to stderr as text or JSON lines.
+
+use serde::Deserialize;
+use tracing_subscriber::EnvFilter;
+
+use super::Issue;
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter: a level (`error`, `warn`, `info`, `debug`, `trace`) or directives such as
+    /// `"info,tollgate::export=debug"`. A non-empty `RUST_LOG` environment variable overrides it.
+    #[serde(default = "default_level")]
+    pub level: String,
+    /// `text` for people, `json` (one object a line) for log collectors.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn default_level() -> String {
+    "info".into()
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: default_level(),
+            format: LogFormat::default(),
+        }
+    }
+}
+
+impl LogConfig {
+    /// The filter to use: `rust_log` (the `RUST_LOG` value) when non-empty, else `level`.
+    pub fn filter(&self, rust_log: Option<&str>) -> Result<EnvFilter, LogError> {
+        let (source, directives) = match rust_log.map(str::trim) {
+            Some(env) if !env.is_empty() => ("RUST_LOG", env),
+            _ => ("log.level", self.level.as_str()),
+        };
+        EnvFilter::try_new(directives).map_err(|e| LogError::Filter {
+            source_name: source,
+            directives: directives.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    pub(super) fn validate(&self) -> Vec<Issue> {
+        match self.filter(None) {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![Issue::invalid("log.level", e.to_string())],
+        }
+    }
+}
+
+/// Why logging could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// The level or `RUST_LOG` is not a valid filter.
+    #[error("{source_name} `{directives}` is not a valid log filter: {reason}")]
+    Filter {
+        /// `log.level` or `RUST_LOG`.
+        source_name: &'static str,
+        /// The filter text.
+        directives: String,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A global subscriber was already installed.
+    #[error("logging is already initialised: {0}")]
+    AlreadyInitialised(String),
+}
+
+/// Installs the global `tracing` subscriber: stderr, filtered by `RUST_LOG` or `[log] level`.
+pub fn init_logging(config: &LogConfig) -> Result<(), LogError> {
+    let rust_log = std::env::var(EnvFilter::DEFAULT_ENV).ok();
+    let filter = config.filter(rust_log.as_deref())?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match config.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    result.map_err(|e| LogError::AlreadyInitialised(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rust_log_overrides_level_unless_empty() {
+        let config = LogConfig {
+            level: "not a [valid filter".into(),
+            format: LogFormat::Text,
+        };
+        assert!(config.filter(Some("debug")).is_ok());
+        let err = config.filter(Some("  ")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("log.level `not a [valid filter`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_level_is_a_validation_issue() {
+        let config = LogConfig {
+            level: "loud[".into(),
+            ..LogConfig::default()
+        };
+        assert_eq!(config.validate()[0].path, "log.level");
+        assert!(LogConfig::default().validate().is_empty());
+    }
+
+    #[test]
+    fn format_parses_lowercase_names_only() {
+        let c: LogConfig = toml::from_str("format = \"json\"").unwrap();
+        assert_eq!(c.format, LogFormat::Json);
+        assert!(toml::from_str::<LogConfig>("format = \"yaml\"").is_err());
+    }
+}
