@@ -170,6 +170,7 @@ mod tests {
     struct Item {
         id: String,
         #[serde(default)]
+        #[allow(dead_code)]
         port: u16,
     }
 
