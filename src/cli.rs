@@ -89,12 +89,32 @@ mod tests {
     #[test]
     fn price_args_parse() {
         let cli = Cli::try_parse_from([
-            "tollgate", "price", "gpt-4o", "--input", "1000", "--output", "50", "--cache-read", "7",
-            "--cache-write-1h", "3",
+            "tollgate",
+            "price",
+            "gpt-4o",
+            "--input",
+            "1000",
+            "--output",
+            "50",
+            "--cache-read",
+            "7",
+            "--cache-write-1h",
+            "3",
         ])
         .unwrap();
-        let Command::Price(args) = cli.subcommand() else { panic!("not price") };
+        let Command::Price(args) = cli.subcommand() else {
+            panic!("not price")
+        };
         assert_eq!(args.model, "gpt-4o");
-        assert_eq!((args.input, args.output, args.cache_read, args.cache_write, args.cache_write_1h), (1000, 50, 7, 0, 3));
+        assert_eq!(
+            (
+                args.input,
+                args.output,
+                args.cache_read,
+                args.cache_write,
+                args.cache_write_1h
+            ),
+            (1000, 50, 7, 0, 3)
+        );
     }
 }

@@ -55,7 +55,11 @@ fn check(path: &Path) -> ExitCode {
         .collect();
     println!(
         "  receivers: {}",
-        if receivers.is_empty() { "none".to_owned() } else { receivers.join(", ") }
+        if receivers.is_empty() {
+            "none".to_owned()
+        } else {
+            receivers.join(", ")
+        }
     );
     let exporters: Vec<String> = config
         .exporters
@@ -64,7 +68,11 @@ fn check(path: &Path) -> ExitCode {
         .collect();
     println!(
         "  exporters: {}",
-        if exporters.is_empty() { "none".to_owned() } else { exporters.join(", ") }
+        if exporters.is_empty() {
+            "none".to_owned()
+        } else {
+            exporters.join(", ")
+        }
     );
     println!("  admin: {}", config.admin.listen);
     ExitCode::SUCCESS
@@ -79,7 +87,10 @@ fn run(path: &Path) -> ExitCode {
         eprintln!("error: {error}");
         return ExitCode::from(EXIT_CONFIG);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             tracing::error!(%error, "Cannot start the async runtime.");
@@ -97,7 +108,7 @@ fn run(path: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "tollgate stopped with an error.");
+            tracing::error!(error = %format_args!("{error:#}"), "tollgate stopped with an error.");
             if error.downcast_ref::<ConfigError>().is_some() {
                 ExitCode::from(EXIT_CONFIG)
             } else {

@@ -32,7 +32,9 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
     let server = AdminServer::new(readiness.clone()).merge(extra);
     let serving = tokio::spawn(server.serve(listener, token.clone()));
     // reqwest is built without a bundled TLS provider; plain HTTP still needs one installed.
-    let _already_installed = rustls::crypto::ring::default_provider().install_default().is_err();
+    let _already_installed = rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err();
     let client = reqwest::Client::new();
 
     let (status, _, body) = get_text(&client, format!("{base}/healthz")).await;
@@ -56,8 +58,14 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
     let (status, content_type, body) = get_text(&client, format!("{base}/metrics")).await;
     assert_eq!(status, 200);
     assert_eq!(content_type.as_deref(), Some(METRICS_CONTENT_TYPE));
-    assert_eq!(METRICS_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
-    let version_line = format!("tollgate_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        METRICS_CONTENT_TYPE,
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let version_line = format!(
+        "tollgate_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
     assert!(body.contains(&version_line), "{body}");
     assert!(body.lines().any(|l| l == "tollgate_up 1"), "{body}");
     assert!(body.contains("# TYPE tollgate_up gauge"), "{body}");

@@ -72,12 +72,17 @@ http = "${env:HTTP_ADDR:-127.0.0.1:14318}"
 [log]
 level = "${env:LEVEL:-warn}"
 "#;
-    let config =
-        Config::from_str_with_env(text, &env(&[("GRPC_ADDR", "127.0.0.1:24317"), ("LEVEL", "")]))
-            .unwrap();
+    let config = Config::from_str_with_env(
+        text,
+        &env(&[("GRPC_ADDR", "127.0.0.1:24317"), ("LEVEL", "")]),
+    )
+    .unwrap();
     assert_eq!(config.receivers.otlp.grpc, "127.0.0.1:24317");
     assert_eq!(config.receivers.otlp.http, "127.0.0.1:14318");
-    assert_eq!(config.log.level, "warn", "an empty variable takes the default");
+    assert_eq!(
+        config.log.level, "warn",
+        "an empty variable takes the default"
+    );
 }
 
 #[test]
@@ -99,7 +104,11 @@ fn escaped_reference_stays_literal() {
     // The literal `${env:NOT_EXPANDED}` is kept, and then refused as a log filter: proof that it
     // was neither expanded nor reported as a missing variable.
     assert_eq!(issues[0].kind, IssueKind::Invalid);
-    assert!(issues[0].message.contains("${env:NOT_EXPANDED}"), "{}", issues[0]);
+    assert!(
+        issues[0].message.contains("${env:NOT_EXPANDED}"),
+        "{}",
+        issues[0]
+    );
 }
 
 #[test]
@@ -130,7 +139,10 @@ fn load_names_the_file_in_every_reason() {
     let err = Config::load(&path).unwrap_err();
     let reasons = err.reasons();
     assert_eq!(reasons.len(), 1);
-    assert!(reasons[0].starts_with(&format!("{}: line 12", path.display())), "{reasons:?}");
+    assert!(
+        reasons[0].starts_with(&format!("{}: line 12", path.display())),
+        "{reasons:?}"
+    );
 
     let missing = Config::load(dir.path().join("absent.toml")).unwrap_err();
     assert!(matches!(missing, ConfigError::Read { .. }), "{missing:?}");
@@ -165,7 +177,10 @@ headers = { authorization = "Basic ${env:TOKEN}" }
     assert!(debug.contains("REDACTED"));
     assert_eq!(parsed.token.expose(), "sk-lf-very-secret");
     assert_eq!(parsed.backends[0].name, "langfuse");
-    assert_eq!(parsed.backends[0].headers["authorization"].expose(), "Basic sk-lf-very-secret");
+    assert_eq!(
+        parsed.backends[0].headers["authorization"].expose(),
+        "Basic sk-lf-very-secret"
+    );
 }
 
 /// Answers every secret-looking variable (`*KEY*`, `*SECRET*`, `*TOKEN*`, `*PASSWORD*`) with a
@@ -193,7 +208,8 @@ fn whole_config_debug_never_contains_an_env_secret() {
         return;
     }
     let text = std::fs::read_to_string(&path).unwrap();
-    let config = Config::from_str_with_env(&text, &SecretProbeEnv).unwrap_or_else(|e| panic!("{e}"));
+    let config =
+        Config::from_str_with_env(&text, &SecretProbeEnv).unwrap_or_else(|e| panic!("{e}"));
     let debug = format!("{config:?} {config:#?}");
     assert!(!debug.contains(PROBE), "{debug}");
 }
@@ -211,7 +227,14 @@ fn the_repository_config_toml_is_valid() {
     let text = std::fs::read_to_string(&path).unwrap();
     let config = Config::from_str_with_env(&text, &env(&[])).unwrap_or_else(|e| panic!("{e}"));
     // Loopback binds only by default.
-    for addr in [&config.receivers.otlp.grpc, &config.receivers.otlp.http, &config.admin.listen] {
-        assert!(addr.is_empty() || addr.starts_with("127.0.0.1:") || addr.starts_with("[::1]:"), "{addr}");
+    for addr in [
+        &config.receivers.otlp.grpc,
+        &config.receivers.otlp.http,
+        &config.admin.listen,
+    ] {
+        assert!(
+            addr.is_empty() || addr.starts_with("127.0.0.1:") || addr.starts_with("[::1]:"),
+            "{addr}"
+        );
     }
 }

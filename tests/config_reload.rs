@@ -18,7 +18,10 @@ fn config_text(admin: &str, poll: &str) -> String {
 }
 
 fn reloads(outcome: &str) -> u64 {
-    ReloadMetrics::get().reloads.with_label_values(&[outcome]).get()
+    ReloadMetrics::get()
+        .reloads
+        .with_label_values(&[outcome])
+        .get()
 }
 
 async fn wait_for_admin(rx: &mut Receiver<Arc<Config>>, listen: &str) {

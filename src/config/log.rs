@@ -1,5 +1,7 @@
 //! `[log]`: tollgate's own logs, written to stderr as text or JSON lines.
 
+use std::io::IsTerminal;
+
 use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
 
@@ -89,7 +91,8 @@ pub fn init_logging(config: &LogConfig) -> Result<(), LogError> {
     let filter = config.filter(rust_log.as_deref())?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let result = match config.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

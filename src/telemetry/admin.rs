@@ -65,7 +65,10 @@ impl Readiness {
         match self.0.load(Ordering::Acquire) {
             READY => (StatusCode::OK, "ready\n"),
             DRAINING => (StatusCode::SERVICE_UNAVAILABLE, "not ready: draining\n"),
-            _ => (StatusCode::SERVICE_UNAVAILABLE, "not ready: starting (listeners not bound yet)\n"),
+            _ => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: starting (listeners not bound yet)\n",
+            ),
         }
     }
 }
@@ -143,7 +146,11 @@ impl AdminServer {
     }
 
     /// Serves until `shutdown` is cancelled, then finishes in-flight requests and returns.
-    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
         axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
@@ -155,10 +162,19 @@ async fn metrics() -> impl IntoResponse {
     let families = super::registry().gather();
     let mut body = Vec::new();
     match TextEncoder::new().encode(&families, &mut body) {
-        Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], body).into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
+            body,
+        )
+            .into_response(),
         Err(error) => {
             tracing::warn!(%error, "Encoding metrics failed.");
-            (StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed\n").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encoding metrics failed\n",
+            )
+                .into_response()
         }
     }
 }
