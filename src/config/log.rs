@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 
 use serde::Deserialize;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 use super::Issue;
@@ -88,16 +89,30 @@ pub enum LogError {
 /// Installs the global `tracing` subscriber: stderr, filtered by `RUST_LOG` or `[log] level`.
 pub fn init_logging(config: &LogConfig) -> Result<(), LogError> {
     let rust_log = std::env::var(EnvFilter::DEFAULT_ENV).ok();
-    let filter = config.filter(rust_log.as_deref())?;
+    let ansi = std::io::stderr().is_terminal();
+    let subscriber = subscriber(config, rust_log.as_deref(), ansi, std::io::stderr)?;
+    tracing::subscriber::set_global_default(subscriber)
+        .map_err(|e| LogError::AlreadyInitialised(e.to_string()))
+}
+
+/// The subscriber [`init_logging`] installs, writing to `writer` (tests pass a buffer).
+pub fn subscriber<W>(
+    config: &LogConfig,
+    rust_log: Option<&str>,
+    ansi: bool,
+    writer: W,
+) -> Result<Box<dyn tracing::Subscriber + Send + Sync>, LogError>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = config.filter(rust_log)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    let result = match config.format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
-    result.map_err(|e| LogError::AlreadyInitialised(e.to_string()))
+        .with_writer(writer);
+    Ok(match config.format {
+        LogFormat::Text => Box::new(builder.with_ansi(ansi).finish()),
+        LogFormat::Json => Box::new(builder.json().flatten_event(true).finish()),
+    })
 }
 
 #[cfg(test)]
@@ -127,6 +142,64 @@ mod tests {
         };
         assert_eq!(config.validate()[0].path, "log.level");
         assert!(LogConfig::default().validate().is_empty());
+    }
+
+    /// A writer that keeps everything written, for reading back in tests.
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'w> MakeWriter<'w> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'w self) -> Buffer {
+            self.clone()
+        }
+    }
+
+    fn capture(config: &LogConfig, rust_log: Option<&str>) -> String {
+        let buffer = Buffer::default();
+        let subscriber = subscriber(config, rust_log, false, buffer.clone()).unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!(detail = 1, "Debug detail.");
+            tracing::info!(exporter = "tempo", "Export succeeded.");
+        });
+        let bytes = buffer.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn json_format_writes_one_object_per_line_with_flattened_fields() {
+        let config = LogConfig {
+            format: LogFormat::Json,
+            ..LogConfig::default()
+        };
+        let out = capture(&config, None);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 1, "info filters out debug: {out}");
+        let line: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["message"], "Export succeeded.");
+        assert_eq!(line["exporter"], "tempo");
+    }
+
+    #[test]
+    fn text_format_and_rust_log_override() {
+        let out = capture(&LogConfig::default(), Some("debug"));
+        assert!(out.contains("Debug detail."), "{out}");
+        assert!(
+            out.contains("Export succeeded.") && out.contains("exporter=\"tempo\""),
+            "{out}"
+        );
+        assert!(!out.contains('{'), "text, not JSON: {out}");
     }
 
     #[test]

@@ -18,11 +18,16 @@ pub fn parse_str<T: DeserializeOwned>(text: &str, env: &dyn EnvSource) -> Result
     let mut root =
         DeTable::parse(text).map_err(|e| vec![from_toml_error(text, "", IssueKind::Syntax, &e)])?;
 
-    let mut issues = Vec::new();
-    let mut path = String::new();
-    expand_table(root.get_mut(), &mut path, text, env, &mut issues);
-    if !issues.is_empty() {
-        return Err(issues);
+    let mut walk = Expansion {
+        path: String::new(),
+        text,
+        env,
+        issues: Vec::new(),
+        expanded: Vec::new(),
+    };
+    walk.table(root.get_mut());
+    if !walk.issues.is_empty() {
+        return Err(walk.issues);
     }
 
     serde_path_to_error::deserialize(toml::de::Deserializer::from(root)).map_err(|e| {
@@ -30,7 +35,15 @@ pub fn parse_str<T: DeserializeOwned>(text: &str, env: &dyn EnvSource) -> Result
             root if root == "." => String::new(),
             path => path,
         };
-        vec![from_toml_error(text, &path, IssueKind::Schema, e.inner())]
+        let mut issue = from_toml_error(text, &path, IssueKind::Schema, e.inner());
+        // serde quotes a wrongly typed string in its message; show what the file says instead,
+        // so a value from the environment (perhaps a secret) is never printed or logged.
+        for (expanded, original) in &walk.expanded {
+            issue.message = issue
+                .message
+                .replace(&format!("{expanded:?}"), &format!("{original:?}"));
+        }
+        vec![issue]
     })
 }
 
@@ -96,53 +109,63 @@ fn span_of_path(root: &Spanned<DeTable<'_>>, path: &str) -> Option<std::ops::Ran
     span
 }
 
-fn expand_table(
-    table: &mut DeTable<'_>,
-    path: &mut String,
-    text: &str,
-    env: &dyn EnvSource,
-    issues: &mut Vec<Issue>,
-) {
-    for (key, value) in table.iter_mut() {
-        let len = path.len();
-        if !path.is_empty() {
-            path.push('.');
-        }
-        path.push_str(key.get_ref());
-        expand_value(value, path, text, env, issues);
-        path.truncate(len);
-    }
+/// The walk that expands `${env:…}` in every string value of the document.
+struct Expansion<'a> {
+    /// The key path of the value being visited.
+    path: String,
+    text: &'a str,
+    env: &'a dyn EnvSource,
+    issues: Vec<Issue>,
+    /// `(expanded, as written)` for every string that changed.
+    expanded: Vec<(String, String)>,
 }
 
-fn expand_value(
-    value: &mut Spanned<DeValue<'_>>,
-    path: &mut String,
-    text: &str,
-    env: &dyn EnvSource,
-    issues: &mut Vec<Issue>,
-) {
-    let span = value.span();
-    match value.get_mut() {
-        DeValue::String(s) => match expand(s, env) {
-            Ok(None) => {}
-            Ok(Some(expanded)) => *s = expanded.into(),
-            Err(errors) => issues.extend(errors.into_iter().map(|e| Issue {
-                kind: IssueKind::Env,
-                path: path.clone(),
-                location: Some(Location::of_offset(text, span.start)),
-                message: e.to_string(),
-            })),
-        },
-        DeValue::Array(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                let len = path.len();
-                path.push_str(&format!("[{i}]"));
-                expand_value(item, path, text, env, issues);
-                path.truncate(len);
+impl Expansion<'_> {
+    fn table(&mut self, table: &mut DeTable<'_>) {
+        for (key, value) in table.iter_mut() {
+            let len = self.path.len();
+            if !self.path.is_empty() {
+                self.path.push('.');
             }
+            self.path.push_str(key.get_ref());
+            self.value(value);
+            self.path.truncate(len);
         }
-        DeValue::Table(table) => expand_table(table, path, text, env, issues),
-        DeValue::Integer(_) | DeValue::Float(_) | DeValue::Boolean(_) | DeValue::Datetime(_) => {}
+    }
+
+    fn value(&mut self, value: &mut Spanned<DeValue<'_>>) {
+        let span = value.span();
+        match value.get_mut() {
+            DeValue::String(s) => match expand(s, self.env) {
+                Ok(None) => {}
+                Ok(Some(expanded)) => {
+                    let original = std::mem::replace(s, expanded.clone().into());
+                    self.expanded.push((expanded, original.into_owned()));
+                }
+                Err(errors) => {
+                    let location = Some(Location::of_offset(self.text, span.start));
+                    self.issues.extend(errors.into_iter().map(|e| Issue {
+                        kind: IssueKind::Env,
+                        path: self.path.clone(),
+                        location,
+                        message: e.to_string(),
+                    }));
+                }
+            },
+            DeValue::Array(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    let len = self.path.len();
+                    self.path.push_str(&format!("[{i}]"));
+                    self.value(item);
+                    self.path.truncate(len);
+                }
+            }
+            DeValue::Table(table) => self.table(table),
+            DeValue::Integer(_)
+            | DeValue::Float(_)
+            | DeValue::Boolean(_)
+            | DeValue::Datetime(_) => {}
+        }
     }
 }
 
@@ -251,6 +274,16 @@ mod tests {
         assert_eq!(issues[1].path, "nested.tags[1]");
         assert!(issues[1].message.contains("B_MISSING"));
         assert_eq!(issues[1].location.map(|l| l.line), Some(3));
+    }
+
+    #[test]
+    fn type_errors_show_the_reference_not_the_environment_value() {
+        let env = HashMap::from([("PORT_SECRET", "sk-not-a-port")]);
+        let text = "[[items]]\nid = \"a\"\nport = \"${env:PORT_SECRET}\"\n";
+        let issue = &parse_str::<Doc>(text, &env).unwrap_err()[0];
+        assert!(!issue.message.contains("sk-not-a-port"), "{issue}");
+        assert!(issue.message.contains("${env:PORT_SECRET}"), "{issue}");
+        assert_eq!(issue.location.map(|l| l.line), Some(3));
     }
 
     #[test]
