@@ -1,1 +1,119 @@
-fn main() {}
+//! The `tollgate` binary: parse the command line, load the config, run. Exit codes: 0 success,
+//! 1 runtime failure, 2 configuration error.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tollgate::cli::{Cli, Command};
+use tollgate::config::{init_logging, Config, ConfigError};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Exit code for an invalid or unreadable configuration.
+const EXIT_CONFIG: u8 = 2;
+/// Exit code for any other failure.
+const EXIT_FAILURE: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.subcommand() {
+        Command::Run => run(&cli.config),
+        Command::Check => check(&cli.config),
+        Command::Price(_) => {
+            eprintln!("tollgate price: not implemented yet");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|error| {
+        print_config_error(&error);
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn print_config_error(error: &ConfigError) {
+    for reason in error.reasons() {
+        eprintln!("error: {reason}");
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    println!("{}: configuration is valid", path.display());
+    let otlp = &config.receivers.otlp;
+    let receivers: Vec<String> = [("OTLP/gRPC", &otlp.grpc), ("OTLP/HTTP", &otlp.http)]
+        .into_iter()
+        .filter(|(_, addr)| !addr.is_empty())
+        .map(|(name, addr)| format!("{name} on {addr}"))
+        .collect();
+    println!(
+        "  receivers: {}",
+        if receivers.is_empty() {
+            "none".to_owned()
+        } else {
+            receivers.join(", ")
+        }
+    );
+    let exporters: Vec<String> = config
+        .exporters
+        .iter()
+        .map(|e| format!("{} ({})", e.name, e.kind))
+        .collect();
+    println!(
+        "  exporters: {}",
+        if exporters.is_empty() {
+            "none".to_owned()
+        } else {
+            exporters.join(", ")
+        }
+    );
+    println!("  admin: {}", config.admin.listen);
+    ExitCode::SUCCESS
+}
+
+fn run(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    if let Err(error) = init_logging(&config.log) {
+        eprintln!("error: {error}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "Cannot start the async runtime.");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %path.display(),
+        "Starting tollgate."
+    );
+    match runtime.block_on(tollgate::app::run(config, path.to_owned())) {
+        Ok(()) => {
+            tracing::info!("Stopped.");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            tracing::error!(error = %format_args!("{error:#}"), "tollgate stopped with an error.");
+            if error.downcast_ref::<ConfigError>().is_some() {
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                ExitCode::from(EXIT_FAILURE)
+            }
+        }
+    }
+}

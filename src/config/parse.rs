@@ -1,0 +1,307 @@
+//! Generic TOML loading: parse with spans, expand `${env:…}` in string values, deserialize while
+//! tracking the key path, and turn every failure into an [`Issue`] with a line and column.
+//!
+//! Expansion happens on the parsed document, not on the text, so comments are never expanded and
+//! every line number still points into the file as written.
+
+use serde::de::DeserializeOwned;
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use super::env::{expand, EnvSource};
+use super::error::{Issue, IssueKind, Location};
+
+/// Parses `text` into any deserializable type (normally [`super::Config`]), expanding
+/// `${env:…}` from `env`. On failure returns every syntax or expansion problem found, or the
+/// first schema problem (serde stops at the first).
+pub fn parse_str<T: DeserializeOwned>(text: &str, env: &dyn EnvSource) -> Result<T, Vec<Issue>> {
+    let mut root =
+        DeTable::parse(text).map_err(|e| vec![from_toml_error(text, "", IssueKind::Syntax, &e)])?;
+
+    let mut walk = Expansion {
+        path: String::new(),
+        text,
+        env,
+        issues: Vec::new(),
+        expanded: Vec::new(),
+    };
+    walk.table(root.get_mut());
+    if !walk.issues.is_empty() {
+        return Err(walk.issues);
+    }
+
+    serde_path_to_error::deserialize(toml::de::Deserializer::from(root)).map_err(|e| {
+        let path = match e.path().to_string() {
+            root if root == "." => String::new(),
+            path => path,
+        };
+        let mut issue = from_toml_error(text, &path, IssueKind::Schema, e.inner());
+        // serde quotes a wrongly typed string in its message; show what the file says instead,
+        // so a value from the environment (perhaps a secret) is never printed or logged.
+        for (expanded, original) in &walk.expanded {
+            issue.message = issue
+                .message
+                .replace(&format!("{expanded:?}"), &format!("{original:?}"));
+        }
+        vec![issue]
+    })
+}
+
+/// Fills in each issue's location from its key path, where the path exists in `text`.
+pub fn locate_issues(text: &str, issues: &mut [Issue]) {
+    let Ok(root) = DeTable::parse(text) else {
+        return;
+    };
+    for issue in issues.iter_mut().filter(|i| i.location.is_none()) {
+        issue.location =
+            span_of_path(&root, &issue.path).map(|span| Location::of_offset(text, span.start));
+    }
+}
+
+fn from_toml_error(text: &str, path: &str, kind: IssueKind, error: &toml::de::Error) -> Issue {
+    let location = error
+        .span()
+        .map(|span| span.start)
+        .or_else(|| {
+            let root = DeTable::parse(text).ok()?;
+            span_of_path(&root, path).map(|span| span.start)
+        })
+        .map(|offset| Location::of_offset(text, offset));
+    Issue {
+        kind,
+        path: path.to_owned(),
+        location,
+        message: error.message().trim_end().to_owned(),
+    }
+}
+
+/// The span of the value at `path` (`a.b[2].c`), or of the deepest prefix that exists.
+fn span_of_path(root: &Spanned<DeTable<'_>>, path: &str) -> Option<std::ops::Range<usize>> {
+    let mut span = None;
+    let mut current: Option<&DeValue<'_>> = None;
+    let mut table = Some(root.get_ref());
+    for segment in path.split('.').filter(|s| !s.is_empty()) {
+        let (key, indices) = match segment.find('[') {
+            Some(i) => (&segment[..i], &segment[i..]),
+            None => (segment, ""),
+        };
+        if !key.is_empty() {
+            let value = table?.get(key)?;
+            span = Some(value.span());
+            current = Some(value.get_ref());
+        }
+        for index in indices.split(['[', ']']).filter(|s| !s.is_empty()) {
+            let index: usize = index.parse().ok()?;
+            let DeValue::Array(array) = current? else {
+                return span;
+            };
+            let Some(item) = array.get(index) else {
+                return span;
+            };
+            span = Some(item.span());
+            current = Some(item.get_ref());
+        }
+        table = match current {
+            Some(DeValue::Table(t)) => Some(t),
+            _ => None,
+        };
+    }
+    span
+}
+
+/// The walk that expands `${env:…}` in every string value of the document.
+struct Expansion<'a> {
+    /// The key path of the value being visited.
+    path: String,
+    text: &'a str,
+    env: &'a dyn EnvSource,
+    issues: Vec<Issue>,
+    /// `(expanded, as written)` for every string that changed.
+    expanded: Vec<(String, String)>,
+}
+
+impl Expansion<'_> {
+    fn table(&mut self, table: &mut DeTable<'_>) {
+        for (key, value) in table.iter_mut() {
+            let len = self.path.len();
+            if !self.path.is_empty() {
+                self.path.push('.');
+            }
+            self.path.push_str(key.get_ref());
+            self.value(value);
+            self.path.truncate(len);
+        }
+    }
+
+    fn value(&mut self, value: &mut Spanned<DeValue<'_>>) {
+        let span = value.span();
+        match value.get_mut() {
+            DeValue::String(s) => match expand(s, self.env) {
+                Ok(None) => {}
+                Ok(Some(expanded)) => {
+                    let original = std::mem::replace(s, expanded.clone().into());
+                    self.expanded.push((expanded, original.into_owned()));
+                }
+                Err(errors) => {
+                    let location = Some(Location::of_offset(self.text, span.start));
+                    self.issues.extend(errors.into_iter().map(|e| Issue {
+                        kind: IssueKind::Env,
+                        path: self.path.clone(),
+                        location,
+                        message: e.to_string(),
+                    }));
+                }
+            },
+            DeValue::Array(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    let len = self.path.len();
+                    self.path.push_str(&format!("[{i}]"));
+                    self.value(item);
+                    self.path.truncate(len);
+                }
+            }
+            DeValue::Table(table) => self.table(table),
+            DeValue::Integer(_)
+            | DeValue::Float(_)
+            | DeValue::Boolean(_)
+            | DeValue::Datetime(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Doc {
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        items: Vec<Item>,
+        #[serde(default)]
+        nested: Nested,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Item {
+        id: String,
+        #[serde(default)]
+        #[allow(dead_code)]
+        port: u16,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Nested {
+        #[serde(default)]
+        tags: Vec<String>,
+    }
+
+    fn parse(text: &str) -> Result<Doc, Vec<Issue>> {
+        let env = HashMap::from([("USER_NAME", "ada")]);
+        parse_str(text, &env)
+    }
+
+    #[test]
+    fn expands_strings_in_tables_arrays_and_inline_tables() {
+        let doc = parse(
+            "name = \"hi ${env:USER_NAME}\"\n\
+             items = [{ id = \"${env:USER_NAME}\" }]\n\
+             [nested]\ntags = [\"${env:NOPE:-x}\", \"$${env:USER_NAME}\"]\n",
+        )
+        .unwrap();
+        assert_eq!(doc.name, "hi ada");
+        assert_eq!(doc.items[0].id, "ada");
+        assert_eq!(doc.nested.tags, ["x", "${env:USER_NAME}"]);
+    }
+
+    #[test]
+    fn comments_are_not_expanded() {
+        let doc =
+            parse("# set ${env:MISSING_IN_COMMENT}\nname = \"a\" # ${env:ALSO_MISSING}\n").unwrap();
+        assert_eq!(doc.name, "a");
+    }
+
+    #[test]
+    fn unknown_key_in_array_of_tables_names_path_and_line() {
+        let text = "name = \"a\"\n\n[[items]]\nid = \"1\"\n\n[[items]]\nid = \"2\"\nprot = 1\n";
+        let issues = parse(text).unwrap_err();
+        assert_eq!(issues.len(), 1);
+        let issue = &issues[0];
+        assert_eq!(issue.kind, IssueKind::Schema);
+        assert_eq!(issue.path, "items[1].prot");
+        assert_eq!(issue.location.map(|l| l.line), Some(8), "{issue}");
+        assert!(issue.message.contains("unknown field `prot`"), "{issue}");
+    }
+
+    #[test]
+    fn wrong_type_names_path_and_line_even_after_expansion() {
+        let text =
+            "name = \"${env:USER_NAME}\"\n[[items]]\nid = \"${env:USER_NAME}\"\nport = \"80\"\n";
+        let issue = &parse(text).unwrap_err()[0];
+        assert_eq!(issue.path, "items[0].port");
+        assert_eq!(
+            issue.location,
+            Some(Location { line: 4, column: 8 }),
+            "{issue}"
+        );
+        assert!(issue.message.contains("invalid type"), "{issue}");
+    }
+
+    #[test]
+    fn missing_required_key_points_at_its_table() {
+        let issue = &parse("name = \"a\"\n[[items]]\nport = 1\n").unwrap_err()[0];
+        assert_eq!(issue.path, "items[0]");
+        assert!(issue.message.contains("missing field `id`"), "{issue}");
+        assert!(issue.location.is_some(), "{issue}");
+    }
+
+    #[test]
+    fn every_missing_variable_is_reported_with_its_line() {
+        let text = "name = \"${env:A_MISSING}\"\n[nested]\ntags = [\"ok\", \"${env:B_MISSING}\"]\n";
+        let issues = parse(text).unwrap_err();
+        assert_eq!(issues.len(), 2);
+        assert_eq!(issues[0].kind, IssueKind::Env);
+        assert!(issues[0].message.contains("A_MISSING"));
+        assert_eq!(issues[0].location.map(|l| l.line), Some(1));
+        assert_eq!(issues[1].path, "nested.tags[1]");
+        assert!(issues[1].message.contains("B_MISSING"));
+        assert_eq!(issues[1].location.map(|l| l.line), Some(3));
+    }
+
+    #[test]
+    fn type_errors_show_the_reference_not_the_environment_value() {
+        let env = HashMap::from([("PORT_SECRET", "sk-not-a-port")]);
+        let text = "[[items]]\nid = \"a\"\nport = \"${env:PORT_SECRET}\"\n";
+        let issue = &parse_str::<Doc>(text, &env).unwrap_err()[0];
+        assert!(!issue.message.contains("sk-not-a-port"), "{issue}");
+        assert!(issue.message.contains("${env:PORT_SECRET}"), "{issue}");
+        assert_eq!(issue.location.map(|l| l.line), Some(3));
+    }
+
+    #[test]
+    fn syntax_errors_have_a_line() {
+        let issue = &parse("name = \"a\"\nitems = [\n").unwrap_err()[0];
+        assert_eq!(issue.kind, IssueKind::Syntax);
+        assert!(issue.location.is_some_and(|l| l.line >= 2), "{issue}");
+    }
+
+    #[test]
+    fn locate_issues_finds_paths_in_the_file() {
+        let text = "name = \"a\"\n[[items]]\nid = \"1\"\n[[items]]\nid = \"2\"\n";
+        let mut issues = vec![
+            Issue::invalid("items[1].id", "dup"),
+            Issue::invalid("nowhere.x", "n"),
+        ];
+        locate_issues(text, &mut issues);
+        assert_eq!(issues[0].location.map(|l| l.line), Some(5));
+        assert_eq!(issues[1].location, None);
+    }
+}

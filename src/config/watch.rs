@@ -1,0 +1,245 @@
+//! Reloading: poll the config file (and listen for SIGHUP), publish each new valid config.
+//!
+//! The file is polled by path every `[reload] poll_interval`, so editors that write a new file and
+//! rename it over the old one are seen like in-place writes. A change is detected from the file's
+//! modification time and size, and confirmed by comparing the content (also compared every few
+//! polls regardless, for file systems with coarse timestamps). A file that fails to load keeps the
+//! current config: the reason is logged once per distinct content.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, SystemTime};
+
+use prometheus::IntCounterVec;
+use serde::Deserialize;
+use tokio::sync::watch as tokio_watch;
+use tracing::{info, warn};
+
+use super::{Config, Issue};
+
+/// Every this many polls the content is compared even when mtime and size are unchanged.
+const FULL_COMPARE_EVERY: u32 = 5;
+
+/// `[reload]`: how the config file is watched.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadConfig {
+    /// How often the file is checked for changes, like `"1s"`; `"0s"` turns polling off (SIGHUP
+    /// still reloads).
+    #[serde(
+        default = "default_poll_interval",
+        deserialize_with = "super::duration::deserialize"
+    )]
+    pub poll_interval: Duration,
+}
+
+fn default_poll_interval() -> Duration {
+    Duration::from_secs(1)
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: default_poll_interval(),
+        }
+    }
+}
+
+impl ReloadConfig {
+    pub(super) fn validate(&self) -> Vec<Issue> {
+        if !self.poll_interval.is_zero() && self.poll_interval < Duration::from_millis(10) {
+            return vec![Issue::invalid(
+                "reload.poll_interval",
+                "must be at least 10ms, or 0s to turn polling off",
+            )];
+        }
+        Vec::new()
+    }
+}
+
+/// Reload counters, registered in [`crate::telemetry::registry`].
+#[derive(Debug)]
+pub struct ReloadMetrics {
+    /// `tollgate_config_reloads_total{outcome="success"|"failure"}`.
+    pub reloads: IntCounterVec,
+}
+
+impl ReloadMetrics {
+    /// Metric name.
+    pub const RELOADS: &'static str = "tollgate_config_reloads_total";
+
+    /// The process-wide instance.
+    pub fn get() -> &'static Self {
+        static METRICS: LazyLock<ReloadMetrics> = LazyLock::new(|| {
+            let reloads = IntCounterVec::new(
+                prometheus::Opts::new(
+                    ReloadMetrics::RELOADS,
+                    "Config reloads by outcome (success, or failure keeping the old config).",
+                ),
+                &["outcome"],
+            )
+            .expect("static metric definition is valid");
+            crate::telemetry::registry()
+                .register(Box::new(reloads.clone()))
+                .expect("metric is registered once");
+            ReloadMetrics { reloads }
+        });
+        &METRICS
+    }
+
+    fn success(&self) {
+        self.reloads.with_label_values(&["success"]).inc();
+    }
+
+    fn failure(&self) {
+        self.reloads.with_label_values(&["failure"]).inc();
+    }
+}
+
+/// Watches `path` and returns a receiver that always holds the latest valid config, starting
+/// with `initial`. Polls every `initial.reload.poll_interval` and reloads on SIGHUP. The
+/// background task stops when every receiver is dropped. Must be called inside a tokio runtime.
+pub fn watch(
+    path: impl Into<PathBuf>,
+    initial: impl Into<Arc<Config>>,
+) -> tokio_watch::Receiver<Arc<Config>> {
+    let path = path.into();
+    let initial = initial.into();
+    let interval = initial.reload.poll_interval;
+    let (tx, rx) = tokio_watch::channel(initial);
+    let _ = ReloadMetrics::get();
+    let mut hangups = hangup_stream();
+    let mut seen = Fingerprint::read(&path);
+    tokio::spawn(async move {
+        let mut ticker = (!interval.is_zero()).then(|| {
+            let mut t = tokio::time::interval(interval);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t
+        });
+        let mut polls: u32 = 0;
+        loop {
+            let forced = tokio::select! {
+                () = tx.closed() => return,
+                () = next_tick(ticker.as_mut()) => false,
+                () = next_hangup(hangups.as_mut()) => true,
+            };
+            polls = polls.wrapping_add(1);
+            let full_compare = polls % FULL_COMPARE_EVERY == 0;
+            if forced {
+                info!(path = %path.display(), "Received SIGHUP; reloading the configuration.");
+            } else if !seen.may_have_changed(&path, full_compare) {
+                continue;
+            }
+            let Some(now) = Fingerprint::read(&path) else {
+                // Missing for now (an editor between delete and create): try again next poll.
+                continue;
+            };
+            if !forced && now.content == seen.as_ref().map_or(&[][..], |s| &s.content[..]) {
+                seen = Some(now);
+                continue;
+            }
+            apply(&path, &now.content, &tx);
+            seen = Some(now);
+        }
+    });
+    rx
+}
+
+fn apply(path: &Path, content: &[u8], tx: &tokio_watch::Sender<Arc<Config>>) {
+    let loaded = std::str::from_utf8(content)
+        .map_err(|e| format!("the file is not UTF-8: {e}"))
+        .and_then(|text| {
+            Config::from_str_with_env(text, &super::ProcessEnv).map_err(|e| e.reasons().join("; "))
+        });
+    match loaded {
+        Ok(config) => {
+            tx.send_replace(Arc::new(config));
+            ReloadMetrics::get().success();
+            info!(path = %path.display(), "Reloaded the configuration.");
+        }
+        Err(error) => {
+            ReloadMetrics::get().failure();
+            warn!(path = %path.display(), %error, "Config reload failed; keeping the current configuration.");
+        }
+    }
+}
+
+/// What the file looked like at the last poll.
+struct Fingerprint {
+    modified: Option<SystemTime>,
+    len: u64,
+    content: Vec<u8>,
+}
+
+impl Fingerprint {
+    fn read(path: &Path) -> Option<Self> {
+        let meta = std::fs::metadata(path).ok()?;
+        let content = std::fs::read(path).ok()?;
+        Some(Self {
+            modified: meta.modified().ok(),
+            len: meta.len(),
+            content,
+        })
+    }
+}
+
+trait MaybeChanged {
+    fn may_have_changed(&self, path: &Path, full_compare: bool) -> bool;
+}
+
+impl MaybeChanged for Option<Fingerprint> {
+    /// Cheap check: metadata only, unless `full_compare`.
+    fn may_have_changed(&self, path: &Path, full_compare: bool) -> bool {
+        let Some(seen) = self else { return true };
+        if full_compare {
+            return true;
+        }
+        match std::fs::metadata(path) {
+            Ok(meta) => meta.len() != seen.len || meta.modified().ok() != seen.modified,
+            Err(_) => false,
+        }
+    }
+}
+
+async fn next_tick(ticker: Option<&mut tokio::time::Interval>) {
+    match ticker {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(unix)]
+type Hangups = tokio::signal::unix::Signal;
+#[cfg(not(unix))]
+type Hangups = ();
+
+#[cfg(unix)]
+fn hangup_stream() -> Option<Hangups> {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(error) => {
+            warn!(%error, "Cannot listen for SIGHUP; config reloads rely on polling only.");
+            None
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn hangup_stream() -> Option<Hangups> {
+    None
+}
+
+async fn next_hangup(hangups: Option<&mut Hangups>) {
+    #[cfg(unix)]
+    if let Some(s) = hangups {
+        if s.recv().await.is_some() {
+            return;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = hangups;
+    std::future::pending().await
+}
