@@ -3,8 +3,9 @@
 //! Requests are served by `tonic::server::Grpc` with a codec whose messages are raw `Bytes`, so
 //! the request is never decoded into structs here. Limits, outermost first:
 //! 1. the gRPC frame header is read before the body: a message longer than
-//!    `max_recv_msg_size_mib` on the wire is refused with RESOURCE_EXHAUSTED without reading it
-//!    (tonic itself would answer OUT_OF_RANGE, which OTLP clients retry);
+//!    `max_recv_msg_size_mib` on the wire (or, uncompressed, longer than `max_decompressed_mib`)
+//!    is refused with RESOURCE_EXHAUSTED without reading it (tonic itself would answer
+//!    OUT_OF_RANGE, which OTLP clients retry);
 //! 2. tonic inflates gzip/zstd messages into a buffer limited to `max_decompressed_mib` and
 //!    answers RESOURCE_EXHAUSTED when the limit is hit (tonic applies one limit to both the wire
 //!    and the inflated size, which is why step 1 exists).
@@ -142,11 +143,15 @@ impl Shared {
         if head.len() >= FRAME_HEADER {
             let wire_len = (&head[1..FRAME_HEADER]).get_u32() as usize;
             metrics::count_bytes(Receiver::Grpc, wire_len + FRAME_HEADER);
-            if wire_len > self.max_recv_msg_size {
-                let message = format!(
-                    "message of {wire_len} bytes is larger than the limit of {} bytes",
-                    self.max_recv_msg_size
-                );
+            // An uncompressed message is also the decompressed size.
+            let limit = if head[0] == 0 {
+                self.max_recv_msg_size.min(self.max_decompressed)
+            } else {
+                self.max_recv_msg_size
+            };
+            if wire_len > limit {
+                let message =
+                    format!("message of {wire_len} bytes is larger than the limit of {limit} bytes");
                 metrics::refuse(Receiver::Grpc, Outcome::TooLarge, &message);
                 return Status::resource_exhausted(message).into_http();
             }
