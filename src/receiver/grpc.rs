@@ -168,7 +168,9 @@ impl Shared {
         let mut grpc = tonic::server::Grpc::new(BytesCodec)
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd)
-            .max_decoding_message_size(self.max_decompressed.max(self.max_recv_msg_size));
+            // tonic applies this to the wire length and to the inflated size; the wire length
+            // was checked above, so this is the decompressed cap.
+            .max_decoding_message_size(self.max_decompressed);
         let handled = Arc::new(AtomicBool::new(false));
         let unary = Unary {
             shared: self.clone(),
