@@ -34,7 +34,11 @@ async fn export(
 #[tokio::test]
 async fn delivers_the_exact_bytes_plain_gzip_and_zstd() {
     let mut server = start_grpc(config()).await;
-    for compression in [None, Some(CompressionEncoding::Gzip), Some(CompressionEncoding::Zstd)] {
+    for compression in [
+        None,
+        Some(CompressionEncoding::Gzip),
+        Some(CompressionEncoding::Zstd),
+    ] {
         let mut c = client(&server).await;
         if let Some(enc) = compression {
             c = c.send_compressed(enc);
@@ -60,13 +64,19 @@ async fn garbage_is_passed_on_and_refused_as_invalid_argument() {
     assert_eq!(&body[..], garbage);
 
     // Corrupt gzip never reaches the sink and is INVALID_ARGUMENT too (tonic says INTERNAL).
-    let (code, message) =
-        raw_grpc(server.addr, grpc_frame(true, b"not gzip at all"), Some("gzip")).await;
+    let (code, message) = raw_grpc(
+        server.addr,
+        grpc_frame(true, b"not gzip at all"),
+        Some("gzip"),
+    )
+    .await;
     assert_eq!(code, Code::InvalidArgument as i32, "{message}");
     assert!(server.nothing_submitted());
 
     // Still serving.
-    export(&mut client(&server).await, sample_request(1, 0)).await.unwrap();
+    export(&mut client(&server).await, sample_request(1, 0))
+        .await
+        .unwrap();
     server.stop().await.unwrap();
 }
 
@@ -76,12 +86,16 @@ async fn an_oversized_message_is_resource_exhausted_without_retry_info() {
     cfg.max_recv_msg_size_mib = 1;
     let mut server = start_grpc(cfg).await;
     let mut c = client(&server).await;
-    let status = export(&mut c, sample_request(2, 600 * 1024)).await.unwrap_err();
+    let status = export(&mut c, sample_request(2, 600 * 1024))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(status.details().is_empty(), "no RetryInfo");
     assert!(server.nothing_submitted());
     // Below the limit: fine, on a fresh client.
-    export(&mut client(&server).await, sample_request(2, 1000)).await.unwrap();
+    export(&mut client(&server).await, sample_request(2, 1000))
+        .await
+        .unwrap();
     server.next().await;
     server.stop().await.unwrap();
 }
@@ -93,14 +107,20 @@ async fn the_decompressed_size_is_capped_separately() {
     cfg.max_decompressed_mib = 1;
     let mut server = start_grpc(cfg).await;
     // 2 MiB of repetitive text: tiny on the wire, over the 1 MiB decompressed cap.
-    let mut c = client(&server).await.send_compressed(CompressionEncoding::Gzip);
-    let status = export(&mut c, sample_request(1, 2 << 20)).await.unwrap_err();
+    let mut c = client(&server)
+        .await
+        .send_compressed(CompressionEncoding::Gzip);
+    let status = export(&mut c, sample_request(1, 2 << 20))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(status.details().is_empty());
     assert!(server.nothing_submitted());
     // 3 MiB uncompressed is over the decompressed cap as well (one limit for the request size).
     let mut c = client(&server).await;
-    let status = export(&mut c, sample_request(1, 3 << 20)).await.unwrap_err();
+    let status = export(&mut c, sample_request(1, 3 << 20))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     server.stop().await.unwrap();
 }
@@ -114,7 +134,9 @@ async fn a_gzip_bomb_is_refused() {
     let (code, message) = raw_grpc(server.addr, grpc_frame(true, &bomb), Some("gzip")).await;
     assert_eq!(code, Code::ResourceExhausted as i32, "{message}");
     assert!(server.nothing_submitted());
-    export(&mut client(&server).await, sample_request(1, 0)).await.unwrap();
+    export(&mut client(&server).await, sample_request(1, 0))
+        .await
+        .unwrap();
     server.stop().await.unwrap();
 }
 
@@ -132,7 +154,10 @@ async fn bearer_token_is_required_when_configured() {
     let mut req = tonic::Request::new(sample_request(1, 0));
     req.metadata_mut()
         .insert("authorization", "Bearer wrong".parse().unwrap());
-    assert_eq!(c.export(req).await.unwrap_err().code(), Code::Unauthenticated);
+    assert_eq!(
+        c.export(req).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
     assert!(server.nothing_submitted());
 
     let mut req = tonic::Request::new(sample_request(1, 0));
@@ -146,8 +171,12 @@ async fn bearer_token_is_required_when_configured() {
 #[tokio::test]
 async fn partial_success_is_reported() {
     let server = start_grpc(config()).await;
-    server.sink.set(Mode::Partial(3, "3 spans had invalid ids".into()));
-    let resp = export(&mut client(&server).await, sample_request(5, 0)).await.unwrap();
+    server
+        .sink
+        .set(Mode::Partial(3, "3 spans had invalid ids".into()));
+    let resp = export(&mut client(&server).await, sample_request(5, 0))
+        .await
+        .unwrap();
     let partial = resp.partial_success.expect("partial_success");
     assert_eq!(partial.rejected_spans, 3);
     assert_eq!(partial.error_message, "3 spans had invalid ids");
@@ -198,7 +227,10 @@ async fn cancellation_drains_in_flight_requests() {
     assert!(resp.is_ok(), "{resp:?}");
     let addr = server.addr;
     server.stop().await.unwrap();
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
 }
 
 #[tokio::test]
@@ -221,11 +253,14 @@ async fn unknown_methods_are_unimplemented() {
             .unwrap(),
     );
     raw.ready().await.unwrap();
-    let codec = tonic_prost::ProstCodec::<ExportTraceServiceRequest, ExportTraceServiceRequest>::default();
+    let codec =
+        tonic_prost::ProstCodec::<ExportTraceServiceRequest, ExportTraceServiceRequest>::default();
     let status = raw
         .unary(
             tonic::Request::new(sample_request(1, 0)),
-            "/opentelemetry.proto.collector.logs.v1.LogsService/Export".parse().unwrap(),
+            "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+                .parse()
+                .unwrap(),
             codec,
         )
         .await

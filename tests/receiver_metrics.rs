@@ -48,17 +48,35 @@ async fn every_outcome_is_counted() {
     let pb = sample_request(2, 0).encode_to_vec();
     let post = |headers: Vec<(&'static str, &'static str)>, body: Vec<u8>| {
         let addr = server.addr;
-        async move { send(addr, "POST", "/v1/traces", &headers, sized(body), false).await.status }
+        async move {
+            send(addr, "POST", "/v1/traces", &headers, sized(body), false)
+                .await
+                .status
+        }
     };
     assert_eq!(post(vec![PB], pb.clone()).await, 200);
     server.sink.set(Mode::Partial(1, "one bad span".into()));
     assert_eq!(post(vec![PB], pb.clone()).await, 200);
     server.sink.set(Mode::Accept);
     assert_eq!(post(vec![PB], b"\xff\xff".to_vec()).await, 400);
-    assert_eq!(post(vec![("content-type", "application/json")], b"{".to_vec()).await, 400);
+    assert_eq!(
+        post(vec![("content-type", "application/json")], b"{".to_vec()).await,
+        400
+    );
     assert_eq!(post(vec![PB], vec![0; 2 << 20]).await, 413);
-    assert_eq!(post(vec![("content-type", "text/plain")], pb.clone()).await, 415);
-    let get = send(server.addr, "GET", "/v1/traces", &[], sized(Vec::new()), false).await;
+    assert_eq!(
+        post(vec![("content-type", "text/plain")], pb.clone()).await,
+        415
+    );
+    let get = send(
+        server.addr,
+        "GET",
+        "/v1/traces",
+        &[],
+        sized(Vec::new()),
+        false,
+    )
+    .await;
     assert_eq!(get.status, 405);
     server.sink.set(Mode::Full(Duration::from_secs(1)));
     assert_eq!(post(vec![PB], pb.clone()).await, 503);
@@ -87,7 +105,15 @@ async fn every_outcome_is_counted() {
     cfg.auth.bearer_tokens = vec![Secret::new("tok")];
     let server = start_http(cfg).await;
     let before = snapshot("otlp_http");
-    let answer = send(server.addr, "POST", "/v1/traces", &[PB], sized(pb.clone()), false).await;
+    let answer = send(
+        server.addr,
+        "POST",
+        "/v1/traces",
+        &[PB],
+        sized(pb.clone()),
+        false,
+    )
+    .await;
     assert_eq!(answer.status, 401);
     assert_eq!(deltas("otlp_http", &before), vec![("unauthenticated", 1)]);
     server.stop().await.unwrap();
@@ -104,7 +130,8 @@ async fn every_outcome_is_counted() {
         .unwrap();
     let authed = |req| {
         let mut req = tonic::Request::new(req);
-        req.metadata_mut().insert("authorization", "Bearer tok".parse().unwrap());
+        req.metadata_mut()
+            .insert("authorization", "Bearer tok".parse().unwrap());
         req
     };
     let small = sample_request(2, 0);
@@ -115,7 +142,10 @@ async fn every_outcome_is_counted() {
     client.export(authed(small.clone())).await.unwrap_err();
     server.sink.set(Mode::ShuttingDown);
     client.export(authed(small.clone())).await.unwrap_err();
-    client.export(tonic::Request::new(small.clone())).await.unwrap_err();
+    client
+        .export(tonic::Request::new(small.clone()))
+        .await
+        .unwrap_err();
     client
         .export(authed(sample_request(1, 2 << 20)))
         .await

@@ -172,14 +172,20 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         assert!(toml::from_str::<ReceiversConfig>("[otlp]\nmax_body = 3\n").is_err());
-        let mut otlp = OtlpReceiverConfig::default();
-        otlp.max_decompressed_mib = 0;
+        let otlp = OtlpReceiverConfig {
+            max_decompressed_mib: 0,
+            ..Default::default()
+        };
         assert_eq!(
             otlp.validate(),
             Err(ReceiverConfigError::ZeroLimit("max_decompressed_mib"))
         );
-        let mut otlp = OtlpReceiverConfig::default();
-        otlp.auth.bearer_tokens = vec![Secret::new("x"), Secret::new("")];
+        let otlp = OtlpReceiverConfig {
+            auth: AuthConfig {
+                bearer_tokens: vec![Secret::new("x"), Secret::new("")],
+            },
+            ..Default::default()
+        };
         assert_eq!(otlp.validate(), Err(ReceiverConfigError::EmptyToken(1)));
     }
 }

@@ -64,7 +64,12 @@ pub fn decompress(encoding: Encoding, body: Bytes, cap: usize) -> Result<Bytes, 
     match encoding {
         Encoding::Identity if body.len() > cap => Err(DecompressError::TooLarge { cap }),
         Encoding::Identity => Ok(body),
-        Encoding::Gzip => inflate(flate2::read::MultiGzDecoder::new(&body[..]), encoding, body.len(), cap),
+        Encoding::Gzip => inflate(
+            flate2::read::MultiGzDecoder::new(&body[..]),
+            encoding,
+            body.len(),
+            cap,
+        ),
         Encoding::Zstd => {
             let decoder = zstd::stream::read::Decoder::with_buffer(&body[..])
                 .map_err(|source| DecompressError::Corrupt { encoding, source })?;
@@ -80,7 +85,10 @@ fn inflate(
     compressed_len: usize,
     cap: usize,
 ) -> Result<Bytes, DecompressError> {
-    let initial = compressed_len.saturating_mul(4).max(INITIAL_OUTPUT).min(cap);
+    let initial = compressed_len
+        .saturating_mul(4)
+        .max(INITIAL_OUTPUT)
+        .min(cap);
     let mut out = Vec::with_capacity(initial);
     // Reading one byte past the cap tells "exactly cap" from "more than cap".
     let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
@@ -113,7 +121,10 @@ mod tests {
     #[test]
     fn parses_content_encoding() {
         assert_eq!(Encoding::from_header(None), Some(Encoding::Identity));
-        assert_eq!(Encoding::from_header(Some("identity")), Some(Encoding::Identity));
+        assert_eq!(
+            Encoding::from_header(Some("identity")),
+            Some(Encoding::Identity)
+        );
         assert_eq!(Encoding::from_header(Some("GZIP")), Some(Encoding::Gzip));
         assert_eq!(Encoding::from_header(Some("zstd")), Some(Encoding::Zstd));
         assert_eq!(Encoding::from_header(Some("br")), None);
@@ -122,8 +133,14 @@ mod tests {
     #[test]
     fn round_trips_within_the_cap() {
         let data = b"hello hello hello hello".repeat(100);
-        assert_eq!(decompress(Encoding::Gzip, gzip(&data), data.len()).unwrap(), data);
-        assert_eq!(decompress(Encoding::Zstd, zstd(&data), data.len()).unwrap(), data);
+        assert_eq!(
+            decompress(Encoding::Gzip, gzip(&data), data.len()).unwrap(),
+            data
+        );
+        assert_eq!(
+            decompress(Encoding::Zstd, zstd(&data), data.len()).unwrap(),
+            data
+        );
         assert_eq!(
             decompress(Encoding::Identity, Bytes::from(data.clone()), data.len()).unwrap(),
             data
@@ -139,7 +156,10 @@ mod tests {
             (Encoding::Identity, Bytes::from(data.clone())),
         ] {
             assert!(
-                matches!(decompress(enc, body, 999), Err(DecompressError::TooLarge { cap: 999 })),
+                matches!(
+                    decompress(enc, body, 999),
+                    Err(DecompressError::TooLarge { cap: 999 })
+                ),
                 "{enc:?}"
             );
         }

@@ -150,8 +150,9 @@ impl Shared {
                 self.max_recv_msg_size
             };
             if wire_len > limit {
-                let message =
-                    format!("message of {wire_len} bytes is larger than the limit of {limit} bytes");
+                let message = format!(
+                    "message of {wire_len} bytes is larger than the limit of {limit} bytes"
+                );
                 metrics::refuse(Receiver::Grpc, Outcome::TooLarge, &message);
                 return Status::resource_exhausted(message).into_http();
             }
@@ -234,7 +235,11 @@ fn transport_failure(response: http::Response<Body>) -> http::Response<Body> {
             Status::resource_exhausted(status.message()).into_http()
         }
         Code::Unimplemented => {
-            metrics::refuse(Receiver::Grpc, Outcome::UnsupportedMediaType, status.message());
+            metrics::refuse(
+                Receiver::Grpc,
+                Outcome::UnsupportedMediaType,
+                status.message(),
+            );
             response
         }
         _ => {

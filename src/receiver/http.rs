@@ -104,7 +104,8 @@ impl Format {
     fn from_headers(headers: &HeaderMap) -> Option<Self> {
         let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
         let media = value.split(';').next().unwrap_or("").trim();
-        if media.eq_ignore_ascii_case(PROTOBUF) || media.eq_ignore_ascii_case("application/protobuf")
+        if media.eq_ignore_ascii_case(PROTOBUF)
+            || media.eq_ignore_ascii_case("application/protobuf")
         {
             Some(Self::Protobuf)
         } else if media.eq_ignore_ascii_case(JSON) {

@@ -98,7 +98,10 @@ pub struct ReceiverMetrics {
 /// The one instance.
 pub static METRICS: LazyLock<ReceiverMetrics> = LazyLock::new(|| {
     let requests = IntCounterVec::new(
-        Opts::new(REQUESTS_TOTAL, "OTLP export requests received, by receiver and outcome."),
+        Opts::new(
+            REQUESTS_TOTAL,
+            "OTLP export requests received, by receiver and outcome.",
+        ),
         &["receiver", "outcome"],
     )
     .expect("valid metric definition");

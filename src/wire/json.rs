@@ -72,7 +72,11 @@ fn strip_nulls(obj: &mut Map<String, Value>) -> &mut Map<String, Value> {
 }
 
 /// Applies `f` to every object in the array under `key`, if any.
-fn each(obj: &mut Map<String, Value>, key: &str, mut f: impl FnMut(&mut Map<String, Value>) -> Result) -> Result {
+fn each(
+    obj: &mut Map<String, Value>,
+    key: &str,
+    mut f: impl FnMut(&mut Map<String, Value>) -> Result,
+) -> Result {
     if let Some(Value::Array(items)) = obj.get_mut(key) {
         for item in items {
             if let Value::Object(o) = item {
@@ -84,7 +88,11 @@ fn each(obj: &mut Map<String, Value>, key: &str, mut f: impl FnMut(&mut Map<Stri
 }
 
 /// Applies `f` to the object under `key`, if any.
-fn child(obj: &mut Map<String, Value>, key: &str, f: impl FnOnce(&mut Map<String, Value>) -> Result) -> Result {
+fn child(
+    obj: &mut Map<String, Value>,
+    key: &str,
+    f: impl FnOnce(&mut Map<String, Value>) -> Result,
+) -> Result {
     if let Some(Value::Object(o)) = obj.get_mut(key) {
         f(strip_nulls(o))?;
     }
@@ -113,7 +121,12 @@ fn span(span: &mut Map<String, Value>) -> Result {
     enumeration(span, "kind", SPAN_KINDS);
     integers(
         span,
-        &["flags", "droppedAttributesCount", "droppedEventsCount", "droppedLinksCount"],
+        &[
+            "flags",
+            "droppedAttributesCount",
+            "droppedEventsCount",
+            "droppedLinksCount",
+        ],
     );
     each(span, "attributes", key_value)?;
     each(span, "events", |event| {
@@ -204,12 +217,15 @@ fn any_value(value: &mut Map<String, Value>) -> Result {
     value.retain(|k, _| ANY_VALUE_KEYS.contains(&k.as_str()));
     child(value, "arrayValue", |array| {
         array.retain(|k, _| k == "values");
-        array.entry("values").or_insert_with(|| Value::Array(Vec::new()));
+        array
+            .entry("values")
+            .or_insert_with(|| Value::Array(Vec::new()));
         each(array, "values", any_value)
     })?;
     child(value, "kvlistValue", |list| {
         list.retain(|k, _| k == "values");
-        list.entry("values").or_insert_with(|| Value::Array(Vec::new()));
+        list.entry("values")
+            .or_insert_with(|| Value::Array(Vec::new()));
         each(list, "values", key_value)
     })
 }

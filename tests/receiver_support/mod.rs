@@ -63,7 +63,8 @@ impl TestSink {
 impl TraceSink for TestSink {
     async fn submit(&self, body: Bytes, transport: Transport) -> Result<Accepted, Refused> {
         let mode = self.mode.lock().clone();
-        let _ = self.tx.send((body.clone(), transport));
+        // The receiving side may be gone at the end of a test.
+        self.tx.send((body.clone(), transport)).ok();
         match mode {
             Mode::Accept => ExportTraceServiceRequest::decode(body)
                 .map(|_| Accepted::default())
@@ -166,8 +167,14 @@ pub fn sample_request(n: usize, pad: usize) -> ExportTraceServiceRequest {
             start_time_unix_nano: 1_700_000_000_000_000_000,
             end_time_unix_nano: 1_700_000_000_500_000_000,
             attributes: vec![
-                kv("gen_ai.request.model", any_value::Value::StringValue("gpt-4o".into())),
-                kv("gen_ai.usage.input_tokens", any_value::Value::IntValue(1200)),
+                kv(
+                    "gen_ai.request.model",
+                    any_value::Value::StringValue("gpt-4o".into()),
+                ),
+                kv(
+                    "gen_ai.usage.input_tokens",
+                    any_value::Value::IntValue(1200),
+                ),
                 kv("pad", any_value::Value::StringValue("x".repeat(pad))),
             ],
             ..Default::default()
@@ -224,7 +231,7 @@ pub fn gzip_bomb(chunk_mib: usize, chunks: usize) -> Vec<u8> {
     }
     out.extend_from_slice(&[0x01, 0x00, 0x00, 0xff, 0xff]);
     out.extend_from_slice(&crc.sum().to_le_bytes());
-    let size = (chunks as u64 * (chunk_mib as u64) << 20) as u32;
+    let size = ((chunks as u64 * chunk_mib as u64) << 20) as u32;
     out.extend_from_slice(&size.to_le_bytes());
     out
 }
@@ -265,16 +272,20 @@ pub fn chunked(data: impl Into<Bytes>, parts: usize) -> TestBody {
     let step = data.len().div_ceil(parts.max(1)).max(1);
     let frames: Vec<Result<http_body::Frame<Bytes>, std::io::Error>> = (0..data.len())
         .step_by(step)
-        .map(|at| Ok(http_body::Frame::data(data.slice(at..(at + step).min(data.len())))))
+        .map(|at| {
+            Ok(http_body::Frame::data(
+                data.slice(at..(at + step).min(data.len())),
+            ))
+        })
         .collect();
     http_body_util::StreamBody::new(futures::stream::iter(frames)).boxed()
 }
 
 /// An HTTP client (HTTP/1.1, or h2c with prior knowledge).
-pub fn http_client(h2c: bool) -> hyper_util::client::legacy::Client<
-    hyper_util::client::legacy::connect::HttpConnector,
-    TestBody,
-> {
+pub fn http_client(
+    h2c: bool,
+) -> hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, TestBody>
+{
     hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .http2_only(h2c)
         .build_http()

@@ -50,13 +50,19 @@ fn wrong_length_ids_survive_for_the_pipeline_to_drop() {
     assert_eq!(first_span(&req).span_id, b"abc");
     assert_eq!(first_span(&req).trace_id.len(), 31);
     // In links too.
-    let req = parse(one_span(json!({"links": [{"traceId": "a", "spanId": SPAN}]}))).unwrap();
+    let req = parse(one_span(
+        json!({"links": [{"traceId": "a", "spanId": SPAN}]}),
+    ))
+    .unwrap();
     assert_eq!(first_span(&req).links[0].trace_id, b"a");
 }
 
 #[test]
 fn non_hex_ids_are_invalid() {
-    let err = parse(one_span(json!({"traceId": "zz8efff798038103d269b633813fc60c"}))).unwrap_err();
+    let err = parse(one_span(
+        json!({"traceId": "zz8efff798038103d269b633813fc60c"}),
+    ))
+    .unwrap_err();
     assert!(err.to_string().contains("traceId"), "{err}");
     let err = parse(one_span(json!({"spanId": "eee19b7ec3c1b17g"}))).unwrap_err();
     assert!(err.to_string().contains("spanId"), "{err}");
@@ -78,15 +84,24 @@ fn int64_as_string_or_number() {
     let span = first_span(&req);
     assert_eq!(span.start_time_unix_nano, 1_700_000_000_000_000_000);
     assert_eq!(span.end_time_unix_nano, 1_700_000_000_000_000_001);
-    assert_eq!(span.attributes[0].value.as_ref().unwrap().value, Some(V::IntValue(42)));
-    assert_eq!(span.attributes[1].value.as_ref().unwrap().value, Some(V::IntValue(-7)));
+    assert_eq!(
+        span.attributes[0].value.as_ref().unwrap().value,
+        Some(V::IntValue(42))
+    );
+    assert_eq!(
+        span.attributes[1].value.as_ref().unwrap().value,
+        Some(V::IntValue(-7))
+    );
     assert_eq!(span.events[0].time_unix_nano, 5);
     assert_eq!(span.dropped_attributes_count, 3);
 }
 
 #[test]
 fn enums_as_integers_or_names() {
-    let req = parse(one_span(json!({"kind": 3, "status": {"code": 2, "message": "x"}}))).unwrap();
+    let req = parse(one_span(
+        json!({"kind": 3, "status": {"code": 2, "message": "x"}}),
+    ))
+    .unwrap();
     assert_eq!(first_span(&req).kind, 3);
     assert_eq!(first_span(&req).status.as_ref().unwrap().code, 2);
     let req = parse(one_span(
@@ -122,7 +137,11 @@ fn unknown_fields_are_ignored_at_every_level() {
     .unwrap();
     let rs = &req.resource_spans[0];
     assert_eq!(
-        rs.resource.as_ref().unwrap().attributes[0].value.as_ref().unwrap().value,
+        rs.resource.as_ref().unwrap().attributes[0]
+            .value
+            .as_ref()
+            .unwrap()
+            .value,
         Some(V::StringValue("svc".into()))
     );
     let span = first_span(&req);
@@ -137,7 +156,10 @@ fn unknown_fields_are_ignored_at_every_level() {
     let Some(V::KvlistValue(kv)) = &span.attributes[1].value.as_ref().unwrap().value else {
         panic!("kvlist expected");
     };
-    assert_eq!(kv.values[0].value.as_ref().unwrap().value, Some(V::DoubleValue(1.5)));
+    assert_eq!(
+        kv.values[0].value.as_ref().unwrap().value,
+        Some(V::DoubleValue(1.5))
+    );
 }
 
 #[test]
@@ -163,8 +185,10 @@ fn bytes_values_are_base64() {
         first_span(&req).attributes[0].value.as_ref().unwrap().value,
         Some(V::BytesValue(vec![1, 2, 3]))
     );
-    assert!(parse(one_span(json!({"attributes": [{"key": "b", "value": {"bytesValue": "!!"}}]})))
-        .is_err());
+    assert!(parse(one_span(
+        json!({"attributes": [{"key": "b", "value": {"bytesValue": "!!"}}]})
+    ))
+    .is_err());
 }
 
 #[test]
