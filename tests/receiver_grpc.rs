@@ -268,3 +268,19 @@ async fn unknown_methods_are_unimplemented() {
     assert_eq!(status.code(), Code::Unimplemented);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_unsupported_grpc_encoding_is_refused() {
+    let mut server = start_grpc(config()).await;
+    let before = requests("otlp_grpc", "unsupported_media_type");
+    let pb = sample_request(1, 0).encode_to_vec();
+    let (code, message) = raw_grpc(server.addr, grpc_frame(true, &pb), Some("snappy")).await;
+    assert_eq!(code, Code::Unimplemented as i32, "{message}");
+    assert!(requests("otlp_grpc", "unsupported_media_type") > before);
+    assert!(server.nothing_submitted());
+    // Uncompressed raw frames are fine.
+    let (code, _) = raw_grpc(server.addr, grpc_frame(false, &pb), None).await;
+    assert_eq!(code, 0);
+    assert_eq!(server.next().await.0, Bytes::from(pb));
+    server.stop().await.unwrap();
+}

@@ -166,4 +166,19 @@ async fn every_outcome_is_counted() {
     );
     assert!(request_bytes("otlp_grpc") - bytes_before > 5 * small.encoded_len() as u64);
     server.stop().await.unwrap();
+
+    // gRPC refusals tonic raises before the message reaches the sink, and sink refusals.
+    let server = start_grpc(config()).await;
+    let before = snapshot("otlp_grpc");
+    let (code, _) = raw_grpc(server.addr, grpc_frame(false, b"\xff\xff"), None).await;
+    assert_eq!(code, tonic::Code::InvalidArgument as i32);
+    let (code, _) = raw_grpc(server.addr, grpc_frame(true, b"not gzip"), Some("gzip")).await;
+    assert_eq!(code, tonic::Code::InvalidArgument as i32);
+    let (code, _) = raw_grpc(server.addr, grpc_frame(true, b"x"), Some("snappy")).await;
+    assert_eq!(code, tonic::Code::Unimplemented as i32);
+    assert_eq!(
+        deltas("otlp_grpc", &before),
+        vec![("invalid", 2), ("unsupported_media_type", 1)]
+    );
+    server.stop().await.unwrap();
 }

@@ -32,8 +32,8 @@ pub enum ReceiverError {
     /// The configuration is unusable.
     #[error(transparent)]
     Config(#[from] ReceiverConfigError),
-    /// The HTTP server failed.
-    #[error("OTLP/HTTP server failed: {0}")]
+    /// A socket operation failed.
+    #[error("OTLP receiver I/O failed: {0}")]
     Io(#[from] std::io::Error),
     /// The gRPC server failed.
     #[error("OTLP/gRPC server failed: {0}")]
