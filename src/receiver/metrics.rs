@@ -187,6 +187,10 @@ pub fn refuse(receiver: Receiver, outcome: Outcome, reason: &str) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use parking_lot::Mutex;
+
     use super::*;
 
     fn value(receiver: Receiver, outcome: Outcome) -> u64 {
@@ -216,6 +220,46 @@ mod tests {
             .collect();
         assert!(names.iter().any(|n| n == REQUESTS_TOTAL));
         assert!(names.iter().any(|n| n == REQUEST_BYTES_TOTAL));
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn refusals_are_logged_with_a_rate_limit() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..50 {
+                refuse(
+                    Receiver::Http,
+                    Outcome::ShuttingDown,
+                    "tollgate is shutting down",
+                );
+            }
+        });
+        let text = String::from_utf8(captured.0.lock().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // One line per second at most: the 50 calls straddle at most one second boundary.
+        assert!((1..=2).contains(&lines.len()), "{text}");
+        assert!(lines[0].contains("WARN"), "{text}");
+        assert!(lines[0].contains("Refused an OTLP request."), "{text}");
+        assert!(lines[0].contains("outcome=\"shutting_down\""), "{text}");
+        assert!(lines[0].contains("receiver=\"otlp_http\""), "{text}");
     }
 
     #[test]
