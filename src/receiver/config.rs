@@ -2,6 +2,10 @@
 
 use serde::Deserialize;
 
+use crate::config::Secret;
+
+const MIB: usize = 1024 * 1024;
+
 /// `[receivers]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +25,43 @@ pub struct OtlpReceiverConfig {
     /// OTLP/HTTP listen address; empty disables it.
     #[serde(default = "default_http")]
     pub http: String,
+    /// Largest gRPC message accepted, in MiB, as sent (compressed if the client compresses).
+    /// Larger messages are refused with RESOURCE_EXHAUSTED before they are read.
+    #[serde(default = "default_max_recv_msg_size_mib")]
+    pub max_recv_msg_size_mib: usize,
+    /// Largest OTLP/HTTP request body accepted, in MiB, as sent (compressed if the client
+    /// compresses). Larger bodies are refused with 413.
+    #[serde(default = "default_max_request_body_mib")]
+    pub max_request_body_mib: usize,
+    /// Largest request accepted after decompression, in MiB, on both receivers. Inflating stops
+    /// at this size, so a compression bomb costs at most this much memory.
+    #[serde(default = "default_max_decompressed_mib")]
+    pub max_decompressed_mib: usize,
+    /// `[receivers.otlp.auth]`: optional bearer-token authentication.
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+/// `[receivers.otlp.auth]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Accepted bearer tokens (usually `"${env:TOLLGATE_TOKEN}"`). When the list is non-empty,
+    /// every request must carry `Authorization: Bearer <one of them>`; when empty, no
+    /// authentication is required.
+    #[serde(default)]
+    pub bearer_tokens: Vec<Secret>,
+}
+
+/// Why the receiver configuration is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiverConfigError {
+    /// A size limit is zero.
+    #[error("receivers.otlp.{0} must be at least 1")]
+    ZeroLimit(&'static str),
+    /// A configured bearer token is empty (often an unset environment variable).
+    #[error("receivers.otlp.auth.bearer_tokens[{0}] is empty")]
+    EmptyToken(usize),
 }
 
 fn default_grpc() -> String {
@@ -29,12 +70,122 @@ fn default_grpc() -> String {
 fn default_http() -> String {
     "127.0.0.1:4318".into()
 }
+fn default_max_recv_msg_size_mib() -> usize {
+    4
+}
+fn default_max_request_body_mib() -> usize {
+    20
+}
+fn default_max_decompressed_mib() -> usize {
+    64
+}
 
 impl Default for OtlpReceiverConfig {
     fn default() -> Self {
         Self {
             grpc: default_grpc(),
             http: default_http(),
+            max_recv_msg_size_mib: default_max_recv_msg_size_mib(),
+            max_request_body_mib: default_max_request_body_mib(),
+            max_decompressed_mib: default_max_decompressed_mib(),
+            auth: AuthConfig::default(),
         }
+    }
+}
+
+impl OtlpReceiverConfig {
+    /// Checks the values without touching the network.
+    pub fn validate(&self) -> Result<(), ReceiverConfigError> {
+        for (name, value) in [
+            ("max_recv_msg_size_mib", self.max_recv_msg_size_mib),
+            ("max_request_body_mib", self.max_request_body_mib),
+            ("max_decompressed_mib", self.max_decompressed_mib),
+        ] {
+            if value == 0 {
+                return Err(ReceiverConfigError::ZeroLimit(name));
+            }
+        }
+        if let Some(i) = self.auth.bearer_tokens.iter().position(Secret::is_empty) {
+            return Err(ReceiverConfigError::EmptyToken(i));
+        }
+        Ok(())
+    }
+
+    /// The gRPC message limit in bytes.
+    pub fn max_recv_msg_size(&self) -> usize {
+        self.max_recv_msg_size_mib.saturating_mul(MIB)
+    }
+
+    /// The HTTP body limit in bytes.
+    pub fn max_request_body(&self) -> usize {
+        self.max_request_body_mib.saturating_mul(MIB)
+    }
+
+    /// The decompressed-size limit in bytes.
+    pub fn max_decompressed(&self) -> usize {
+        self.max_decompressed_mib.saturating_mul(MIB)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_to_an_empty_section() {
+        let cfg: ReceiversConfig = toml::from_str("[otlp]\n").unwrap();
+        let otlp = cfg.otlp;
+        assert_eq!(otlp.grpc, "127.0.0.1:4317");
+        assert_eq!(otlp.http, "127.0.0.1:4318");
+        assert_eq!(otlp.max_recv_msg_size(), 4 * MIB);
+        assert_eq!(otlp.max_request_body(), 20 * MIB);
+        assert_eq!(otlp.max_decompressed(), 64 * MIB);
+        assert!(otlp.auth.bearer_tokens.is_empty());
+        otlp.validate().unwrap();
+    }
+
+    #[test]
+    fn every_key_parses() {
+        let cfg: ReceiversConfig = toml::from_str(
+            r#"
+            [otlp]
+            grpc = ""
+            http = "0.0.0.0:4318"
+            max_recv_msg_size_mib = 8
+            max_request_body_mib = 10
+            max_decompressed_mib = 32
+            [otlp.auth]
+            bearer_tokens = ["abc", "def"]
+            "#,
+        )
+        .unwrap();
+        let otlp = cfg.otlp;
+        assert_eq!(otlp.grpc, "");
+        assert_eq!(otlp.max_recv_msg_size(), 8 * MIB);
+        assert_eq!(otlp.max_request_body(), 10 * MIB);
+        assert_eq!(otlp.max_decompressed(), 32 * MIB);
+        assert_eq!(otlp.auth.bearer_tokens.len(), 2);
+        assert_eq!(otlp.auth.bearer_tokens[1].expose(), "def");
+        assert!(!format!("{otlp:?}").contains("abc"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(toml::from_str::<ReceiversConfig>("[otlp]\nmax_body = 3\n").is_err());
+        let otlp = OtlpReceiverConfig {
+            max_decompressed_mib: 0,
+            ..Default::default()
+        };
+        assert_eq!(
+            otlp.validate(),
+            Err(ReceiverConfigError::ZeroLimit("max_decompressed_mib"))
+        );
+        let otlp = OtlpReceiverConfig {
+            auth: AuthConfig {
+                bearer_tokens: vec![Secret::new("x"), Secret::new("")],
+            },
+            ..Default::default()
+        };
+        assert_eq!(otlp.validate(), Err(ReceiverConfigError::EmptyToken(1)));
     }
 }

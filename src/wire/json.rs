@@ -1,8 +1,23 @@
 //! OTLP/JSON ↔ protobuf for the receivers and exporters that speak JSON (the slow path: JSON is
 //! decoded into structs; the protobuf path never is).
+//!
+//! Parsing uses opentelemetry-proto's serde support first. When that refuses a body, the body is
+//! read again as a `serde_json::Value`, normalised to what that support expects, and decoded once
+//! more; only if that fails too is the body invalid. The normalisation covers what the OTLP/JSON
+//! rules allow but the derive does not:
+//! - `null` for any field (proto3 JSON: the default value);
+//! - unknown keys inside `AnyValue` objects;
+//! - `KeyValue` without `key`, `arrayValue`/`kvlistValue` without `values`;
+//! - enum names (`"SPAN_KIND_SERVER"`, `"STATUS_CODE_ERROR"`) and numeric strings for integer
+//!   fields;
+//! - trace/span ids of odd hex length. An id of the wrong length is not a JSON error: the
+//!   pipeline drops such spans and reports a partial success. An even-length hex id decodes to
+//!   bytes of that length; an odd-length one becomes its ASCII characters as bytes (an odd
+//!   length, so never a valid 8- or 16-byte id). Non-hex characters are invalid input.
 
 use bytes::Bytes;
 use prost::Message;
+use serde_json::{Map, Value};
 
 use crate::otlp::collector::trace::v1::ExportTraceServiceRequest;
 
@@ -19,8 +34,10 @@ pub enum JsonError {
 
 /// Parses an OTLP/JSON `ExportTraceServiceRequest` and returns its protobuf encoding.
 pub fn json_to_protobuf(json: &[u8]) -> Result<Bytes, JsonError> {
-    let req: ExportTraceServiceRequest =
-        serde_json::from_slice(json).map_err(|e| JsonError::Invalid(e.to_string()))?;
+    let req = match serde_json::from_slice::<ExportTraceServiceRequest>(json) {
+        Ok(req) => req,
+        Err(_) => parse_normalised(json)?,
+    };
     Ok(Bytes::from(req.encode_to_vec()))
 }
 
@@ -29,3 +46,189 @@ pub fn protobuf_to_json(pb: &[u8]) -> Result<Vec<u8>, JsonError> {
     let req = ExportTraceServiceRequest::decode(pb)?;
     serde_json::to_vec(&req).map_err(|e| JsonError::Invalid(e.to_string()))
 }
+
+/// The fallback: normalise a `Value`, then decode it, reporting where decoding failed.
+fn parse_normalised(json: &[u8]) -> Result<ExportTraceServiceRequest, JsonError> {
+    let mut value: Value =
+        serde_json::from_slice(json).map_err(|e| JsonError::Invalid(e.to_string()))?;
+    let Value::Object(root) = &mut value else {
+        return Err(JsonError::Invalid(
+            "the body must be a JSON object".to_string(),
+        ));
+    };
+    request(root)?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        JsonError::Invalid(format!("at {path}: {}", e.into_inner()))
+    })
+}
+
+type Result<T = (), E = JsonError> = std::result::Result<T, E>;
+
+/// Drops `null` members (proto3 JSON: same as absent) and returns the object.
+fn strip_nulls(obj: &mut Map<String, Value>) -> &mut Map<String, Value> {
+    obj.retain(|_, v| !v.is_null());
+    obj
+}
+
+/// Applies `f` to every object in the array under `key`, if any.
+fn each(
+    obj: &mut Map<String, Value>,
+    key: &str,
+    mut f: impl FnMut(&mut Map<String, Value>) -> Result,
+) -> Result {
+    if let Some(Value::Array(items)) = obj.get_mut(key) {
+        for item in items {
+            if let Value::Object(o) = item {
+                f(strip_nulls(o))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies `f` to the object under `key`, if any.
+fn child(
+    obj: &mut Map<String, Value>,
+    key: &str,
+    f: impl FnOnce(&mut Map<String, Value>) -> Result,
+) -> Result {
+    if let Some(Value::Object(o)) = obj.get_mut(key) {
+        f(strip_nulls(o))?;
+    }
+    Ok(())
+}
+
+fn request(obj: &mut Map<String, Value>) -> Result {
+    strip_nulls(obj);
+    each(obj, "resourceSpans", |rs| {
+        child(rs, "resource", |r| {
+            integers(r, &["droppedAttributesCount"]);
+            each(r, "attributes", key_value)
+        })?;
+        each(rs, "scopeSpans", |ss| {
+            child(ss, "scope", |s| {
+                integers(s, &["droppedAttributesCount"]);
+                each(s, "attributes", key_value)
+            })?;
+            each(ss, "spans", span)
+        })
+    })
+}
+
+fn span(span: &mut Map<String, Value>) -> Result {
+    ids(span, &["traceId", "spanId", "parentSpanId"])?;
+    enumeration(span, "kind", SPAN_KINDS);
+    integers(
+        span,
+        &[
+            "flags",
+            "droppedAttributesCount",
+            "droppedEventsCount",
+            "droppedLinksCount",
+        ],
+    );
+    each(span, "attributes", key_value)?;
+    each(span, "events", |event| {
+        integers(event, &["droppedAttributesCount"]);
+        each(event, "attributes", key_value)
+    })?;
+    each(span, "links", |link| {
+        ids(link, &["traceId", "spanId"])?;
+        integers(link, &["flags", "droppedAttributesCount"]);
+        each(link, "attributes", key_value)
+    })?;
+    child(span, "status", |status| {
+        enumeration(status, "code", STATUS_CODES);
+        Ok(())
+    })
+}
+
+const SPAN_KINDS: &[&str] = &[
+    "SPAN_KIND_UNSPECIFIED",
+    "SPAN_KIND_INTERNAL",
+    "SPAN_KIND_SERVER",
+    "SPAN_KIND_CLIENT",
+    "SPAN_KIND_PRODUCER",
+    "SPAN_KIND_CONSUMER",
+];
+const STATUS_CODES: &[&str] = &["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"];
+
+/// Replaces an enum given by name (or as a numeric string) with its number.
+fn enumeration(obj: &mut Map<String, Value>, key: &str, names: &[&str]) {
+    if let Some(Value::String(s)) = obj.get(key) {
+        let number = names
+            .iter()
+            .position(|n| n == s)
+            .map(|i| i as u64)
+            .or_else(|| s.trim().parse::<u64>().ok());
+        if let Some(n) = number {
+            obj.insert(key.to_string(), Value::from(n));
+        }
+    }
+}
+
+/// Replaces numeric strings with numbers for integer fields the derive reads as numbers only.
+fn integers(obj: &mut Map<String, Value>, keys: &[&str]) {
+    for key in keys {
+        if let Some(Value::String(s)) = obj.get(*key) {
+            if let Ok(n) = s.trim().parse::<u64>() {
+                obj.insert((*key).to_string(), Value::from(n));
+            }
+        }
+    }
+}
+
+/// Makes every id decodable as hex (see the module docs); non-hex characters are an error.
+fn ids(obj: &mut Map<String, Value>, keys: &[&str]) -> Result {
+    for key in keys {
+        let Some(Value::String(s)) = obj.get_mut(*key) else {
+            continue;
+        };
+        if let Some(bad) = s.chars().find(|c| !c.is_ascii_hexdigit()) {
+            return Err(JsonError::Invalid(format!(
+                "{key} {s:?} is not a hex string (found {bad:?})"
+            )));
+        }
+        if s.len() % 2 == 1 {
+            *s = hex::encode(s.as_bytes());
+        }
+    }
+    Ok(())
+}
+
+/// The `AnyValue` members opentelemetry-proto reads; others are ignored per OTLP/JSON.
+const ANY_VALUE_KEYS: &[&str] = &[
+    "stringValue",
+    "boolValue",
+    "intValue",
+    "doubleValue",
+    "arrayValue",
+    "kvlistValue",
+    "bytesValue",
+];
+
+fn key_value(kv: &mut Map<String, Value>) -> Result {
+    kv.entry("key").or_insert_with(|| Value::from(""));
+    child(kv, "value", any_value)
+}
+
+fn any_value(value: &mut Map<String, Value>) -> Result {
+    value.retain(|k, _| ANY_VALUE_KEYS.contains(&k.as_str()));
+    child(value, "arrayValue", |array| {
+        array.retain(|k, _| k == "values");
+        array
+            .entry("values")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        each(array, "values", any_value)
+    })?;
+    child(value, "kvlistValue", |list| {
+        list.retain(|k, _| k == "values");
+        list.entry("values")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        each(list, "values", key_value)
+    })
+}
+
+#[cfg(test)]
+mod tests;

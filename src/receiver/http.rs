@@ -1,0 +1,449 @@
+//! The OTLP/HTTP receiver: `POST /v1/traces` with protobuf or JSON bodies, HTTP/1.1 and h2c.
+//!
+//! Protection, in the order a request meets it:
+//! 1. bearer token (401), content type (415), content encoding (415);
+//! 2. the body as sent: a `Content-Length` over `max_request_body_mib` is refused before reading,
+//!    and a chunked body is read through a limit that stops at the same size (413);
+//! 3. inflating stops at `max_decompressed_mib` (413), so a compression bomb is never inflated;
+//! 4. JSON is converted to protobuf; the pipeline validates the protobuf (400 when invalid).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+
+use super::auth::BearerAuth;
+use super::config::OtlpReceiverConfig;
+use super::decompress::{self, DecompressError, Encoding};
+use super::metrics::{self, Outcome, Receiver};
+use super::status::RpcStatus;
+use super::{export_response, NodelayListener, ReceiverError};
+use crate::pipeline::{Refused, TraceSink, Transport};
+
+/// The traces path.
+pub const TRACES_PATH: &str = "/v1/traces";
+
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+/// The OTLP/HTTP receiver.
+pub struct HttpReceiver {
+    shared: Arc<Shared>,
+    config_error: Option<super::ReceiverConfigError>,
+}
+
+struct Shared {
+    sink: Arc<dyn TraceSink>,
+    auth: BearerAuth,
+    max_request_body: usize,
+    max_decompressed: usize,
+}
+
+impl HttpReceiver {
+    /// Builds the receiver; nothing is bound until [`serve`](Self::serve).
+    pub fn new(cfg: &OtlpReceiverConfig, sink: Arc<dyn TraceSink>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                sink,
+                auth: BearerAuth::new(&cfg.auth.bearer_tokens),
+                max_request_body: cfg.max_request_body(),
+                max_decompressed: cfg.max_decompressed(),
+            }),
+            config_error: cfg.validate().err(),
+        }
+    }
+
+    /// The axum router (for embedding or `oneshot` tests).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(TRACES_PATH, post(export).fallback(method_not_allowed))
+            .fallback(not_found)
+            .with_state(self.shared.clone())
+    }
+
+    /// Serves on `listener` (HTTP/1.1 and h2c) until `shutdown` is cancelled, then stops
+    /// accepting, lets in-flight requests finish and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), ReceiverError> {
+        if let Some(error) = self.config_error.clone() {
+            return Err(error.into());
+        }
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "OTLP/HTTP receiver listening.");
+        axum::serve(NodelayListener::new(listener), self.router())
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await?;
+        tracing::info!(%addr, "OTLP/HTTP receiver stopped.");
+        Ok(())
+    }
+}
+
+/// The body encoding of a request, and so of its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Protobuf,
+    Json,
+}
+
+impl Format {
+    /// Reads `Content-Type`, ignoring parameters such as `charset`.
+    fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+        let media = value.split(';').next().unwrap_or("").trim();
+        if media.eq_ignore_ascii_case(PROTOBUF)
+            || media.eq_ignore_ascii_case("application/protobuf")
+        {
+            Some(Self::Protobuf)
+        } else if media.eq_ignore_ascii_case(JSON) {
+            Some(Self::Json)
+        } else {
+            None
+        }
+    }
+
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Format::Protobuf => PROTOBUF,
+            Format::Json => JSON,
+        })
+    }
+
+    fn transport(self) -> Transport {
+        match self {
+            Format::Protobuf => Transport::HttpProtobuf,
+            Format::Json => Transport::HttpJson,
+        }
+    }
+}
+
+/// An answer that is not a success: a `google.rpc.Status` body in the request's format.
+struct Failure {
+    http: StatusCode,
+    code: Code,
+    message: String,
+    format: Format,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl Failure {
+    /// Counts and logs the refusal, and builds its answer.
+    fn refuse(format: Format, outcome: Outcome, http: StatusCode, message: String) -> Self {
+        metrics::refuse(Receiver::Http, outcome, &message);
+        let code = match outcome {
+            Outcome::TooLarge => Code::ResourceExhausted,
+            Outcome::UnsupportedMediaType | Outcome::MethodNotAllowed => Code::Unimplemented,
+            Outcome::Unauthenticated => Code::Unauthenticated,
+            Outcome::PipelineFull | Outcome::ShuttingDown => Code::Unavailable,
+            _ => Code::InvalidArgument,
+        };
+        Self {
+            http,
+            code,
+            message,
+            format,
+            headers: Vec::new(),
+        }
+    }
+
+    fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let status = RpcStatus::new(self.code, self.message);
+        let body = match self.format {
+            Format::Protobuf => status.encode_to_vec(),
+            Format::Json => status.to_json(),
+        };
+        let mut response = (self.http, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, self.format.content_type());
+        for (name, value) in self.headers {
+            headers.insert(name, value);
+        }
+        response
+    }
+}
+
+/// The format to answer a request in when its own content type is not usable.
+fn answer_format(headers: &HeaderMap) -> Format {
+    Format::from_headers(headers).unwrap_or(Format::Protobuf)
+}
+
+async fn method_not_allowed(headers: HeaderMap, method: http::Method) -> Response {
+    Failure::refuse(
+        answer_format(&headers),
+        Outcome::MethodNotAllowed,
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {method} is not allowed on {TRACES_PATH}; use POST"),
+    )
+    .with_header(header::ALLOW, HeaderValue::from_static("POST"))
+    .into_response()
+}
+
+async fn not_found(headers: HeaderMap, uri: http::Uri) -> Response {
+    let status = RpcStatus::new(Code::NotFound, format!("no such path {}", uri.path()));
+    let format = answer_format(&headers);
+    let body = match format {
+        Format::Protobuf => status.encode_to_vec(),
+        Format::Json => status.to_json(),
+    };
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, format.content_type())],
+        body,
+    )
+        .into_response()
+}
+
+async fn export(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    match shared.export(req).await {
+        Ok(response) => response,
+        Err(failure) => failure.into_response(),
+    }
+}
+
+impl Shared {
+    async fn export(&self, req: Request) -> Result<Response, Failure> {
+        let (parts, body) = req.into_parts();
+        let headers = &parts.headers;
+        if !self.auth.allows(headers) {
+            return Err(Failure::refuse(
+                answer_format(headers),
+                Outcome::Unauthenticated,
+                StatusCode::UNAUTHORIZED,
+                "missing or invalid bearer token".into(),
+            )
+            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        let Some(format) = Format::from_headers(headers) else {
+            let got = headers
+                .get(header::CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_else(|| "none".into());
+            return Err(Failure::refuse(
+                Format::Protobuf,
+                Outcome::UnsupportedMediaType,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "unsupported content type {got:?}; use application/x-protobuf or application/json"
+                ),
+            ));
+        };
+        let encoding_header = headers
+            .get(header::CONTENT_ENCODING)
+            .map(|v| v.to_str().unwrap_or("(not text)"));
+        let Some(encoding) = Encoding::from_header(encoding_header) else {
+            return Err(Failure::refuse(
+                format,
+                Outcome::UnsupportedMediaType,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "unsupported content encoding {:?}; use gzip, zstd or identity",
+                    encoding_header.unwrap_or_default()
+                ),
+            ));
+        };
+
+        let body = self.read_body(headers, body, format).await?;
+        let body = self.decode(format, encoding, body).await?;
+        self.submit(format, body).await
+    }
+
+    /// Reads the body as sent, up to `max_request_body` bytes.
+    async fn read_body(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+        format: Format,
+    ) -> Result<Bytes, Failure> {
+        let too_large = |len: Option<u64>| {
+            let size = len.map_or_else(|| "more than".into(), |l| format!("{l} bytes, more than"));
+            Failure::refuse(
+                format,
+                Outcome::TooLarge,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body is {size} the limit of {} bytes",
+                    self.max_request_body
+                ),
+            )
+        };
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.max_request_body as u64) {
+            return Err(too_large(declared));
+        }
+        match Limited::new(body, self.max_request_body).collect().await {
+            Ok(collected) => {
+                let bytes = collected.to_bytes();
+                metrics::count_bytes(Receiver::Http, bytes.len());
+                Ok(bytes)
+            }
+            Err(error) if error.is::<LengthLimitError>() => Err(too_large(None)),
+            Err(error) => Err(Failure::refuse(
+                format,
+                Outcome::Invalid,
+                StatusCode::BAD_REQUEST,
+                format!("could not read the request body: {error}"),
+            )),
+        }
+    }
+
+    /// Inflates (capped) and, for JSON, converts to protobuf, off the async threads.
+    async fn decode(
+        &self,
+        format: Format,
+        encoding: Encoding,
+        body: Bytes,
+    ) -> Result<Bytes, Failure> {
+        if format == Format::Protobuf && encoding == Encoding::Identity {
+            if body.len() > self.max_decompressed {
+                return Err(Failure::refuse(
+                    format,
+                    Outcome::TooLarge,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    DecompressError::TooLarge {
+                        cap: self.max_decompressed,
+                    }
+                    .to_string(),
+                ));
+            }
+            return Ok(body);
+        }
+        let cap = self.max_decompressed;
+        let work = move || -> Result<Bytes, (Outcome, String)> {
+            let raw = decompress::decompress(encoding, body, cap).map_err(|e| match e {
+                DecompressError::TooLarge { .. } => (Outcome::TooLarge, e.to_string()),
+                DecompressError::Corrupt { .. } => (Outcome::Invalid, e.to_string()),
+            })?;
+            match format {
+                Format::Protobuf => Ok(raw),
+                Format::Json => crate::wire::json::json_to_protobuf(&raw)
+                    .map_err(|e| (Outcome::Invalid, e.to_string())),
+            }
+        };
+        let result = tokio::task::spawn_blocking(work)
+            .await
+            .unwrap_or_else(|e| Err((Outcome::Invalid, format!("decoding failed: {e}"))));
+        result.map_err(|(outcome, message)| {
+            let http = if outcome == Outcome::TooLarge {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            Failure::refuse(format, outcome, http, message)
+        })
+    }
+
+    /// Hands the protobuf request to the pipeline and maps its answer.
+    async fn submit(&self, format: Format, body: Bytes) -> Result<Response, Failure> {
+        match self.sink.submit(body, format.transport()).await {
+            Ok(accepted) => {
+                let outcome = if accepted.rejected_spans > 0 {
+                    Outcome::Partial
+                } else {
+                    Outcome::Accepted
+                };
+                metrics::count(Receiver::Http, outcome);
+                let response = export_response(accepted);
+                let body = match format {
+                    Format::Protobuf => response.encode_to_vec(),
+                    Format::Json => json_response(&response),
+                };
+                Ok((
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, format.content_type())],
+                    body,
+                )
+                    .into_response())
+            }
+            Err(Refused::Invalid(message)) => Err(Failure::refuse(
+                format,
+                Outcome::Invalid,
+                StatusCode::BAD_REQUEST,
+                message,
+            )),
+            Err(refused @ Refused::Full { retry_after }) => Err(Failure::refuse(
+                format,
+                Outcome::PipelineFull,
+                StatusCode::SERVICE_UNAVAILABLE,
+                refused.to_string(),
+            )
+            .with_header(header::RETRY_AFTER, retry_after_seconds(retry_after))),
+            Err(refused @ Refused::ShuttingDown) => Err(Failure::refuse(
+                format,
+                Outcome::ShuttingDown,
+                StatusCode::SERVICE_UNAVAILABLE,
+                refused.to_string(),
+            )),
+        }
+    }
+}
+
+/// `Retry-After` in whole seconds, rounded up and at least 1.
+fn retry_after_seconds(delay: Duration) -> HeaderValue {
+    let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    HeaderValue::from(secs.max(1))
+}
+
+/// OTLP/JSON rendering of a response: `{}` or `{"partialSuccess": {...}}`.
+fn json_response(
+    response: &crate::otlp::collector::trace::v1::ExportTraceServiceResponse,
+) -> Vec<u8> {
+    let value = match &response.partial_success {
+        None => serde_json::json!({}),
+        Some(p) => serde_json::json!({
+            "partialSuccess": { "rejectedSpans": p.rejected_spans, "errorMessage": p.error_message }
+        }),
+    };
+    value.to_string().into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        let mut h = HeaderMap::new();
+        assert_eq!(Format::from_headers(&h), None);
+        for (ct, want) in [
+            ("application/x-protobuf", Some(Format::Protobuf)),
+            ("application/protobuf", Some(Format::Protobuf)),
+            ("Application/JSON; charset=utf-8", Some(Format::Json)),
+            ("application/json;charset=UTF-8", Some(Format::Json)),
+            ("text/plain", None),
+            ("application/jsonx", None),
+        ] {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            assert_eq!(Format::from_headers(&h), want, "{ct}");
+        }
+    }
+
+    #[test]
+    fn retry_after_rounds_up() {
+        assert_eq!(retry_after_seconds(Duration::from_millis(0)), "1");
+        assert_eq!(retry_after_seconds(Duration::from_millis(1500)), "2");
+        assert_eq!(retry_after_seconds(Duration::from_secs(7)), "7");
+    }
+}
