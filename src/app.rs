@@ -1,11 +1,162 @@
 //! Process wiring: builds every component from the config, runs them, drains on shutdown.
+//!
+//! Start-up order: validate and build exporters, build the processor and the pipeline, bind
+//! every listener (a bind failure is fatal and names the address), start serving, then mark
+//! ready. Shutdown (SIGTERM/SIGINT): mark draining (`/readyz` 503), refuse new requests, stop the
+//! receivers (in-flight requests finish), drain exporter queues until `shutdown_timeout`, log
+//! and count what could not be sent, then stop the admin listener.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::export::{ExportBatch, Exporters};
+use crate::pipeline::{Fanout, MemoryPermit, NoProcessing, Pipeline, TraceSink};
+use crate::receiver::grpc::GrpcReceiver;
+use crate::receiver::http::HttpReceiver;
+use crate::telemetry::admin::{AdminServer, Readiness};
+
+/// The exporters as the pipeline's fan-out: one shared batch, its memory permit attached.
+pub struct ExportFanout(pub Arc<Exporters>);
+
+impl Fanout for ExportFanout {
+    fn dispatch(&self, request: Bytes, spans: usize, permit: MemoryPermit) {
+        let batch = ExportBatch::new(request, spans).with_guard(Box::new(permit));
+        self.0.dispatch(Arc::new(batch));
+    }
+}
+
+async fn bind(what: &str, addr: &str) -> anyhow::Result<Option<TcpListener>> {
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {addr}"))?;
+    info!(what, addr = %listener.local_addr()?, "Listening.");
+    Ok(Some(listener))
+}
 
 /// Runs tollgate until SIGTERM/SIGINT, then drains. `config_path` is watched for reloads.
 pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
-    let _ = (config, config_path);
-    anyhow::bail!("not wired yet")
+    // reqwest is built without a default crypto provider; install ring once for the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let exporters = Arc::new(Exporters::from_configs(&config.exporters)?);
+    let pipeline = Arc::new(Pipeline::new(
+        &config.pipeline,
+        NoProcessing,
+        ExportFanout(exporters.clone()),
+    ));
+    let sink: Arc<dyn TraceSink> = pipeline.clone();
+
+    let otlp = &config.receivers.otlp;
+    let admin_listener = bind("admin", &config.admin.listen).await?;
+    let grpc_listener = bind("OTLP/gRPC", &otlp.grpc).await?;
+    let http_listener = bind("OTLP/HTTP", &otlp.http).await?;
+
+    let readiness = Readiness::new();
+    let admin_stop = CancellationToken::new();
+    let receivers_stop = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let admin_task = admin_listener.map(|listener| {
+        let server = AdminServer::new(readiness.clone());
+        tokio::spawn(server.serve(listener, admin_stop.clone()))
+    });
+    if let Some(listener) = grpc_listener {
+        let receiver = GrpcReceiver::new(otlp, sink.clone());
+        let stop = receivers_stop.clone();
+        tasks.spawn(async move { receiver.serve(listener, stop).await.map_err(anyhow::Error::from) });
+    }
+    if let Some(listener) = http_listener {
+        let receiver = HttpReceiver::new(otlp, sink.clone());
+        let stop = receivers_stop.clone();
+        tasks.spawn(async move { receiver.serve(listener, stop).await.map_err(anyhow::Error::from) });
+    }
+
+    let mut reloads = crate::config::watch(config_path, config.clone());
+    readiness.mark_ready();
+    info!(
+        exporters = config.exporters.len(),
+        version = env!("CARGO_PKG_VERSION"),
+        "tollgate is ready."
+    );
+
+    loop {
+        tokio::select! {
+            () = shutdown_signal() => break,
+            changed = reloads.changed() => {
+                if changed.is_err() {
+                    continue;
+                }
+                let _new = reloads.borrow_and_update().clone();
+                info!("Configuration reloaded; listeners and exporters keep their settings until restart.");
+            }
+            Some(done) = tasks.join_next() => {
+                // A receiver stopped on its own: that is fatal.
+                let error = match done {
+                    Ok(Ok(())) => anyhow::anyhow!("a receiver stopped unexpectedly"),
+                    Ok(Err(e)) => e,
+                    Err(e) => anyhow::Error::from(e),
+                };
+                warn!(%error, "A receiver failed; shutting down.");
+                receivers_stop.cancel();
+                exporters.drain(Instant::now() + config.pipeline.shutdown_timeout).await;
+                admin_stop.cancel();
+                return Err(error);
+            }
+        }
+    }
+
+    info!(
+        timeout = ?config.pipeline.shutdown_timeout,
+        "Shutting down: refusing new data, draining exporter queues."
+    );
+    readiness.mark_draining();
+    pipeline.start_draining();
+    receivers_stop.cancel();
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(Err(error)) = done {
+            warn!(%error, "A receiver failed while stopping.");
+        }
+    }
+    exporters
+        .drain(Instant::now() + config.pipeline.shutdown_timeout)
+        .await;
+    admin_stop.cancel();
+    if let Some(task) = admin_task {
+        let _ = task.await;
+    }
+    info!("tollgate stopped.");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(error) => {
+                warn!(%error, "Cannot listen for SIGTERM; only Ctrl-C stops tollgate.");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => info!("Received SIGTERM."),
+            _ = tokio::signal::ctrl_c() => info!("Received SIGINT."),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

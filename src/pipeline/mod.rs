@@ -83,6 +83,17 @@ pub struct PipelineConfig {
     /// before receivers refuse new data with a retryable answer.
     #[serde(default = "default_memory_limit_mib")]
     pub memory_limit_mib: usize,
+    /// On SIGTERM/SIGINT: how long to keep delivering queued spans before giving up (what is
+    /// left is counted as dropped with `reason="shutdown"` and logged).
+    #[serde(
+        default = "default_shutdown_timeout",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
+    pub shutdown_timeout: Duration,
+}
+
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_memory_limit_mib() -> usize {
@@ -93,6 +104,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             memory_limit_mib: default_memory_limit_mib(),
+            shutdown_timeout: default_shutdown_timeout(),
         }
     }
 }
