@@ -1,6 +1,9 @@
 //! tollgate's own telemetry: the Prometheus registry every component registers its metrics in,
 //! and the admin HTTP listener.
 
+pub mod cardinality;
+pub mod llm_metrics;
+
 use std::sync::LazyLock;
 
 static REGISTRY: LazyLock<prometheus::Registry> = LazyLock::new(prometheus::Registry::new);
