@@ -2,6 +2,8 @@
 //! and the admin HTTP listener.
 
 pub mod admin;
+pub mod cardinality;
+pub mod llm_metrics;
 
 use std::sync::LazyLock;
 
