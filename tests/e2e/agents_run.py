@@ -64,3 +64,27 @@ def run_agent(agent: Agent, task_id: str, *, llm_url: str, traces_url: str, proj
         raise RuntimeError(f"agent {agent.name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     if "Error" in proc.stderr and "export" in proc.stderr.lower():
         print(proc.stderr, file=sys.stderr)
+
+
+def run_all(task_prefix: str, *, llm_url: str, traces_url: str, project: str = "default",
+            protocols: dict[str, str] | None = None, grpc_endpoint: str | None = None,
+            names: list[str] | None = None) -> dict[str, str]:
+    """Runs the agents concurrently; returns agent name -> task id. ``protocols`` overrides an agent's protocol."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    protocols = protocols or {}
+    tasks = {n: f"{task_prefix}-{n}" for n in (names or list(AGENTS))}
+    with ThreadPoolExecutor(len(tasks)) as pool:
+        futures = [pool.submit(run_agent, AGENTS[n], t, llm_url=llm_url, traces_url=traces_url, project=project,
+                               protocol=protocols.get(n), grpc_endpoint=grpc_endpoint) for n, t in tasks.items()]
+        for f in futures:
+            f.result()
+    return tasks
+
+
+def fixture_span_count(name: str) -> int:
+    """How many spans one run of the agent emits (from its committed fixture)."""
+    import json
+
+    path = E2E_DIR.parent / "fixtures" / "emitters" / f"{name}.json"
+    return len(json.loads(path.read_text())["spans"])

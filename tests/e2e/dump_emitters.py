@@ -24,7 +24,7 @@ OUT_DIR = E2E_DIR.parent / "fixtures" / "emitters"
 # Values that change on every run; replaced so that regenerating a fixture gives a readable diff.
 VOLATILE = {"llm.latency_ms", "ai.response.avgOutputTokensPerSecond", "ai.response.msToFirstChunk",
             "ai.response.msToFinish", "ai.response.timestamp", "ai.response.id", "gen_ai.response.id",
-            "llm.response.id", "anthropic.request_id"}
+            "llm.response.id", "anthropic.request.id"}
 
 
 def package_versions() -> dict[str, str]:

@@ -83,3 +83,58 @@ class Procs:
     def log(self, name: str) -> str:
         p = self.logdir / f"{name}.log"
         return p.read_text(errors="replace") if p.exists() else ""
+
+
+ALERTMANAGER_CONFIG = """\
+route:
+  receiver: 'null'
+  group_wait: 1s
+receivers:
+  - name: 'null'
+"""
+
+
+class Alertmanager:
+    """A real Alertmanager (Debian ``prometheus-alertmanager``) on loopback, clustering off."""
+
+    BINARY = "prometheus-alertmanager"
+
+    def __init__(self, procs: Procs, workdir: Path):
+        self.procs = procs
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc = None
+
+    @classmethod
+    def available(cls) -> bool:
+        import shutil
+
+        return shutil.which(cls.BINARY) is not None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "Alertmanager":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        cfg = self.workdir / "alertmanager.yml"
+        cfg.write_text(ALERTMANAGER_CONFIG)
+        self.proc = self.procs.spawn("alertmanager", [
+            self.BINARY, f"--config.file={cfg}", f"--storage.path={self.workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--cluster.listen-address=",  # essential: no gossip on *:9094
+        ])
+        wait_http(self.url + "/-/ready", timeout=60, proc=self.proc)
+        return self
+
+    def alerts(self, alertname: str | None = None) -> list[dict]:
+        params = {"filter": f'alertname="{alertname}"'} if alertname else {}
+        r = requests.get(self.url + "/api/v2/alerts", params=params, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def post_alert(self, labels: dict[str, str], annotations: dict[str, str] | None = None) -> None:
+        """Posts one alert as a client would (used to prove the read-back path works)."""
+        r = requests.post(self.url + "/api/v2/alerts",
+                          json=[{"labels": labels, "annotations": annotations or {}}], timeout=10)
+        r.raise_for_status()
