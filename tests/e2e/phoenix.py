@@ -126,3 +126,19 @@ def flat(attrs: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
+
+
+COST_QUERY = """
+query ($id: ID!) {
+  node(id: $id) {
+    ... on Span {
+      costSummary { total { cost tokens } prompt { cost } completion { cost } }
+    }
+  }
+}
+"""
+
+
+def cost_summary(px: Phoenix, span: dict[str, Any]) -> dict[str, Any] | None:
+    """Phoenix's own cost view of a REST span (GraphQL ``Span.costSummary``); None when it has none."""
+    return px.graphql(COST_QUERY, {"id": span["id"]})["node"].get("costSummary")

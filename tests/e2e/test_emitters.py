@@ -86,3 +86,36 @@ def test_direct_to_phoenix_llm_spans_have_no_tollgate_cost(direct):
     llm = [s for s in spans if s.get("span_kind") == "LLM"]
     assert llm, "Phoenix classified some spans as LLM"
     assert all("llm.cost.total" not in flat(s["attributes"]) for s in llm)
+
+
+def test_phoenix_shows_a_cost_set_on_the_span(phoenix, run_id):
+    """The read-back of "Phoenix shows tollgate's cost": a span that carries llm.cost.* (as tollgate writes them)
+    keeps them as attributes (shown on the span in Phoenix's UI and REST API).
+
+    Phoenix 20.26's own cost summary (GraphQL ``costSummary``) IGNORES llm.cost.*: it prices the token counts with
+    its built-in model table (here 2100 prompt tokens at $1/M + 340 at $5/M = 0.0038, although the span says
+    0.003105). This pins that fact: if Phoenix starts honouring llm.cost.*, this fails and the suite can assert on
+    the summary instead."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from phoenix import cost_summary
+
+    project = f"cost-{run_id}"
+    provider = TracerProvider(resource=Resource.create({"service.name": "e2e-cost-probe",
+                                                        "openinference.project.name": project}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=phoenix.traces_url)))
+    tracer = provider.get_tracer("e2e.cost-probe")
+    with tracer.start_as_current_span("messages.create") as span:
+        span.set_attributes({
+            "openinference.span.kind": "LLM", "llm.model_name": "claude-haiku-4-5", "llm.provider": "anthropic",
+            "llm.token_count.prompt": 2100, "llm.token_count.completion": 340, "llm.token_count.total": 2440,
+            "llm.cost.prompt": 0.001405, "llm.cost.completion": 0.0017, "llm.cost.total": 0.003105,
+        })
+    provider.shutdown()
+    [stored] = phoenix.wait_for_spans(project, 1)
+    assert flat(stored["attributes"])["llm.cost.total"] == pytest.approx(0.003105, rel=1e-12)
+    summary = cost_summary(phoenix, stored)
+    assert summary is not None and summary["total"]["cost"] == pytest.approx(0.0038, rel=1e-9), summary
