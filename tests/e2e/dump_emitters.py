@@ -23,8 +23,10 @@ E2E_DIR = Path(__file__).resolve().parent
 OUT_DIR = E2E_DIR.parent / "fixtures" / "emitters"
 # Values that change on every run; replaced so that regenerating a fixture gives a readable diff.
 VOLATILE = {"llm.latency_ms", "ai.response.avgOutputTokensPerSecond", "ai.response.msToFirstChunk",
-            "ai.response.msToFinish", "ai.response.timestamp", "ai.response.id", "gen_ai.response.id",
-            "llm.response.id", "anthropic.request.id"}
+            "ai.response.msToFinish", "ai.response.timestamp"}
+# Random ids: each distinct value becomes "<id:N>", the same N everywhere in the file, so that two spans
+# describing the same call still visibly share their response id (a dedupe key).
+IDS = {"ai.response.id", "gen_ai.response.id", "llm.response.id", "anthropic.request.id"}
 
 
 def package_versions() -> dict[str, str]:
@@ -45,6 +47,15 @@ def normalise(records: list[dict]) -> list[dict]:
     records = sorted(records, key=lambda r: (r["start_time_unix_nano"], r["name"]))
     refs = {r["span_id"]: f"s{i}" for i, r in enumerate(records)}
     traces: dict[str, str] = {}
+    ids: dict[str, str] = {}
+
+    def value(k: str, v):
+        if k in VOLATILE:
+            return "<volatile>"
+        if k in IDS:
+            return ids.setdefault(str(v), f"<id:{len(ids)}>")
+        return v
+
     out = []
     for r in records:
         trace = traces.setdefault(r["trace_id"], f"t{len(traces)}")
@@ -58,7 +69,7 @@ def normalise(records: list[dict]) -> list[dict]:
             "kind": r["kind"],
             "scope": r["scope"],
             "status": r["status"],
-            "attributes": {k: ("<volatile>" if k in VOLATILE else v) for k, v in r["attributes"].items()},
+            "attributes": {k: value(k, v) for k, v in r["attributes"].items()},
             "events": r["events"],
             "resource": {k: v for k, v in r["resource"].items() if k not in {"process.pid", "host.name",
                                                                                  "process.command_args"}},
