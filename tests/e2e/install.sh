@@ -49,7 +49,16 @@ alertmanager() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq prometheus-alertmanager >/dev/null
 }
 
+ensure_venv_module() { # Debian splits ensurepip into python3-venv
+  if "$PY" -c "import ensurepip, venv" 2>/dev/null; then return; fi
+  echo "e2e: apt-get install python3-venv" >&2
+  local SUDO=""; [[ "$(id -u)" == 0 ]] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+}
+
 start=$(date +%s)
+ensure_venv_module
 venv .venv requirements.txt &
 p1=$!
 node_deps &
