@@ -60,6 +60,9 @@ pub struct Config {
     /// `[reload]`: how the config file is watched for changes.
     #[serde(default)]
     pub reload: ReloadConfig,
+    /// `[metrics]`: labels and cardinality caps of the LLM metrics.
+    #[serde(default)]
+    pub metrics: crate::telemetry::llm_metrics::MetricsConfig,
 }
 
 impl Config {
