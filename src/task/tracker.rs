@@ -472,7 +472,7 @@ impl TaskTracker {
     fn expire_ended(&self, now: u64) {
         let mut ended = self.ended.lock();
         while let Some((k, at, seq)) = ended.order.front().cloned() {
-            let stale = !ended.map.get(&k).is_some_and(|(_, s)| *s == seq);
+            let stale = ended.map.get(&k).is_none_or(|(_, s)| *s != seq);
             if !stale && now.saturating_sub(at) < self.retention_ms {
                 break;
             }
