@@ -53,7 +53,10 @@ async fn start_alertmanager(bin: &str) -> Alertmanager {
     let port = free_port();
     let child = Command::new(bin)
         .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--cluster.listen-address=")
         .stdout(Stdio::null())
@@ -78,12 +81,12 @@ async fn start_alertmanager(bin: &str) -> Alertmanager {
 }
 
 async fn query(url: &str, alertname: &str) -> Vec<serde_json::Value> {
-    let resp = reqwest::Client::new()
-        .get(format!("{url}/api/v2/alerts"))
-        .query(&[("filter", format!("alertname=\"{alertname}\""))])
-        .send()
-        .await
-        .unwrap();
+    let target = reqwest::Url::parse_with_params(
+        &format!("{url}/api/v2/alerts"),
+        &[("filter", format!("alertname=\"{alertname}\""))],
+    )
+    .unwrap();
+    let resp = reqwest::Client::new().get(target).send().await.unwrap();
     assert!(resp.status().is_success());
     serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
 }
@@ -165,7 +168,10 @@ async fn alertmanager_gets_exactly_one_alert_for_the_task_over_budget() {
     assert_eq!(labels["task_id"], "dear-task");
     let trace_hex = hex::encode(alert_support::trace_id("dear-task"));
     let summary = a["annotations"]["summary"].as_str().unwrap();
-    assert!(summary.contains("0.6") && summary.contains("> 0.5"), "{summary}");
+    assert!(
+        summary.contains("0.6") && summary.contains("> 0.5"),
+        "{summary}"
+    );
     assert!(a["annotations"]["description"]
         .as_str()
         .unwrap()

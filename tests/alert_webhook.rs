@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use alert_support::{counter, engine, TestSpan};
+use alert_support::{counter, TestSpan};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -32,7 +32,9 @@ async fn hook(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> Sta
     StatusCode::from_u16(*r.statuses.get(n).unwrap_or(&200)).unwrap()
 }
 
-async fn receiver(statuses: Vec<u16>) -> (String, mpsc::UnboundedReceiver<Received>, Arc<AtomicUsize>) {
+async fn receiver(
+    statuses: Vec<u16>,
+) -> (String, mpsc::UnboundedReceiver<Received>, Arc<AtomicUsize>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let calls = Arc::new(AtomicUsize::new(0));
     let state = Receiver {
@@ -40,7 +42,9 @@ async fn receiver(statuses: Vec<u16>) -> (String, mpsc::UnboundedReceiver<Receiv
         calls: calls.clone(),
         statuses: Arc::new(statuses),
     };
-    let app = axum::Router::new().route("/hook", post(hook)).with_state(state);
+    let app = axum::Router::new()
+        .route("/hook", post(hook))
+        .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -75,7 +79,7 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<Received>) -> Received {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_body_is_signed_with_hmac_sha256() {
     let (url, mut rx, _) = receiver(vec![]).await;
-    let (engine, _clock) = engine(&rules(&url, r#"secret = "s3cr3t-key""#));
+    let (engine, _clock) = alert_support::engine(&rules(&url, r#"secret = "s3cr3t-key""#));
     engine.observe(&TestSpan::llm("hooked", 1, 42).input());
     let (headers, body) = next(&mut rx).await;
 
@@ -88,7 +92,11 @@ async fn webhook_body_is_signed_with_hmac_sha256() {
     let mut wrong = Hmac::<Sha256>::new_from_slice(b"other-key").unwrap();
     wrong.update(&body);
     assert!(wrong.verify_slice(&hex::decode(hex_sig).unwrap()).is_err());
-    let ts: u64 = headers["x-tollgate-timestamp"].to_str().unwrap().parse().unwrap();
+    let ts: u64 = headers["x-tollgate-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(ts > 1_700_000_000);
     assert_eq!(headers["content-type"], "application/json");
 
@@ -103,7 +111,7 @@ async fn webhook_body_is_signed_with_hmac_sha256() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_are_retried_and_bad_requests_are_not() {
     let (url, mut rx, calls) = receiver(vec![503, 500]).await;
-    let (engine, _clock) = engine(&rules(&url, ""));
+    let (engine, _clock) = alert_support::engine(&rules(&url, ""));
     engine.observe(&TestSpan::llm("retry", 1, 1).input());
     for _ in 0..3 {
         next(&mut rx).await;
@@ -111,9 +119,9 @@ async fn server_errors_are_retried_and_bad_requests_are_not() {
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 
     let (url, mut rx, calls) = receiver(vec![400, 400, 400]).await;
-    let (engine, _clock) = engine(&rules(&url, ""));
-    engine.observe(&TestSpan::llm("reject", 1, 1).input());
-    engine.observe(&TestSpan::llm("reject-2", 1, 1).input());
+    let (engine2, _clock) = alert_support::engine(&rules(&url, ""));
+    engine2.observe(&TestSpan::llm("reject", 1, 1).input());
+    engine2.observe(&TestSpan::llm("reject-2", 1, 1).input());
     // The second alert's delivery proves the first was not retried in between.
     let (_, first) = next(&mut rx).await;
     let (_, second) = next(&mut rx).await;
@@ -134,7 +142,7 @@ async fn a_hanging_webhook_does_not_block_observe() {
             held.push(sock);
         }
     });
-    let (engine, _clock) = engine(&rules(
+    let (engine, _clock) = alert_support::engine(&rules(
         &format!("http://{addr}/hook"),
         "name = \"hanging\"\nqueue_size = 4\ntimeout = \"1h\"",
     ));

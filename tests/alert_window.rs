@@ -6,10 +6,10 @@ mod alert_support;
 use std::sync::Arc;
 
 use alert_support::{counter, decode_added, engine, TestSpan};
+use tokio::sync::broadcast::Receiver;
 use tollgate::alert::{Alert, AlertState, AlertsConfig};
 use tollgate::task::LlmUsage;
 use tollgate::wire::AttrValue;
-use tokio::sync::broadcast::Receiver;
 
 const RULES: &str = r#"
 [[rules]]

@@ -68,7 +68,11 @@ async fn http_and_grpc_report_the_exact_running_cost() {
     assert_eq!(view.status, "active");
     assert_eq!(view.service, "agent-svc");
     assert_eq!(view.task_type, "research");
-    assert!(view.first_seen.as_deref().unwrap().starts_with("2025-11-24T"));
+    assert!(view
+        .first_seen
+        .as_deref()
+        .unwrap()
+        .starts_with("2025-11-24T"));
 
     let mut grpc_client = TaskServiceClient::connect(format!("http://{grpc_addr}"))
         .await

@@ -47,17 +47,15 @@ fn a_million_tasks_stay_bounded() {
     }
     assert!(max_len <= CAP, "{max_len} tasks held; cap {CAP}");
     assert_eq!(tracker.len(), tracker.capacity());
-    let evicted = counter("tollgate_tasks_evicted_total", &[("reason", "capacity")]) - evicted_before;
+    let evicted =
+        counter("tollgate_tasks_evicted_total", &[("reason", "capacity")]) - evicted_before;
     assert!(
         evicted >= (TASKS - CAP) as f64,
         "evicted {evicted}, expected at least {}",
         TASKS - CAP
     );
     // Generous per-task bound (map slot, queue slot, key, strings): well under 1 KiB a task.
-    assert!(
-        max_bytes < CAP * 1024,
-        "{max_bytes} bytes for {CAP} tasks"
-    );
+    assert!(max_bytes < CAP * 1024, "{max_bytes} bytes for {CAP} tasks");
     // The newest task is there, the first one is not active any more.
     assert!(tracker.get("task-00999999").is_some());
     assert_ne!(

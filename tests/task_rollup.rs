@@ -42,6 +42,7 @@ async fn root_span_carries_the_task_roll_up() {
             value: Some(tollgate::otlp::common::v1::AnyValue {
                 value: Some(Value::StringValue("research".into())),
             }),
+            ..Default::default()
         }],
         ..Span::default()
     };
@@ -50,10 +51,22 @@ async fn root_span_carries_the_task_roll_up() {
     let span = Span::decode(bytes.as_slice()).unwrap();
     assert_eq!(span.name, "agent.run");
     assert_eq!(span.attributes.len(), 6);
-    assert_eq!(attr(&span, "tollgate.task.cost_usd"), Some(&Value::DoubleValue(0.6)));
-    assert_eq!(attr(&span, "tollgate.task.llm_calls"), Some(&Value::IntValue(3)));
-    assert_eq!(attr(&span, "tollgate.task.input_tokens"), Some(&Value::IntValue(3000)));
-    assert_eq!(attr(&span, "tollgate.task.output_tokens"), Some(&Value::IntValue(150)));
+    assert_eq!(
+        attr(&span, "tollgate.task.cost_usd"),
+        Some(&Value::DoubleValue(0.6))
+    );
+    assert_eq!(
+        attr(&span, "tollgate.task.llm_calls"),
+        Some(&Value::IntValue(3))
+    );
+    assert_eq!(
+        attr(&span, "tollgate.task.input_tokens"),
+        Some(&Value::IntValue(3000))
+    );
+    assert_eq!(
+        attr(&span, "tollgate.task.output_tokens"),
+        Some(&Value::IntValue(150))
+    );
     assert_eq!(
         attr(&span, "tollgate.task.cache_hit_ratio"),
         Some(&Value::DoubleValue(0.3))
@@ -96,7 +109,10 @@ async fn a_task_without_input_has_no_cache_ratio_and_the_crossing_span_gets_the_
         Some(Value::StringValue("many_calls".into()))
     );
     assert_eq!(get("tollgate.alert.value"), Some(Value::DoubleValue(2.0)));
-    assert_eq!(get("tollgate.alert.threshold"), Some(Value::DoubleValue(2.0)));
+    assert_eq!(
+        get("tollgate.alert.threshold"),
+        Some(Value::DoubleValue(2.0))
+    );
     assert_eq!(
         get("tollgate.alert.severity"),
         Some(Value::StringValue("info".into()))
@@ -104,5 +120,8 @@ async fn a_task_without_input_has_no_cache_ratio_and_the_crossing_span_gets_the_
     let root = decode_added(&engine.observe(&TestSpan::root("task-e").input()));
     assert!(root.events.is_empty(), "fires once per task");
     assert!(attr(&root, "tollgate.task.cache_hit_ratio").is_none());
-    assert_eq!(attr(&root, "tollgate.task.llm_calls"), Some(&Value::IntValue(2)));
+    assert_eq!(
+        attr(&root, "tollgate.task.llm_calls"),
+        Some(&Value::IntValue(2))
+    );
 }

@@ -256,7 +256,10 @@ impl AlertEngine {
             }
         }
         let Some(new) = new.filter(|_| errors.is_empty()) else {
-            tracing::warn!(errors = errors.len(), "Alert config reload failed; keeping the old rules.");
+            tracing::warn!(
+                errors = errors.len(),
+                "Alert config reload failed; keeping the old rules."
+            );
             return Err(errors);
         };
         if notify_changed {
@@ -363,7 +366,11 @@ impl AlertEngine {
                     .zip(group)
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect();
-                format!("window {} over {}", r.cfg.window.as_deref().unwrap_or(""), parts.join(", "))
+                format!(
+                    "window {} over {}",
+                    r.cfg.window.as_deref().unwrap_or(""),
+                    parts.join(", ")
+                )
             }
             (None, _) => format!("window {}", r.cfg.window.as_deref().unwrap_or("")),
         };
@@ -433,8 +440,13 @@ impl AlertEngine {
                     .with_label_values(&[alert.rule.as_str(), alert.severity.as_str()])
                     .inc();
                 if alert.scope == Scope::Window {
-                    METRICS.firing.with_label_values(&[alert.rule.as_str()]).inc();
-                    self.firing.lock().insert(alert.fingerprint(), alert.clone());
+                    METRICS
+                        .firing
+                        .with_label_values(&[alert.rule.as_str()])
+                        .inc();
+                    self.firing
+                        .lock()
+                        .insert(alert.fingerprint(), alert.clone());
                 }
                 tracing::warn!(
                     rule = %alert.rule,
@@ -450,7 +462,10 @@ impl AlertEngine {
                 );
             }
             AlertState::Resolved => {
-                METRICS.firing.with_label_values(&[alert.rule.as_str()]).dec();
+                METRICS
+                    .firing
+                    .with_label_values(&[alert.rule.as_str()])
+                    .dec();
                 self.firing.lock().remove(&alert.fingerprint());
                 tracing::info!(
                     rule = %alert.rule,

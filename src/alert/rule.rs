@@ -418,8 +418,7 @@ impl Rule {
             id: h.finish(),
             filters,
             group_by: cfg.group_by.clone(),
-            window: window
-                .map(|w| Mutex::new(WindowState::new(w, for_, metric.needs_histogram()))),
+            window: window.map(|w| Mutex::new(WindowState::new(w, for_, metric.needs_histogram()))),
             cfg: cfg.clone(),
         })
     }

@@ -299,12 +299,6 @@ impl WindowState {
         self.groups.clear();
         out
     }
-
-    /// Groups tracked.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.groups.len()
-    }
 }
 
 fn judge(rule: &Rule, g: &mut Group, now: u64, for_ms: u64, key: &[String]) -> Option<Transition> {

@@ -115,8 +115,8 @@ impl pb::task_service_server::TaskService for TaskService {
         request: Request<pb::WatchAlertsRequest>,
     ) -> Result<Response<Self::WatchAlertsStream>, Status> {
         let rules = request.into_inner().rules;
-        let stream = BroadcastStream::new(self.engine.subscribe()).filter_map(move |item| {
-            match item {
+        let stream =
+            BroadcastStream::new(self.engine.subscribe()).filter_map(move |item| match item {
                 Ok(a) if rules.is_empty() || rules.iter().any(|r| *r == a.rule) => {
                     Some(Ok(pb::Alert::from(&*a)))
                 }
@@ -125,8 +125,7 @@ impl pb::task_service_server::TaskService for TaskService {
                     tracing::warn!(missed = n, "Alert watcher fell behind; alerts skipped.");
                     None
                 }
-            }
-        });
+            });
         Ok(Response::new(Box::pin(stream)))
     }
 }

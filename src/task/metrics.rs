@@ -20,7 +20,10 @@ pub(crate) struct TaskMetrics {
 pub(crate) static METRICS: LazyLock<TaskMetrics> = LazyLock::new(|| {
     let m = TaskMetrics {
         evicted: IntCounterVec::new(
-            Opts::new(TASKS_EVICTED_TOTAL, "Tasks evicted from the active set before they ended."),
+            Opts::new(
+                TASKS_EVICTED_TOTAL,
+                "Tasks evicted from the active set before they ended.",
+            ),
             &["reason"],
         )
         .expect("valid metric"),

@@ -152,7 +152,12 @@ struct TaskState {
 }
 
 impl TaskState {
-    fn summary(&self, key: &Arc<str>, status: TaskStatus, reason: Option<EndReason>) -> TaskSummary {
+    fn summary(
+        &self,
+        key: &Arc<str>,
+        status: TaskStatus,
+        reason: Option<EndReason>,
+    ) -> TaskSummary {
         TaskSummary {
             task_id: key.clone(),
             trace_id: self.trace_id,
@@ -406,7 +411,9 @@ impl TaskTracker {
                 .map
                 .iter()
                 .filter_map(|(k, s)| {
-                    if s.root_seen_ms.is_some_and(|r| now.saturating_sub(r) >= self.grace_ms) {
+                    if s.root_seen_ms
+                        .is_some_and(|r| now.saturating_sub(r) >= self.grace_ms)
+                    {
                         Some((k.clone(), EndReason::Root))
                     } else if now.saturating_sub(s.last_activity_ms) >= self.idle_ms {
                         Some((k.clone(), EndReason::Idle))

@@ -96,14 +96,14 @@ pub fn decode_added(bytes: &[u8]) -> tollgate::otlp::trace::v1::Span {
 /// A counter's value from the global registry (0 when absent).
 pub fn counter(name: &str, labels: &[(&str, &str)]) -> f64 {
     for mf in tollgate::telemetry::registry().gather() {
-        if mf.get_name() != name {
+        if mf.name() != name {
             continue;
         }
         for m in mf.get_metric() {
             let ok = labels.iter().all(|(k, v)| {
                 m.get_label()
                     .iter()
-                    .any(|l| l.get_name() == *k && l.get_value() == *v)
+                    .any(|l| l.name() == *k && l.value() == *v)
             });
             if ok {
                 return m.get_counter().get_value() + m.get_gauge().get_value();

@@ -127,9 +127,9 @@ pub(super) async fn run(
                 continue;
             }
         };
-        let sends = urls.iter().map(|url| {
-            post_with_retry(&client, &name, url, body.clone(), &[], cfg.max_attempts)
-        });
+        let sends = urls
+            .iter()
+            .map(|url| post_with_retry(&client, &name, url, body.clone(), &[], cfg.max_attempts));
         futures::future::join_all(sends).await;
     }
 }

@@ -47,9 +47,16 @@ pub(super) async fn run(
         }
         for url in &cfg.url {
             // Failures are logged and counted inside; the next alert goes on.
-            post_with_retry(&client, &name, url, body.clone(), &headers, cfg.max_attempts)
-                .await
-                .ok();
+            post_with_retry(
+                &client,
+                &name,
+                url,
+                body.clone(),
+                &headers,
+                cfg.max_attempts,
+            )
+            .await
+            .ok();
         }
     }
 }
