@@ -189,3 +189,62 @@ async fn alertmanager_gets_exactly_one_alert_for_the_task_over_budget() {
         1.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_shows_a_window_alert_while_it_fires_and_drops_it_once_resolved() {
+    let Some(bin) = find_binary() else {
+        eprintln!(
+            "SKIPPED: `{BINARY}` is not installed (apt-get install -y prometheus-alertmanager)."
+        );
+        return;
+    };
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .ok();
+    let am = start_alertmanager(&bin).await;
+    let (engine, clock) = engine(&format!(
+        r#"
+        [[rules]]
+        name = "error_rate_high"
+        scope = "window"
+        window = "1m"
+        group_by = ["service.name"]
+        metric = "error_rate"
+        op = ">"
+        threshold = 0.5
+        severity = "critical"
+
+        [[notify]]
+        kind = "alertmanager"
+        url = "{}"
+        "#,
+        am.url
+    ));
+    let failing = TestSpan::llm("w", 1, 1);
+    let mut input = failing.input();
+    input.error = true;
+    engine.observe(&input);
+    let mut alerts = Vec::new();
+    for _ in 0..200 {
+        alerts = query(&am.url, "error_rate_high").await;
+        if !alerts.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0]["labels"]["service_name"], "agent-svc");
+    assert_eq!(alerts[0]["labels"]["severity"], "critical");
+
+    // The errors leave the window: resolved, and Alertmanager no longer lists it as active.
+    clock.advance_ms(61_000);
+    engine.tick();
+    for _ in 0..200 {
+        alerts = query(&am.url, "error_rate_high").await;
+        if alerts.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(alerts.is_empty(), "{alerts:#?}");
+}

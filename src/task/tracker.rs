@@ -350,7 +350,7 @@ impl TaskTracker {
             f(&mut TaskEntry { state })
         };
         if let Some((key, state)) = evicted {
-            METRICS.evicted.with_label_values(&["capacity"]).inc();
+            METRICS.evicted_capacity.inc();
             METRICS.active.dec();
             self.finish(state.summary(&key, TaskStatus::Ended, Some(EndReason::Evicted)));
         }
@@ -452,7 +452,7 @@ impl TaskTracker {
 
     fn finish(&self, summary: TaskSummary) {
         let reason = summary.end_reason.unwrap_or(EndReason::Idle);
-        METRICS.ended.with_label_values(&[reason.as_str()]).inc();
+        METRICS.ended(reason).inc();
         for f in self.on_ended.read().iter() {
             f(&summary);
         }
