@@ -122,3 +122,38 @@ async fn firing_window_alerts_are_resent_to_every_replica_then_resolved() {
     wait_for(&posts_a, resolved).await;
     wait_for(&posts_b, resolved).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_adds_a_notifier_hands_it_the_alerts_already_firing() {
+    let (url, posts) = replica().await;
+    let rules = r#"
+        [[rules]]
+        name = "errors_seen"
+        scope = "window"
+        window = "10m"
+        metric = "error_count"
+        op = ">="
+        threshold = 1
+        "#;
+    let (engine, _clock) = alert_support::engine(rules);
+    let span = TestSpan::llm("r", 1, 1);
+    let mut input = span.input();
+    input.error = true;
+    engine.observe(&input);
+
+    let bad: tollgate::alert::AlertsConfig = toml::from_str(&format!(
+        "{rules}\n[[notify]]\nkind = \"alertmanager\"\nurl = \"ftp://nowhere\"\nsecret = \"x\""
+    ))
+    .unwrap();
+    let errors = engine.reload(&bad).unwrap_err();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].to_string().contains("notifier #0"));
+
+    let good: tollgate::alert::AlertsConfig = toml::from_str(&format!(
+        "{rules}\n[[notify]]\nkind = \"alertmanager\"\nurl = \"{url}\""
+    ))
+    .unwrap();
+    engine.reload(&good).unwrap();
+    wait_for(&posts, |p| !p.is_empty()).await;
+    assert_eq!(posts.lock()[0]["labels"]["alertname"], "errors_seen");
+}

@@ -206,3 +206,32 @@ async fn span_rule_fires_per_matching_span_only() {
     assert_eq!(fired.len(), 1);
     assert_eq!(fired[0].labels["task_id"], "s");
 }
+
+#[tokio::test]
+async fn for_delays_firing_until_the_condition_held_long_enough() {
+    let (engine, clock) = engine(
+        r#"
+        [[rules]]
+        name = "errors_for_2m"
+        scope = "window"
+        window = "10m"
+        for = "2m"
+        metric = "error_count"
+        op = ">="
+        threshold = 1
+        "#,
+    );
+    let mut rx = engine.subscribe();
+    let span = TestSpan::llm("f", 1, 1);
+    let mut input = span.input();
+    input.error = true;
+    assert!(engine.observe(&input).is_empty());
+    clock.advance_ms(60_000);
+    engine.tick();
+    assert!(drain(&mut rx).is_empty());
+    clock.advance_ms(60_000);
+    engine.tick();
+    let fired = drain(&mut rx);
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].state, AlertState::Firing);
+}
