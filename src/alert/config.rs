@@ -171,3 +171,76 @@ impl NotifyConfig {
             .unwrap_or_else(|| self.kind.as_str().to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented example (README / report) parses and compiles.
+    const EXAMPLE: &str = r#"
+trace_url = "http://tempo:3200/trace/{trace_id}"
+
+[[rules]]
+name = "task_cost_over_budget"
+scope = "task"
+metric = "cost_usd"
+op = ">"
+threshold = 0.50
+severity = "warning"
+
+[[rules]]
+name = "cache_hit_ratio_low"
+scope = "window"
+window = "15m"
+group_by = ["service.name"]
+metric = "cache_hit_ratio"
+op = "<"
+threshold = 0.70
+min_input_tokens = 100000
+severity = "warning"
+for = "2m"
+labels = { team = "agents" }
+annotations = { runbook = "https://wiki.example/cache" }
+
+[[rules]]
+name = "slow_llm_call"
+scope = "span"
+metric = "duration_ms"
+op = ">"
+threshold = 30000
+where = { "gen_ai.provider.name" = "anthropic" }
+description = "An Anthropic call took more than 30 s."
+
+[[notify]]
+kind = "alertmanager"
+url = ["http://alertmanager-0:9093", "http://alertmanager-1:9093"]
+resend_interval = "1m"
+event_ttl = "10m"
+
+[[notify]]
+kind = "webhook"
+name = "ops-hook"
+url = "https://hooks.example/tollgate"
+secret = "not-a-real-secret"
+rules = ["task_cost_over_budget"]
+queue_size = 1024
+timeout = "10s"
+max_attempts = 5
+"#;
+
+    #[test]
+    fn documented_example_is_valid() {
+        let cfg: AlertsConfig = toml::from_str(EXAMPLE).unwrap();
+        assert_eq!(cfg.rules.len(), 3);
+        assert_eq!(cfg.notify[0].url.len(), 2);
+        assert_eq!(cfg.notify[1].url.len(), 1);
+        assert_eq!(format!("{:?}", cfg.notify[1].secret), "Some(**REDACTED**)");
+        let rules = super::super::rule::AlertRules::compile(&cfg.rules, None).unwrap();
+        assert_eq!(
+            rules.referenced_keys(),
+            vec!["gen_ai.provider.name".to_string(), "service.name".to_string()]
+        );
+        super::super::notify::validate(&cfg.notify).unwrap();
+        assert!(toml::from_str::<AlertsConfig>("[[rules]]\nname='x'\nbogus=1").is_err());
+    }
+}
