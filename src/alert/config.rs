@@ -238,7 +238,10 @@ max_attempts = 5
         let rules = super::super::rule::AlertRules::compile(&cfg.rules, None).unwrap();
         assert_eq!(
             rules.referenced_keys(),
-            vec!["gen_ai.provider.name".to_string(), "service.name".to_string()]
+            vec![
+                "gen_ai.provider.name".to_string(),
+                "service.name".to_string()
+            ]
         );
         super::super::notify::validate(&cfg.notify).unwrap();
         assert!(toml::from_str::<AlertsConfig>("[[rules]]\nname='x'\nbogus=1").is_err());
