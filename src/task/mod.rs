@@ -209,6 +209,51 @@ mod tests {
         assert_eq!(format_usd(12_000_000_000), "12");
     }
 
+    fn kv(k: &str, v: &str) -> crate::otlp::common::v1::KeyValue {
+        crate::otlp::common::v1::KeyValue {
+            key: k.into(),
+            value: Some(crate::otlp::common::v1::AnyValue {
+                value: Some(crate::otlp::common::v1::any_value::Value::StringValue(
+                    v.into(),
+                )),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn task_key_is_the_attribute_on_span_then_resource_else_the_trace_id() {
+        use crate::otlp::resource::v1::Resource;
+        use crate::otlp::trace::v1::Span;
+        use crate::wire::prost_view::ProstSpan;
+        let resource = Resource {
+            attributes: vec![kv("session.id", "sess-1"), kv("agent.task_type", "chat")],
+            ..Default::default()
+        };
+        let plain = Span {
+            trace_id: vec![0xab; 16],
+            ..Default::default()
+        };
+        let tagged = Span {
+            attributes: vec![kv("session.id", "sess-2")],
+            ..plain.clone()
+        };
+        let by_trace = TasksConfig::default();
+        let by_session = TasksConfig {
+            key_attribute: Some("session.id".into()),
+            ..TasksConfig::default()
+        };
+        let view = ProstSpan::new(&plain, Some(&resource), None);
+        assert_eq!(by_trace.task_key(&view), "ab".repeat(16));
+        assert_eq!(by_session.task_key(&view), "sess-1");
+        assert_eq!(by_session.task_type(&view).as_deref(), Some("chat"));
+        let view = ProstSpan::new(&tagged, Some(&resource), None);
+        assert_eq!(by_session.task_key(&view), "sess-2");
+        let view = ProstSpan::new(&plain, None, None);
+        assert_eq!(by_session.task_key(&view), "ab".repeat(16));
+        assert_eq!(by_session.task_type(&view), None);
+    }
+
     #[test]
     fn config_parses_with_defaults_and_durations() {
         let c: TasksConfig = toml::from_str(
