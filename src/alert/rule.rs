@@ -522,6 +522,7 @@ pub fn sanitize_label(key: &str) -> String {
 #[derive(Debug, Default)]
 pub struct AlertRules {
     pub(crate) rules: Vec<Arc<Rule>>,
+    keys: Vec<String>,
 }
 
 impl AlertRules {
@@ -550,7 +551,12 @@ impl AlertRules {
             }
         }
         if errors.is_empty() {
-            Ok(AlertRules { rules })
+            let mut rules = AlertRules {
+                rules,
+                keys: Vec::new(),
+            };
+            rules.keys = rules.referenced_keys();
+            Ok(rules)
         } else {
             Err(errors)
         }
@@ -560,11 +566,38 @@ impl AlertRules {
     /// these (span, then resource) into [`SpanInput::attributes`].
     pub fn referenced_keys(&self) -> Vec<String> {
         let mut keys = BTreeSet::new();
-        for r in &self.rules {
+        for r in self.rules.iter() {
             keys.extend(r.cfg.where_.keys().cloned());
             keys.extend(r.group_by.iter().cloned());
         }
         keys.into_iter().collect()
+    }
+
+    /// Collects the referenced attributes of a span into `out` (span attributes first, then
+    /// resource attributes for keys the span lacks), ready for [`SpanInput::attributes`].
+    /// Borrowed from the request; allocates only if `out` must grow.
+    pub fn extract_attributes<'a, S: crate::wire::SpanAttrs<'a>>(
+        &self,
+        span: &S,
+        out: &mut Vec<(&'a str, AttrValue<'a>)>,
+    ) {
+        out.clear();
+        if self.keys.is_empty() {
+            return;
+        }
+        span.for_each_attribute(&mut |k, v| {
+            if self.keys.iter().any(|key| key == k) {
+                out.push((k, v));
+            }
+        });
+        let from_span = out.len();
+        span.for_each_resource_attribute(&mut |k, v| {
+            if self.keys.iter().any(|key| key == k)
+                && !out[..from_span].iter().any(|(x, _)| *x == k)
+            {
+                out.push((k, v));
+            }
+        });
     }
 
     /// The rule names, in config order.
@@ -631,6 +664,43 @@ mod tests {
             "name='r7'\nscope='window'\nwindow='1m'\nfor='a while'\nmetric='cost_usd'\nop='>'\nthreshold=1.0",
         ));
         assert!(e.contains("`for`"), "{e}");
+    }
+
+    #[test]
+    fn referenced_attributes_come_from_the_span_then_the_resource() {
+        use crate::otlp::common::v1::{any_value, AnyValue, KeyValue};
+        use crate::otlp::resource::v1::Resource;
+        use crate::otlp::trace::v1::Span;
+        let kv = |k: &str, v: &str| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(v.into())),
+            }),
+            ..Default::default()
+        };
+        let cfgs: Vec<RuleConfig> = vec![
+            toml::from_str("name='a'\nscope='span'\nmetric='llm_calls'\nop='>'\nthreshold=0.0\nwhere={ env = 'prod' }").unwrap(),
+            toml::from_str("name='b'\nscope='window'\nwindow='1m'\ngroup_by=['service.name']\nmetric='llm_calls'\nop='>'\nthreshold=0.0").unwrap(),
+        ];
+        let rules = AlertRules::compile(&cfgs, None).unwrap();
+        let span = Span {
+            attributes: vec![kv("env", "prod"), kv("other", "x")],
+            ..Default::default()
+        };
+        let resource = Resource {
+            attributes: vec![kv("env", "dev"), kv("service.name", "svc")],
+            ..Default::default()
+        };
+        let view = crate::wire::prost_view::ProstSpan::new(&span, Some(&resource), None);
+        let mut out = Vec::new();
+        rules.extract_attributes(&view, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                ("env", AttrValue::Str("prod")),
+                ("service.name", AttrValue::Str("svc"))
+            ]
+        );
     }
 
     #[test]
