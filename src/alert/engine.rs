@@ -132,8 +132,8 @@ impl AlertEngine {
             (totals, fired)
         });
         let origin = Origin {
-            task_id: Some(span.task_key),
-            service: span.service,
+            task_id: Some(crate::task::clip(span.task_key)),
+            service: crate::task::clip(span.service),
             trace_id: span.trace_id,
             span_id: span.span_id,
         };

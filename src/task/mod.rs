@@ -23,7 +23,10 @@ use serde::{Deserialize, Deserializer};
 use crate::wire::{AttrValue, SpanAttrs};
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use tracker::{EndReason, TaskEntry, TaskStatus, TaskSummary, TaskTotals, TaskTracker, Tokens};
+pub(crate) use tracker::clip;
+pub use tracker::{
+    EndReason, TaskEntry, TaskStatus, TaskSummary, TaskTotals, TaskTracker, Tokens, MAX_KEY_BYTES,
+};
 
 /// `[tasks]`: how spans are grouped into agent tasks and how long tasks are kept.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -13,6 +13,21 @@ use super::metrics::METRICS;
 use super::{Clock, SpanInput, TasksConfig};
 
 const SHARDS: usize = 16;
+/// Task ids, service names and task types are cut to this many bytes, so one span with a huge
+/// attribute cannot make a task expensive to hold.
+pub const MAX_KEY_BYTES: usize = 256;
+
+/// `s` cut to at most `MAX_KEY_BYTES` bytes on a character boundary.
+pub(crate) fn clip(s: &str) -> &str {
+    if s.len() <= MAX_KEY_BYTES {
+        return s;
+    }
+    let mut end = MAX_KEY_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
 
 /// Token totals by kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -312,7 +327,7 @@ impl TaskTracker {
     /// then calls `f` with the task's entry while the task is locked. O(1).
     pub fn observe<R>(&self, span: &SpanInput<'_>, f: impl FnOnce(&mut TaskEntry<'_>) -> R) -> R {
         let now = self.clock.now_ms();
-        let key = span.task_key;
+        let key = clip(span.task_key);
         let mut evicted = None;
         let result = {
             let mut shard = self.shard(key).lock();
@@ -336,8 +351,8 @@ impl TaskTracker {
                         totals: TaskTotals::default(),
                         last_activity_ms: now,
                         root_seen_ms: None,
-                        service: Box::from(span.service),
-                        task_type: Box::from(span.task_type),
+                        service: Box::from(clip(span.service)),
+                        task_type: Box::from(clip(span.task_type)),
                         marks: Vec::new(),
                     },
                 );
@@ -359,6 +374,7 @@ impl TaskTracker {
 
     /// A snapshot of a task: active first, then recently ended.
     pub fn get(&self, task_id: &str) -> Option<TaskSummary> {
+        let task_id = clip(task_id);
         if let Some(s) = self.shard(task_id).lock().map.get_key_value(task_id) {
             return Some(s.1.summary(s.0, TaskStatus::Active, None));
         }
@@ -512,20 +528,21 @@ fn apply(state: &mut TaskState, span: &SpanInput<'_>, now: u64) {
     }
     t.last_seen_unix_nano = t.last_seen_unix_nano.max(span.end_unix_nano);
     state.last_activity_ms = now;
+    let (service, task_type) = (clip(span.service), clip(span.task_type));
     if span.is_task_root {
         state.root_seen_ms = Some(now);
-        if !span.service.is_empty() {
-            state.service = Box::from(span.service);
+        if !service.is_empty() && *state.service != *service {
+            state.service = Box::from(service);
         }
-        if !span.task_type.is_empty() {
-            state.task_type = Box::from(span.task_type);
+        if !task_type.is_empty() && *state.task_type != *task_type {
+            state.task_type = Box::from(task_type);
         }
     } else {
-        if state.service.is_empty() && !span.service.is_empty() {
-            state.service = Box::from(span.service);
+        if state.service.is_empty() && !service.is_empty() {
+            state.service = Box::from(service);
         }
-        if state.task_type.is_empty() && !span.task_type.is_empty() {
-            state.task_type = Box::from(span.task_type);
+        if state.task_type.is_empty() && !task_type.is_empty() {
+            state.task_type = Box::from(task_type);
         }
     }
 }
@@ -642,6 +659,17 @@ mod tests {
         let top: Vec<_> = t.top_by_cost(2).into_iter().map(|s| s.task_id).collect();
         assert_eq!(top, vec![Arc::from("dear"), Arc::from("mid")]);
         assert_eq!(t.top_by_cost(10).len(), 3);
+    }
+
+    #[test]
+    fn huge_ids_are_clipped() {
+        let clock = Arc::new(ManualClock::new(0));
+        let t = tracker(100, clock);
+        let long = "é".repeat(1000);
+        t.observe(&span(&long, 1, false), |_| ());
+        let s = t.get(&long).unwrap();
+        assert!(s.task_id.len() <= MAX_KEY_BYTES && s.task_id.len() >= MAX_KEY_BYTES - 1);
+        assert!(t.approx_bytes() < 10_000);
     }
 
     #[test]
