@@ -31,6 +31,28 @@ struct Origin<'a> {
     span_id: &'a [u8],
 }
 
+/// What happened: fired or resolved, the value, the window group, and when.
+#[derive(Debug, Clone, Copy)]
+struct Event<'g> {
+    state: AlertState,
+    value: Value,
+    group: &'g [String],
+    starts_at: u64,
+    now: u64,
+}
+
+impl Event<'static> {
+    fn firing(value: Value, now: u64) -> Self {
+        Event {
+            state: AlertState::Firing,
+            value,
+            group: &[],
+            starts_at: now,
+            now,
+        }
+    }
+}
+
 /// Judges spans against the rules and delivers alerts. Share it as `Arc<AlertEngine>`.
 pub struct AlertEngine {
     tracker: Arc<TaskTracker>,
@@ -139,7 +161,7 @@ impl AlertEngine {
         };
         let mut alerts = Vec::new();
         for (r, v) in task_fired {
-            alerts.push(self.build(&r, AlertState::Firing, v, &origin, &[], now, now));
+            alerts.push(self.build(&r, &Event::firing(v, now), &origin));
         }
         let span_measures = Measures::of_span(span);
         for r in rules.rules.iter() {
@@ -150,7 +172,7 @@ impl AlertEngine {
                         continue;
                     }
                     if let Some(v) = r.value(&span_measures).filter(|v| r.holds(*v)) {
-                        alerts.push(self.build(r, AlertState::Firing, v, &origin, &[], now, now));
+                        alerts.push(self.build(r, &Event::firing(v, now), &origin));
                     }
                 }
                 Scope::Window => {
@@ -321,20 +343,24 @@ impl AlertEngine {
             trace_id: origin.map_or(&[][..], |o| o.trace_id),
             span_id: origin.map_or(&[][..], |o| o.span_id),
         };
-        self.build(r, state, value, &o, &group, since, now)
+        let event = Event {
+            state,
+            value,
+            group: &group,
+            starts_at: since,
+            now,
+        };
+        self.build(r, &event, &o)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn build(
-        &self,
-        r: &Rule,
-        state: AlertState,
-        value: Value,
-        o: &Origin<'_>,
-        group: &[String],
-        starts_at: u64,
-        now: u64,
-    ) -> Alert {
+    fn build(&self, r: &Rule, ev: &Event<'_>, o: &Origin<'_>) -> Alert {
+        let Event {
+            state,
+            value,
+            group,
+            starts_at,
+            now,
+        } = *ev;
         let mut labels = BTreeMap::new();
         for (k, v) in &r.cfg.labels {
             labels.insert(sanitize_label(k), v.clone());
