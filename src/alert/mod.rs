@@ -7,6 +7,19 @@
 //! structured log line, metrics, and each `[[alerts.notify]]` notifier's own bounded queue, so a
 //! dead receiver never blocks the pipeline. Rules reload without restart
 //! ([`AlertEngine::reload`]).
+//!
+//! Wiring (inside a tokio runtime):
+//! ```text
+//! let tracker = Arc::new(TaskTracker::new(&cfg.tasks, Arc::new(SystemClock)));
+//! tracker.on_ended(|s| { /* observe cost / llm_calls histograms */ });
+//! let engine = Arc::new(AlertEngine::new(&cfg.alerts, tracker.clone())?);
+//! tokio::spawn(tracker.clone().run_sweeper(cancel.clone()));   // ends tasks
+//! tokio::spawn(engine.clone().run(cancel.clone()));            // window ticks
+//! admin_router.merge(task::api::router(tracker.clone()));      // HTTP API
+//! grpc.add_service(task::grpc::TaskService::server(engine.clone()));
+//! // per span: rules.extract_attributes(&span, &mut attrs); fill SpanInput;
+//! //           let extra = engine.observe(&input); append `extra` to the span's bytes.
+//! ```
 
 mod config;
 mod engine;
