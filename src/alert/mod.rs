@@ -1,1 +1,62 @@
-//! TODO
+//! Alert rules over spans, tasks and rolling windows, and the notifiers that deliver alerts.
+//!
+//! [`AlertEngine::observe`] is called by the pipeline for every span: it adds the span to its
+//! task ([`crate::task::TaskTracker`]), judges span, task and window rules, and returns the bytes
+//! to append to the span (the task roll-up on a root span, a `tollgate.alert` event on the span
+//! that fired). Alerts fan out to a broadcast channel (the gRPC `WatchAlerts` stream), a
+//! structured log line, metrics, and each `[[alerts.notify]]` notifier's own bounded queue, so a
+//! dead receiver never blocks the pipeline. Rules reload without restart
+//! ([`AlertEngine::reload`]).
+//!
+//! Wiring (inside a tokio runtime):
+//! ```text
+//! let tracker = Arc::new(TaskTracker::new(&cfg.tasks, Arc::new(SystemClock)));
+//! tracker.on_ended(|s| { /* observe cost / llm_calls histograms */ });
+//! let engine = Arc::new(AlertEngine::new(&cfg.alerts, tracker.clone())?);
+//! tokio::spawn(tracker.clone().run_sweeper(cancel.clone()));   // ends tasks
+//! tokio::spawn(engine.clone().run(cancel.clone()));            // window ticks
+//! admin_router.merge(task::api::router(tracker.clone()));      // HTTP API
+//! grpc.add_service(task::grpc::TaskService::server(engine.clone()));
+//! // per span: rules.extract_attributes(&span, &mut attrs); fill SpanInput;
+//! //           let extra = engine.observe(&input); append `extra` to the span's bytes.
+//! ```
+
+mod config;
+mod engine;
+mod event;
+mod metrics;
+pub mod notify;
+mod rule;
+mod window;
+
+pub use config::{AlertsConfig, NotifyConfig, NotifyKind, RuleConfig};
+pub use engine::AlertEngine;
+pub use event::{Alert, AlertState};
+pub use rule::{AlertRules, Metric, Op, Scope};
+
+/// A configuration error, naming the rule or notifier at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A rule is invalid.
+    #[error("alert rule {rule:?}: {reason}")]
+    Rule {
+        /// The rule's name.
+        rule: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A notifier is invalid.
+    #[error("alert notifier #{index} ({kind}): {reason}")]
+    Notify {
+        /// Its position in `[[alerts.notify]]` (0-based).
+        index: usize,
+        /// Its kind.
+        kind: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A setting of `[alerts]` itself is invalid.
+    #[error("[alerts]: {0}")]
+    Alerts(String),
+}

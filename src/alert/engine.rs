@@ -1,0 +1,510 @@
+//! The alert engine: judges every span against span, task and window rules, and emits alerts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::task::{rollup, Clock, SpanInput, TaskTracker};
+use crate::wire::attr::{push_span_event, NewValue};
+
+use super::metrics::METRICS;
+use super::notify::{self, Notifiers};
+use super::rule::{sanitize_label, AlertRules, Measures, Rule, Scope, Value};
+use super::window::{Transition, MAX_GROUPS};
+use super::{Alert, AlertState, AlertsConfig, ConfigError, NotifyConfig};
+
+/// Name of the span event added to the span that fired an alert.
+pub const ALERT_EVENT: &str = "tollgate.alert";
+/// Alerts a slow `WatchAlerts` subscriber may fall behind by before it misses some.
+const BROADCAST_CAPACITY: usize = 1024;
+
+/// Where an alert came from: the span that fired it (if any) and its task.
+#[derive(Debug, Default, Clone, Copy)]
+struct Origin<'a> {
+    task_id: Option<&'a str>,
+    service: &'a str,
+    trace_id: &'a [u8],
+    span_id: &'a [u8],
+}
+
+/// What happened: fired or resolved, the value, the window group, and when.
+#[derive(Debug, Clone, Copy)]
+struct Event<'g> {
+    state: AlertState,
+    value: Value,
+    group: &'g [String],
+    starts_at: u64,
+    now: u64,
+}
+
+impl Event<'static> {
+    fn firing(value: Value, now: u64) -> Self {
+        Event {
+            state: AlertState::Firing,
+            value,
+            group: &[],
+            starts_at: now,
+            now,
+        }
+    }
+}
+
+/// Judges spans against the rules and delivers alerts. Share it as `Arc<AlertEngine>`.
+pub struct AlertEngine {
+    tracker: Arc<TaskTracker>,
+    clock: Arc<dyn Clock>,
+    rules: ArcSwap<AlertRules>,
+    trace_url: ArcSwap<Option<String>>,
+    broadcast: broadcast::Sender<Arc<Alert>>,
+    notifiers: ArcSwap<Notifiers>,
+    notify_cfg: Mutex<Vec<NotifyConfig>>,
+    runtime: Option<tokio::runtime::Handle>,
+    /// Firing window alerts by fingerprint, re-queued to notifiers rebuilt by a reload.
+    firing: Mutex<HashMap<u64, Arc<Alert>>>,
+    reload_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for AlertEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertEngine")
+            .field("rules", &self.rules.load().names())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AlertEngine {
+    /// Compiles the rules and starts the notifiers (on the current tokio runtime, which must
+    /// exist when notifiers are configured). The tracker's clock is the engine's clock.
+    pub fn new(cfg: &AlertsConfig, tracker: Arc<TaskTracker>) -> Result<Self, Vec<ConfigError>> {
+        let rules = AlertRules::compile(&cfg.rules, None);
+        let notify_check = notify::validate(&cfg.notify);
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let mut errors = Vec::new();
+        if let Err(e) = &rules {
+            errors.extend(e.iter().cloned());
+        }
+        if let Err(e) = notify_check {
+            errors.extend(e);
+        }
+        if !cfg.notify.is_empty() && runtime.is_none() {
+            errors.push(ConfigError::Alerts(
+                "notifiers need a running tokio runtime".into(),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let notifiers = match &runtime {
+            Some(rt) => Notifiers::start(&cfg.notify, rt)?,
+            None => Notifiers::default(),
+        };
+        std::sync::LazyLock::force(&METRICS);
+        Ok(AlertEngine {
+            clock: tracker.clock().clone(),
+            tracker,
+            rules: ArcSwap::from_pointee(rules.unwrap_or_default()),
+            trace_url: ArcSwap::from_pointee(cfg.trace_url.clone()),
+            broadcast: broadcast::channel(BROADCAST_CAPACITY).0,
+            notifiers: ArcSwap::from_pointee(notifiers),
+            notify_cfg: Mutex::new(cfg.notify.clone()),
+            runtime,
+            firing: Mutex::new(HashMap::new()),
+            reload_lock: Mutex::new(()),
+        })
+    }
+
+    /// The task tracker spans are added to.
+    pub fn tracker(&self) -> &Arc<TaskTracker> {
+        &self.tracker
+    }
+
+    /// The current rules (e.g. for [`AlertRules::referenced_keys`]).
+    pub fn rules(&self) -> Arc<AlertRules> {
+        self.rules.load_full()
+    }
+
+    /// A stream of every alert from now on (firing and resolved).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Alert>> {
+        self.broadcast.subscribe()
+    }
+
+    /// Adds a span to its task and judges it. Returns the encoded fields to append to the span:
+    /// the task roll-up when `span.is_task_root`, and a `tollgate.alert` event per alert this
+    /// span fired. Never waits on a notifier.
+    pub fn observe(&self, span: &SpanInput<'_>) -> Vec<u8> {
+        let rules = self.rules.load();
+        let now = self.clock.now_ms();
+        let (totals, task_fired) = self.tracker.observe(span, |entry| {
+            let totals = entry.totals();
+            let m = Measures::of_task(&totals);
+            let mut fired = Vec::new();
+            for r in rules.rules.iter().filter(|r| r.scope == Scope::Task) {
+                if entry.is_marked(r.id) || !r.matches(span) {
+                    continue;
+                }
+                if let Some(v) = r.value(&m).filter(|v| r.holds(*v)) {
+                    entry.mark(r.id);
+                    fired.push((r.clone(), v));
+                }
+            }
+            (totals, fired)
+        });
+        let origin = Origin {
+            task_id: Some(crate::task::clip(span.task_key)),
+            service: crate::task::clip(span.service),
+            trace_id: span.trace_id,
+            span_id: span.span_id,
+        };
+        let mut alerts = Vec::new();
+        for (r, v) in task_fired {
+            alerts.push(self.build(&r, &Event::firing(v, now), &origin));
+        }
+        let span_measures = Measures::of_span(span);
+        for r in rules.rules.iter() {
+            match r.scope {
+                Scope::Task => {}
+                Scope::Span => {
+                    if !r.matches(span) {
+                        continue;
+                    }
+                    if let Some(v) = r.value(&span_measures).filter(|v| r.holds(*v)) {
+                        alerts.push(self.build(r, &Event::firing(v, now), &origin));
+                    }
+                }
+                Scope::Window => {
+                    if !r.matches(span) {
+                        continue;
+                    }
+                    let Some(window) = &r.window else { continue };
+                    let transition = {
+                        let mut w = window.lock();
+                        let t = w.add(r, r.group_values(span), now, &span_measures);
+                        if w.overflowed {
+                            w.overflowed = false;
+                            tracing::warn!(rule = %r.name, max_groups = MAX_GROUPS, "Window rule has too many groups; new groups are not judged.");
+                        }
+                        t
+                    };
+                    if let Some(t) = transition {
+                        alerts.push(self.window_alert(r, t, Some(&origin), now));
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if span.is_task_root {
+            rollup::encode(&totals, &mut out);
+        }
+        let event_time = if span.end_unix_nano > 0 {
+            span.end_unix_nano
+        } else {
+            now.saturating_mul(1_000_000)
+        };
+        for a in alerts.iter().filter(|a| a.state == AlertState::Firing) {
+            push_span_event(
+                &mut out,
+                event_time,
+                ALERT_EVENT,
+                &[
+                    ("tollgate.alert.rule", NewValue::Str(&a.rule)),
+                    ("tollgate.alert.metric", NewValue::Str(a.metric.as_str())),
+                    ("tollgate.alert.value", NewValue::Double(a.value)),
+                    ("tollgate.alert.threshold", NewValue::Double(a.threshold)),
+                    ("tollgate.alert.op", NewValue::Str(a.op.as_str())),
+                    ("tollgate.alert.severity", NewValue::Str(&a.severity)),
+                ],
+            );
+        }
+        for a in alerts {
+            self.emit(a);
+        }
+        out
+    }
+
+    /// Advances every window to now: fires windows whose condition now holds for `for`, resolves
+    /// windows whose condition stopped holding (also when traffic stopped), forgets idle groups.
+    pub fn tick(&self) {
+        let now = self.clock.now_ms();
+        let rules = self.rules.load();
+        for r in rules.rules.iter() {
+            let Some(window) = &r.window else { continue };
+            let transitions = window.lock().tick(r, now);
+            for t in transitions {
+                let a = self.window_alert(r, t, None, now);
+                self.emit(a);
+            }
+        }
+    }
+
+    /// Runs [`tick`](Self::tick) every second until `cancel` fires.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = every.tick() => self.tick(),
+            }
+        }
+    }
+
+    /// Replaces the rules, the trace link template and (when they changed) the notifiers. On
+    /// any error nothing changes. Rules whose config is unchanged keep their window state;
+    /// firing alerts of removed or changed window rules are resolved.
+    pub fn reload(&self, cfg: &AlertsConfig) -> Result<(), Vec<ConfigError>> {
+        let _guard = self.reload_lock.lock();
+        let old = self.rules.load_full();
+        let mut errors = Vec::new();
+        let new = match AlertRules::compile(&cfg.rules, Some(&old)) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        };
+        let notify_changed = *self.notify_cfg.lock() != cfg.notify;
+        if notify_changed {
+            if let Err(e) = notify::validate(&cfg.notify) {
+                errors.extend(e);
+            }
+            if !cfg.notify.is_empty() && self.runtime.is_none() {
+                errors.push(ConfigError::Alerts(
+                    "notifiers need a running tokio runtime".into(),
+                ));
+            }
+        }
+        let Some(new) = new.filter(|_| errors.is_empty()) else {
+            tracing::warn!(
+                errors = errors.len(),
+                "Alert config reload failed; keeping the old rules."
+            );
+            return Err(errors);
+        };
+        if notify_changed {
+            let notifiers = match &self.runtime {
+                Some(rt) => Notifiers::start(&cfg.notify, rt)?,
+                None => Notifiers::default(),
+            };
+            for a in self.firing.lock().values() {
+                notifiers.dispatch(a);
+            }
+            self.notifiers.store(Arc::new(notifiers));
+            *self.notify_cfg.lock() = cfg.notify.clone();
+        }
+        self.trace_url.store(Arc::new(cfg.trace_url.clone()));
+        let removed: Vec<Arc<Rule>> = old
+            .rules
+            .iter()
+            .filter(|o| !new.rules.iter().any(|n| Arc::ptr_eq(o, n)))
+            .cloned()
+            .collect();
+        self.rules.store(Arc::new(new));
+        let now = self.clock.now_ms();
+        for r in removed {
+            let Some(window) = &r.window else { continue };
+            let transitions = window.lock().drain_firing();
+            for t in transitions {
+                let a = self.window_alert(&r, t, None, now);
+                self.emit(a);
+            }
+        }
+        tracing::info!(rules = self.rules.load().len(), "Alert rules reloaded.");
+        Ok(())
+    }
+
+    fn window_alert(
+        &self,
+        r: &Rule,
+        t: Transition,
+        origin: Option<&Origin<'_>>,
+        now: u64,
+    ) -> Alert {
+        let (state, group, value, since) = match t {
+            Transition::Fire { group, value } => (AlertState::Firing, group, value, now),
+            Transition::Resolve {
+                group,
+                value,
+                since_ms,
+            } => (AlertState::Resolved, group, value, since_ms),
+        };
+        let service = r
+            .group_by
+            .iter()
+            .position(|k| k == "service.name")
+            .and_then(|i| group.get(i))
+            .map_or("", String::as_str);
+        let o = Origin {
+            task_id: None,
+            service,
+            trace_id: origin.map_or(&[][..], |o| o.trace_id),
+            span_id: origin.map_or(&[][..], |o| o.span_id),
+        };
+        let event = Event {
+            state,
+            value,
+            group: &group,
+            starts_at: since,
+            now,
+        };
+        self.build(r, &event, &o)
+    }
+
+    fn build(&self, r: &Rule, ev: &Event<'_>, o: &Origin<'_>) -> Alert {
+        let Event {
+            state,
+            value,
+            group,
+            starts_at,
+            now,
+        } = *ev;
+        let mut labels = BTreeMap::new();
+        for (k, v) in &r.cfg.labels {
+            labels.insert(sanitize_label(k), v.clone());
+        }
+        for (k, v) in r.group_by.iter().zip(group) {
+            if !v.is_empty() {
+                labels.insert(sanitize_label(k), v.clone());
+            }
+        }
+        labels.insert("alertname".into(), r.name.to_string());
+        labels.insert("severity".into(), r.severity.to_string());
+        if !o.service.is_empty() {
+            labels.insert("service".into(), o.service.to_string());
+        }
+        if let Some(task) = o.task_id {
+            labels.insert("task_id".into(), task.to_string());
+        }
+        let value_text = value.text();
+        let threshold_text = Value::Num(r.cfg.threshold).text();
+        let metric = r.metric.as_str();
+        let op = r.op.as_str();
+        let whom = match (o.task_id, r.scope) {
+            (Some(t), Scope::Task) => format!("task {t}"),
+            (Some(t), _) => format!("a span of task {t}"),
+            (None, _) if group.iter().any(|g| !g.is_empty()) => {
+                let parts: Vec<String> = r
+                    .group_by
+                    .iter()
+                    .zip(group)
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                format!(
+                    "window {} over {}",
+                    r.cfg.window.as_deref().unwrap_or(""),
+                    parts.join(", ")
+                )
+            }
+            (None, _) => format!("window {}", r.cfg.window.as_deref().unwrap_or("")),
+        };
+        let mut annotations = r.cfg.annotations.clone();
+        annotations.insert(
+            "summary".into(),
+            format!("{metric} is {value_text} (threshold {op} {threshold_text}) for {whom}"),
+        );
+        annotations.insert(
+            "description".into(),
+            r.cfg.description.clone().unwrap_or_else(|| {
+                let svc = if o.service.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in service {}", o.service)
+                };
+                format!(
+                    "Rule {} ({} scope): {metric} {value_text} {op} {threshold_text} for {whom}{svc}.",
+                    r.name,
+                    r.scope.as_str()
+                )
+            }),
+        );
+        let trace_hex = (!o.trace_id.is_empty()).then(|| hex::encode(o.trace_id));
+        let span_hex = (!o.span_id.is_empty()).then(|| hex::encode(o.span_id));
+        let link = self.trace_url.load().as_ref().as_ref().and_then(|tpl| {
+            if tpl.contains("{trace_id}") && trace_hex.is_none() {
+                return None;
+            }
+            Some(
+                tpl.replace("{trace_id}", trace_hex.as_deref().unwrap_or(""))
+                    .replace("{span_id}", span_hex.as_deref().unwrap_or(""))
+                    .replace("{task_id}", o.task_id.unwrap_or(""))
+                    .replace("{rule}", &r.name),
+            )
+        });
+        if let Some(l) = &link {
+            annotations.insert("trace_url".into(), l.clone());
+        }
+        Alert {
+            rule: r.name.to_string(),
+            state,
+            scope: r.scope,
+            metric: r.metric,
+            op: r.op,
+            severity: r.severity.to_string(),
+            value: value.as_f64(),
+            value_text,
+            threshold: r.cfg.threshold,
+            labels,
+            annotations,
+            task_id: o.task_id.map(str::to_string),
+            trace_id: trace_hex,
+            span_id: span_hex,
+            starts_at_unix_ms: starts_at,
+            at_unix_ms: now,
+            generator_url: link,
+        }
+    }
+
+    fn emit(&self, alert: Alert) {
+        let alert = Arc::new(alert);
+        match alert.state {
+            AlertState::Firing => {
+                METRICS
+                    .alerts
+                    .with_label_values(&[alert.rule.as_str(), alert.severity.as_str()])
+                    .inc();
+                if alert.scope == Scope::Window {
+                    METRICS
+                        .firing
+                        .with_label_values(&[alert.rule.as_str()])
+                        .inc();
+                    self.firing
+                        .lock()
+                        .insert(alert.fingerprint(), alert.clone());
+                }
+                tracing::warn!(
+                    rule = %alert.rule,
+                    severity = %alert.severity,
+                    scope = alert.scope.as_str(),
+                    metric = alert.metric.as_str(),
+                    value = %alert.value_text,
+                    threshold = alert.threshold,
+                    task_id = alert.task_id.as_deref().unwrap_or(""),
+                    trace_id = alert.trace_id.as_deref().unwrap_or(""),
+                    summary = %alert.summary(),
+                    "Alert fired."
+                );
+            }
+            AlertState::Resolved => {
+                METRICS
+                    .firing
+                    .with_label_values(&[alert.rule.as_str()])
+                    .dec();
+                self.firing.lock().remove(&alert.fingerprint());
+                tracing::info!(
+                    rule = %alert.rule,
+                    severity = %alert.severity,
+                    metric = alert.metric.as_str(),
+                    value = %alert.value_text,
+                    threshold = alert.threshold,
+                    "Alert resolved."
+                );
+            }
+        }
+        // No subscriber is fine.
+        self.broadcast.send(alert.clone()).ok();
+        self.notifiers.load().dispatch(&alert);
+    }
+}

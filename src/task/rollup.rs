@@ -1,0 +1,39 @@
+//! The roll-up a task's root span carries downstream.
+
+use crate::wire::attr::{push_span_attribute, NewValue};
+
+use super::TaskTotals;
+
+/// Total cost of the task in USD (double).
+pub const COST_USD: &str = "tollgate.task.cost_usd";
+/// Priced LLM calls in the task.
+pub const LLM_CALLS: &str = "tollgate.task.llm_calls";
+/// Input tokens in the task, cache reads and writes included.
+pub const INPUT_TOKENS: &str = "tollgate.task.input_tokens";
+/// Output tokens in the task.
+pub const OUTPUT_TOKENS: &str = "tollgate.task.output_tokens";
+/// Cache reads over all input tokens; absent when the task had no input.
+pub const CACHE_HIT_RATIO: &str = "tollgate.task.cache_hit_ratio";
+
+/// Appends the roll-up attributes (encoded `Span.attributes` fields) to `out`.
+pub fn encode(totals: &TaskTotals, out: &mut Vec<u8>) {
+    push_span_attribute(
+        out,
+        COST_USD,
+        NewValue::Double(totals.cost_nano_usd as f64 / 1e9),
+    );
+    push_span_attribute(out, LLM_CALLS, NewValue::Int(totals.llm_calls as i64));
+    push_span_attribute(
+        out,
+        INPUT_TOKENS,
+        NewValue::Int(totals.tokens.input() as i64),
+    );
+    push_span_attribute(
+        out,
+        OUTPUT_TOKENS,
+        NewValue::Int(totals.tokens.output as i64),
+    );
+    if let Some(ratio) = totals.tokens.cache_hit_ratio() {
+        push_span_attribute(out, CACHE_HIT_RATIO, NewValue::Double(ratio));
+    }
+}

@@ -1,0 +1,687 @@
+//! The task tracker: sharded maps of active tasks with a hard cap, a sweeper that ends them, and a
+//! bounded store of recently ended tasks.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::METRICS;
+use super::{Clock, SpanInput, TasksConfig};
+
+const SHARDS: usize = 16;
+/// Task ids, service names and task types are cut to this many bytes, so one span with a huge
+/// attribute cannot make a task expensive to hold.
+pub const MAX_KEY_BYTES: usize = 256;
+
+/// `s` cut to at most `MAX_KEY_BYTES` bytes on a character boundary.
+pub(crate) fn clip(s: &str) -> &str {
+    if s.len() <= MAX_KEY_BYTES {
+        return s;
+    }
+    let mut end = MAX_KEY_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Token totals by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tokens {
+    /// Input tokens neither read from nor written to a cache.
+    pub input_uncached: u64,
+    /// Input tokens read from a cache.
+    pub cache_read: u64,
+    /// Input tokens written to a cache.
+    pub cache_write: u64,
+    /// Output tokens.
+    pub output: u64,
+}
+
+impl Tokens {
+    /// All input tokens, cache reads and writes included.
+    pub fn input(&self) -> u64 {
+        self.input_uncached + self.cache_read + self.cache_write
+    }
+
+    /// Cache reads over all input; `None` without input.
+    pub fn cache_hit_ratio(&self) -> Option<f64> {
+        let input = self.input();
+        (input > 0).then(|| self.cache_read as f64 / input as f64)
+    }
+}
+
+/// A task's running totals (what rules judge and the roll-up reports).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskTotals {
+    /// Exact cost so far, nano-USD.
+    pub cost_nano_usd: i64,
+    /// Tokens by kind.
+    pub tokens: Tokens,
+    /// Priced LLM calls.
+    pub llm_calls: u64,
+    /// Spans with error status.
+    pub errors: u64,
+    /// Spans seen.
+    pub spans: u64,
+    /// Earliest span start, nanoseconds since the epoch (0 when unknown).
+    pub first_seen_unix_nano: u64,
+    /// Latest span end, nanoseconds since the epoch.
+    pub last_seen_unix_nano: u64,
+}
+
+/// Why a task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// No span arrived for the idle timeout.
+    Idle,
+    /// Its root span arrived and the grace period passed.
+    Root,
+    /// The active-task cap was reached and it was the oldest.
+    Evicted,
+}
+
+impl EndReason {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Idle => "idle",
+            EndReason::Root => "root",
+            EndReason::Evicted => "evicted",
+        }
+    }
+}
+
+/// Whether a task is still being tracked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// Spans may still arrive.
+    Active,
+    /// The task ended.
+    Ended,
+}
+
+/// A snapshot of one task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSummary {
+    /// The task id.
+    pub task_id: Arc<str>,
+    /// The trace the task was first seen in.
+    pub trace_id: [u8; 16],
+    /// Running totals.
+    pub totals: TaskTotals,
+    /// `service.name` (of the root span once seen, else the first span).
+    pub service: String,
+    /// The task type; empty when unknown.
+    pub task_type: String,
+    /// Active or ended.
+    pub status: TaskStatus,
+    /// Why it ended, once it has.
+    pub end_reason: Option<EndReason>,
+    /// True once the task's root span has arrived.
+    pub root_seen: bool,
+}
+
+/// The mutable state of one task, handed to the caller of [`TaskTracker::observe`] while its
+/// shard is locked (so "fire once per task" decisions are atomic).
+#[derive(Debug)]
+pub struct TaskEntry<'a> {
+    state: &'a mut TaskState,
+}
+
+impl TaskEntry<'_> {
+    /// The totals including the span just observed.
+    pub fn totals(&self) -> TaskTotals {
+        self.state.totals
+    }
+
+    /// True when `mark` was already called for `id` on this task.
+    pub fn is_marked(&self, id: u64) -> bool {
+        self.state.marks.contains(&id)
+    }
+
+    /// Records `id` (e.g. a rule that fired) on the task.
+    pub fn mark(&mut self, id: u64) {
+        if !self.state.marks.contains(&id) {
+            self.state.marks.push(id);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct TaskState {
+    seq: u64,
+    trace_id: [u8; 16],
+    totals: TaskTotals,
+    last_activity_ms: u64,
+    root_seen_ms: Option<u64>,
+    service: Box<str>,
+    task_type: Box<str>,
+    marks: Vec<u64>,
+}
+
+impl TaskState {
+    fn summary(
+        &self,
+        key: &Arc<str>,
+        status: TaskStatus,
+        reason: Option<EndReason>,
+    ) -> TaskSummary {
+        TaskSummary {
+            task_id: key.clone(),
+            trace_id: self.trace_id,
+            totals: self.totals,
+            service: self.service.to_string(),
+            task_type: self.task_type.to_string(),
+            status,
+            end_reason: reason,
+            root_seen: self.root_seen_ms.is_some(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    map: HashMap<Arc<str>, TaskState>,
+    /// Creation order for eviction: (key, seq); stale entries (seq mismatch) are skipped.
+    order: VecDeque<(Arc<str>, u64)>,
+    next_seq: u64,
+}
+
+impl Shard {
+    fn evict_oldest(&mut self) -> Option<(Arc<str>, TaskState)> {
+        while let Some((key, seq)) = self.order.pop_front() {
+            if self.map.get(&key).is_some_and(|s| s.seq == seq) {
+                return self.map.remove_entry(&key);
+            }
+        }
+        None
+    }
+
+    fn compact(&mut self) {
+        if self.order.len() > 2 * self.map.len() + 1024 {
+            let map = &self.map;
+            self.order
+                .retain(|(k, seq)| map.get(k).is_some_and(|s| s.seq == *seq));
+            self.order.shrink_to_fit();
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct EndedStore {
+    map: HashMap<Arc<str>, (TaskSummary, u64)>,
+    order: VecDeque<(Arc<str>, u64, u64)>,
+    next_seq: u64,
+}
+
+type EndedCallback = Box<dyn Fn(&TaskSummary) + Send + Sync>;
+
+/// Tracks active tasks in bounded memory. Cheap to share (`Arc`); every method takes `&self`.
+pub struct TaskTracker {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: RandomState,
+    per_shard_cap: usize,
+    idle_ms: u64,
+    grace_ms: u64,
+    retention_ms: u64,
+    max_ended: usize,
+    sweep_interval: std::time::Duration,
+    clock: Arc<dyn Clock>,
+    ended: Mutex<EndedStore>,
+    on_ended: RwLock<Vec<EndedCallback>>,
+}
+
+impl std::fmt::Debug for TaskTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskTracker")
+            .field("active", &self.len())
+            .field("capacity", &self.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TaskTracker {
+    /// A tracker with the given limits and clock.
+    pub fn new(cfg: &TasksConfig, clock: Arc<dyn Clock>) -> Self {
+        let shards = if cfg.max_active >= SHARDS * 64 {
+            SHARDS
+        } else {
+            1
+        };
+        std::sync::LazyLock::force(&METRICS);
+        Self {
+            shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
+            hasher: RandomState::new(),
+            per_shard_cap: (cfg.max_active / shards).max(1),
+            idle_ms: cfg.idle_timeout.as_millis() as u64,
+            grace_ms: cfg.root_grace.as_millis() as u64,
+            retention_ms: cfg.ended_retention.as_millis() as u64,
+            max_ended: cfg.max_ended,
+            sweep_interval: cfg.sweep_interval,
+            clock,
+            ended: Mutex::new(EndedStore::default()),
+            on_ended: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// The clock the tracker reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Most tasks held at once.
+    pub fn capacity(&self) -> usize {
+        self.per_shard_cap * self.shards.len()
+    }
+
+    /// Tasks currently active.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().map.len()).sum()
+    }
+
+    /// True when no task is active.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// An estimate of the bytes the active set holds (map and queue capacity plus key and string
+    /// allocations), for memory-bound checks.
+    pub fn approx_bytes(&self) -> usize {
+        let entry = size_of::<Arc<str>>() + size_of::<TaskState>() + 8;
+        let queue = size_of::<(Arc<str>, u64)>();
+        self.shards
+            .iter()
+            .map(|s| {
+                let s = s.lock();
+                let strings: usize = s
+                    .map
+                    .iter()
+                    .map(|(k, v)| {
+                        k.len() + 16 + v.service.len() + v.task_type.len() + v.marks.capacity() * 8
+                    })
+                    .sum();
+                s.map.capacity() * entry + s.order.capacity() * queue + strings
+            })
+            .sum()
+    }
+
+    /// Registers a callback called once for every task that ends (idle, root + grace, evicted),
+    /// e.g. to observe cost histograms. Called without any tracker lock held.
+    pub fn on_ended(&self, f: impl Fn(&TaskSummary) + Send + Sync + 'static) {
+        self.on_ended.write().push(Box::new(f));
+    }
+
+    fn shard(&self, key: &str) -> &Mutex<Shard> {
+        let h = self.hasher.hash_one(key) as usize;
+        &self.shards[h % self.shards.len()]
+    }
+
+    /// Adds one span to its task (creating the task, evicting the oldest if the cap is reached),
+    /// then calls `f` with the task's entry while the task is locked. O(1).
+    pub fn observe<R>(&self, span: &SpanInput<'_>, f: impl FnOnce(&mut TaskEntry<'_>) -> R) -> R {
+        let now = self.clock.now_ms();
+        let key = clip(span.task_key);
+        let mut evicted = None;
+        let result = {
+            let mut shard = self.shard(key).lock();
+            if !shard.map.contains_key(key) {
+                if shard.map.len() >= self.per_shard_cap {
+                    evicted = shard.evict_oldest();
+                }
+                let seq = shard.next_seq;
+                shard.next_seq += 1;
+                let mut trace_id = [0u8; 16];
+                if span.trace_id.len() == 16 {
+                    trace_id.copy_from_slice(span.trace_id);
+                }
+                let k: Arc<str> = Arc::from(key);
+                shard.order.push_back((k.clone(), seq));
+                shard.map.insert(
+                    k,
+                    TaskState {
+                        seq,
+                        trace_id,
+                        totals: TaskTotals::default(),
+                        last_activity_ms: now,
+                        root_seen_ms: None,
+                        service: Box::from(clip(span.service)),
+                        task_type: Box::from(clip(span.task_type)),
+                        marks: Vec::new(),
+                    },
+                );
+                METRICS.active.inc();
+            }
+            let Some(state) = shard.map.get_mut(key) else {
+                unreachable!("the task was just inserted under the lock")
+            };
+            apply(state, span, now);
+            f(&mut TaskEntry { state })
+        };
+        if let Some((key, state)) = evicted {
+            METRICS.evicted_capacity.inc();
+            METRICS.active.dec();
+            self.finish(state.summary(&key, TaskStatus::Ended, Some(EndReason::Evicted)));
+        }
+        result
+    }
+
+    /// A snapshot of a task: active first, then recently ended.
+    pub fn get(&self, task_id: &str) -> Option<TaskSummary> {
+        let task_id = clip(task_id);
+        if let Some(s) = self.shard(task_id).lock().map.get_key_value(task_id) {
+            return Some(s.1.summary(s.0, TaskStatus::Active, None));
+        }
+        let ended = self.ended.lock();
+        ended.map.get(task_id).map(|(s, _)| s.clone())
+    }
+
+    /// The costliest tasks, active and recently ended, most expensive first.
+    pub fn top_by_cost(&self, limit: usize) -> Vec<TaskSummary> {
+        let mut all: Vec<TaskSummary> = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            let mut costs: Vec<(i64, &Arc<str>, &TaskState)> = shard
+                .map
+                .iter()
+                .map(|(k, v)| (v.totals.cost_nano_usd, k, v))
+                .collect();
+            top_n(&mut costs, limit, |c| c.0);
+            all.extend(
+                costs
+                    .into_iter()
+                    .map(|(_, k, v)| v.summary(k, TaskStatus::Active, None)),
+            );
+        }
+        {
+            let ended = self.ended.lock();
+            let mut costs: Vec<&TaskSummary> = ended.map.values().map(|(s, _)| s).collect();
+            top_n(&mut costs, limit, |s| s.totals.cost_nano_usd);
+            all.extend(costs.into_iter().cloned());
+        }
+        top_n(&mut all, limit, |s| s.totals.cost_nano_usd);
+        all.sort_by(|a, b| {
+            b.totals
+                .cost_nano_usd
+                .cmp(&a.totals.cost_nano_usd)
+                .then_with(|| a.task_id.cmp(&b.task_id))
+        });
+        all
+    }
+
+    /// Ends every task that has been idle for the timeout or whose root span arrived more than
+    /// the grace period ago, and forgets ended tasks past their retention. Returns how many
+    /// tasks ended.
+    pub fn sweep(&self) -> usize {
+        let now = self.clock.now_ms();
+        let mut ended = Vec::new();
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            let done: Vec<(Arc<str>, EndReason)> = shard
+                .map
+                .iter()
+                .filter_map(|(k, s)| {
+                    if s.root_seen_ms
+                        .is_some_and(|r| now.saturating_sub(r) >= self.grace_ms)
+                    {
+                        Some((k.clone(), EndReason::Root))
+                    } else if now.saturating_sub(s.last_activity_ms) >= self.idle_ms {
+                        Some((k.clone(), EndReason::Idle))
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            for (key, reason) in done {
+                if let Some(state) = shard.map.remove(&key) {
+                    ended.push(state.summary(&key, TaskStatus::Ended, Some(reason)));
+                }
+            }
+            shard.compact();
+        }
+        let n = ended.len();
+        METRICS.active.sub(n as i64);
+        for summary in ended {
+            self.finish(summary);
+        }
+        self.expire_ended(now);
+        n
+    }
+
+    /// Runs [`sweep`](Self::sweep) every `sweep_interval` until `cancel` fires.
+    pub async fn run_sweeper(self: Arc<Self>, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(self.sweep_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => { self.sweep(); }
+            }
+        }
+    }
+
+    fn finish(&self, summary: TaskSummary) {
+        let reason = summary.end_reason.unwrap_or(EndReason::Idle);
+        METRICS.ended(reason).inc();
+        for f in self.on_ended.read().iter() {
+            f(&summary);
+        }
+        if self.max_ended == 0 {
+            return;
+        }
+        let now = self.clock.now_ms();
+        let mut ended = self.ended.lock();
+        let seq = ended.next_seq;
+        ended.next_seq += 1;
+        let key = summary.task_id.clone();
+        ended.order.push_back((key.clone(), now, seq));
+        ended.map.insert(key, (summary, seq));
+        while ended.map.len() > self.max_ended {
+            let Some((k, _, seq)) = ended.order.pop_front() else {
+                break;
+            };
+            if ended.map.get(&k).is_some_and(|(_, s)| *s == seq) {
+                ended.map.remove(&k);
+            }
+        }
+    }
+
+    fn expire_ended(&self, now: u64) {
+        let mut ended = self.ended.lock();
+        while let Some((k, at, seq)) = ended.order.front().cloned() {
+            let stale = ended.map.get(&k).is_none_or(|(_, s)| *s != seq);
+            if !stale && now.saturating_sub(at) < self.retention_ms {
+                break;
+            }
+            ended.order.pop_front();
+            if !stale {
+                ended.map.remove(&k);
+            }
+        }
+    }
+}
+
+fn apply(state: &mut TaskState, span: &SpanInput<'_>, now: u64) {
+    let t = &mut state.totals;
+    t.spans += 1;
+    if span.error {
+        t.errors += 1;
+    }
+    if let Some(llm) = span.llm {
+        t.cost_nano_usd = t.cost_nano_usd.saturating_add(llm.cost_nano_usd);
+        t.tokens.input_uncached += llm.input_uncached;
+        t.tokens.cache_read += llm.cache_read;
+        t.tokens.cache_write += llm.cache_write;
+        t.tokens.output += llm.output;
+        t.llm_calls += 1;
+    }
+    if span.start_unix_nano > 0
+        && (t.first_seen_unix_nano == 0 || span.start_unix_nano < t.first_seen_unix_nano)
+    {
+        t.first_seen_unix_nano = span.start_unix_nano;
+    }
+    t.last_seen_unix_nano = t.last_seen_unix_nano.max(span.end_unix_nano);
+    state.last_activity_ms = now;
+    let (service, task_type) = (clip(span.service), clip(span.task_type));
+    if span.is_task_root {
+        state.root_seen_ms = Some(now);
+        if !service.is_empty() && *state.service != *service {
+            state.service = Box::from(service);
+        }
+        if !task_type.is_empty() && *state.task_type != *task_type {
+            state.task_type = Box::from(task_type);
+        }
+    } else {
+        if state.service.is_empty() && !service.is_empty() {
+            state.service = Box::from(service);
+        }
+        if state.task_type.is_empty() && !task_type.is_empty() {
+            state.task_type = Box::from(task_type);
+        }
+    }
+}
+
+/// Keeps the `n` items with the largest key (unordered).
+fn top_n<T>(items: &mut Vec<T>, n: usize, key: impl Fn(&T) -> i64) {
+    if items.len() > n {
+        if n == 0 {
+            items.clear();
+            return;
+        }
+        items.select_nth_unstable_by(n - 1, |a, b| key(b).cmp(&key(a)));
+        items.truncate(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{LlmUsage, ManualClock};
+    use super::*;
+    use std::time::Duration;
+
+    fn tracker(max: usize, clock: Arc<ManualClock>) -> TaskTracker {
+        let cfg = TasksConfig {
+            max_active: max,
+            ..TasksConfig::default()
+        };
+        TaskTracker::new(&cfg, clock)
+    }
+
+    fn span<'a>(key: &'a str, cost: i64, root: bool) -> SpanInput<'a> {
+        SpanInput {
+            task_key: key,
+            service: "agent",
+            is_task_root: root,
+            start_unix_nano: 1_000,
+            end_unix_nano: 2_000,
+            llm: (cost > 0).then_some(LlmUsage {
+                cost_nano_usd: cost,
+                input_uncached: 60,
+                cache_read: 40,
+                cache_write: 0,
+                output: 10,
+            }),
+            ..SpanInput::default()
+        }
+    }
+
+    #[test]
+    fn totals_are_exact_and_ratio_is_reads_over_all_input() {
+        let clock = Arc::new(ManualClock::new(1_000));
+        let t = tracker(100, clock);
+        for _ in 0..3 {
+            t.observe(&span("a", 200_000_000, false), |_| ());
+        }
+        let s = t.get("a").unwrap();
+        assert_eq!(s.totals.cost_nano_usd, 600_000_000);
+        assert_eq!(s.totals.llm_calls, 3);
+        assert_eq!(s.totals.tokens.input(), 300);
+        assert_eq!(s.totals.tokens.cache_hit_ratio(), Some(0.4));
+        assert_eq!(s.status, TaskStatus::Active);
+        assert_eq!(Tokens::default().cache_hit_ratio(), None);
+    }
+
+    #[test]
+    fn idle_and_root_grace_end_tasks_and_report_them() {
+        let clock = Arc::new(ManualClock::new(0));
+        let t = tracker(100, clock.clone());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        t.on_ended(move |s| s2.lock().push((s.task_id.to_string(), s.end_reason)));
+        t.observe(&span("idle", 1, false), |_| ());
+        t.observe(&span("rooted", 1, true), |_| ());
+        clock.advance_ms(4_999);
+        assert_eq!(t.sweep(), 0);
+        clock.advance_ms(1);
+        assert_eq!(t.sweep(), 1);
+        clock.advance_ms(25_000);
+        assert_eq!(t.sweep(), 1);
+        assert_eq!(
+            *seen.lock(),
+            vec![
+                ("rooted".to_string(), Some(EndReason::Root)),
+                ("idle".to_string(), Some(EndReason::Idle))
+            ]
+        );
+        assert_eq!(t.get("idle").unwrap().status, TaskStatus::Ended);
+        clock.advance_ms(Duration::from_secs(601).as_millis() as u64);
+        t.sweep();
+        assert!(t.get("idle").is_none());
+    }
+
+    #[test]
+    fn cap_evicts_the_oldest() {
+        let clock = Arc::new(ManualClock::new(0));
+        let t = tracker(3, clock);
+        for k in ["a", "b", "c", "d"] {
+            t.observe(&span(k, 1, false), |_| ());
+        }
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.get("a").unwrap().end_reason, Some(EndReason::Evicted));
+        assert_eq!(t.get("d").unwrap().status, TaskStatus::Active);
+    }
+
+    #[test]
+    fn top_by_cost_orders_active_and_ended() {
+        let clock = Arc::new(ManualClock::new(0));
+        let t = tracker(100, clock.clone());
+        t.observe(&span("cheap", 5, true), |_| ());
+        clock.advance_ms(10_000);
+        t.sweep();
+        t.observe(&span("dear", 50, false), |_| ());
+        t.observe(&span("mid", 10, false), |_| ());
+        let top: Vec<_> = t.top_by_cost(2).into_iter().map(|s| s.task_id).collect();
+        assert_eq!(top, vec![Arc::from("dear"), Arc::from("mid")]);
+        assert_eq!(t.top_by_cost(10).len(), 3);
+    }
+
+    #[test]
+    fn huge_ids_are_clipped() {
+        let clock = Arc::new(ManualClock::new(0));
+        let t = tracker(100, clock);
+        let long = "é".repeat(1000);
+        t.observe(&span(&long, 1, false), |_| ());
+        let s = t.get(&long).unwrap();
+        assert!(s.task_id.len() <= MAX_KEY_BYTES && s.task_id.len() >= MAX_KEY_BYTES - 1);
+        assert!(t.approx_bytes() < 10_000);
+    }
+
+    #[test]
+    fn marks_are_per_task() {
+        let clock = Arc::new(ManualClock::new(0));
+        let t = tracker(100, clock);
+        assert!(!t.observe(&span("a", 1, false), |e| {
+            let was = e.is_marked(7);
+            e.mark(7);
+            was
+        }));
+        assert!(t.observe(&span("a", 1, false), |e| e.is_marked(7)));
+        assert!(!t.observe(&span("b", 1, false), |e| e.is_marked(7)));
+    }
+}
