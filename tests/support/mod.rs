@@ -15,7 +15,10 @@ use tollgate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 pub fn request(service: &str, prefix: &str, spans: usize, pad: usize) -> ExportTraceServiceRequest {
     let kv = |k: &str, v: &str| KeyValue {
         key: k.into(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }),
+        ..Default::default()
     };
     let spans = (0..spans)
         .map(|i| {
@@ -35,15 +38,26 @@ pub fn request(service: &str, prefix: &str, spans: usize, pad: usize) -> ExportT
         .collect();
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
-            resource: Some(Resource { attributes: vec![kv("service.name", service)], ..Default::default() }),
-            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", service)],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
             ..Default::default()
         }],
     }
 }
 
 /// The encoded request as an `ExportBatch`.
-pub fn batch(service: &str, prefix: &str, spans: usize, pad: usize) -> std::sync::Arc<tollgate::export::ExportBatch> {
+pub fn batch(
+    service: &str,
+    prefix: &str,
+    spans: usize,
+    pad: usize,
+) -> std::sync::Arc<tollgate::export::ExportBatch> {
     let bytes = Bytes::from(request(service, prefix, spans, pad).encode_to_vec());
     std::sync::Arc::new(tollgate::export::ExportBatch::new(bytes, spans))
 }
@@ -62,7 +76,10 @@ pub fn span_names(req: &ExportTraceServiceRequest) -> Vec<String> {
 pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !cond() {
-        assert!(std::time::Instant::now() < until, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < until,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

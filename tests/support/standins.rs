@@ -16,7 +16,9 @@ use base64::Engine;
 use parking_lot::Mutex;
 use prost::Message;
 use tokio::net::TcpListener;
-use tollgate::otlp::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use tollgate::otlp::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
 use tollgate::otlp::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -51,11 +53,19 @@ pub struct Record {
 impl Record {
     /// Spans accepted so far.
     pub fn spans(&self) -> usize {
-        self.received.lock().iter().map(|r| super::span_names(&r.request).len()).sum()
+        self.received
+            .lock()
+            .iter()
+            .map(|r| super::span_names(&r.request).len())
+            .sum()
     }
     /// Names of every accepted span.
     pub fn span_names(&self) -> Vec<String> {
-        self.received.lock().iter().flat_map(|r| super::span_names(&r.request)).collect()
+        self.received
+            .lock()
+            .iter()
+            .flat_map(|r| super::span_names(&r.request))
+            .collect()
     }
     /// Requests seen (accepted or not).
     pub fn attempts(&self) -> usize {
@@ -86,11 +96,17 @@ pub enum Reply {
 #[derive(Debug, Clone)]
 pub enum Rules {
     /// Langfuse's OTLP endpoint.
-    Langfuse { public_key: String, secret_key: String },
+    Langfuse {
+        public_key: String,
+        secret_key: String,
+    },
     /// Tempo's OTLP/HTTP receiver; `tenant` if multi-tenant.
     Tempo { tenant: Option<String> },
     /// Honeycomb; `dataset` for a classic key.
-    Honeycomb { api_key: String, dataset: Option<String> },
+    Honeycomb {
+        api_key: String,
+        dataset: Option<String>,
+    },
     /// A generic OTLP sink answering from a script (then Ok).
     Generic,
 }
@@ -130,7 +146,11 @@ pub async fn http(rules: Rules) -> Standin {
         Rules::Tempo { .. } => 20 << 20, // Tempo's default HTTP body limit.
         _ => 512 << 20,
     };
-    let state = Arc::new(HttpState { rules, record: record.clone(), script: script.clone() });
+    let state = Arc::new(HttpState {
+        rules,
+        record: record.clone(),
+        script: script.clone(),
+    });
     let app = axum::Router::new()
         .fallback(axum::routing::post(http_handler))
         .layer(DefaultBodyLimit::max(limit))
@@ -138,7 +158,11 @@ pub async fn http(rules: Rules) -> Standin {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-    Standin { addr, record, script }
+    Standin {
+        addr,
+        record,
+        script,
+    }
 }
 
 fn reject(rec: &Record, status: u16, reason: impl Into<String>) -> Response {
@@ -156,7 +180,9 @@ fn decompress(enc: Option<&str>, body: &[u8]) -> Result<Vec<u8>, String> {
         None | Some("identity") => Ok(body.to_vec()),
         Some("gzip") => {
             let mut out = Vec::new();
-            flate2::read::GzDecoder::new(body).read_to_end(&mut out).map_err(|e| e.to_string())?;
+            flate2::read::GzDecoder::new(body)
+                .read_to_end(&mut out)
+                .map_err(|e| e.to_string())?;
             Ok(out)
         }
         Some("zstd") => zstd::stream::decode_all(body).map_err(|e| e.to_string()),
@@ -166,12 +192,16 @@ fn decompress(enc: Option<&str>, body: &[u8]) -> Result<Vec<u8>, String> {
 
 /// Trace ids must be 16 bytes, span ids 8 bytes, neither all zero.
 fn ids_valid(req: &ExportTraceServiceRequest) -> bool {
-    req.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans).all(|s| {
-        s.trace_id.len() == 16
-            && s.span_id.len() == 8
-            && s.trace_id.iter().any(|b| *b != 0)
-            && s.span_id.iter().any(|b| *b != 0)
-    })
+    req.resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .all(|s| {
+            s.trace_id.len() == 16
+                && s.span_id.len() == 8
+                && s.trace_id.iter().any(|b| *b != 0)
+                && s.span_id.iter().any(|b| *b != 0)
+        })
 }
 
 async fn http_handler(
@@ -187,13 +217,17 @@ async fn http_handler(
     let enc = header(&headers, "content-encoding");
     let mut json = ctype.contains("application/json");
     match &st.rules {
-        Rules::Langfuse { public_key, secret_key } => {
+        Rules::Langfuse {
+            public_key,
+            secret_key,
+        } => {
             if path != "/api/public/otel/v1/traces" {
                 return reject(rec, 404, "wrong path");
             }
             let want = format!(
                 "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}"))
+                base64::engine::general_purpose::STANDARD
+                    .encode(format!("{public_key}:{secret_key}"))
             );
             if header(&headers, "authorization") != Some(want.as_str()) {
                 return reject(rec, 401, "bad credentials");
@@ -215,7 +249,11 @@ async fn http_handler(
             let ids: Vec<_> = headers.get_all("x-scope-orgid").iter().collect();
             if let Some(t) = tenant {
                 if ids.len() != 1 || ids[0] != t.as_str() {
-                    return reject(rec, 401, "exactly one X-Scope-OrgID with the tenant is required");
+                    return reject(
+                        rec,
+                        401,
+                        "exactly one X-Scope-OrgID with the tenant is required",
+                    );
                 }
             }
             if !ctype.starts_with("application/x-protobuf") && !json {
@@ -235,7 +273,13 @@ async fn http_handler(
             match ctype.as_str() {
                 "application/x-protobuf" | "application/protobuf" => json = false,
                 "application/json" => json = true,
-                _ => return reject(rec, 415, format!("content type must match exactly, got {ctype:?}")),
+                _ => {
+                    return reject(
+                        rec,
+                        415,
+                        format!("content type must match exactly, got {ctype:?}"),
+                    )
+                }
             }
         }
         Rules::Generic => {
@@ -263,17 +307,27 @@ async fn http_handler(
     let reply = st.script.lock().pop_front().unwrap_or(Reply::Ok);
     let partial = match reply {
         Reply::Ok => None,
-        Reply::Partial(n, m) => Some(ExportTracePartialSuccess { rejected_spans: n, error_message: m }),
+        Reply::Partial(n, m) => Some(ExportTracePartialSuccess {
+            rejected_spans: n,
+            error_message: m,
+        }),
         Reply::Http(s) => return reject(rec, s, "scripted"),
         Reply::HttpRetryAfter(s, ra) => {
             rec.rejections.lock().push((s, "scripted".into()));
-            return (StatusCode::from_u16(s).expect("status"), [("retry-after", ra)], "slow down").into_response();
+            return (
+                StatusCode::from_u16(s).expect("status"),
+                [("retry-after", ra)],
+                "slow down",
+            )
+                .into_response();
         }
         Reply::Hang => {
             std::future::pending::<()>().await;
             unreachable!()
         }
-        Reply::Grpc(_) | Reply::GrpcRetryInfo(..) => return reject(rec, 500, "gRPC reply scripted on HTTP"),
+        Reply::Grpc(_) | Reply::GrpcRetryInfo(..) => {
+            return reject(rec, 500, "gRPC reply scripted on HTTP")
+        }
     };
     rec.received.lock().push(Received {
         path,
@@ -283,14 +337,26 @@ async fn http_handler(
         raw_bytes: raw.len(),
     });
     if let Rules::Langfuse { .. } = st.rules {
-        return (StatusCode::OK, [("content-type", "application/json")], "{\"ok\":true}").into_response();
+        return (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            "{\"ok\":true}",
+        )
+            .into_response();
     }
-    let resp = ExportTraceServiceResponse { partial_success: partial };
+    let resp = ExportTraceServiceResponse {
+        partial_success: partial,
+    };
     if json {
         let body = serde_json::to_vec(&resp).expect("json");
         (StatusCode::OK, [("content-type", "application/json")], body).into_response()
     } else {
-        (StatusCode::OK, [("content-type", "application/x-protobuf")], resp.encode_to_vec()).into_response()
+        (
+            StatusCode::OK,
+            [("content-type", "application/x-protobuf")],
+            resp.encode_to_vec(),
+        )
+            .into_response()
     }
 }
 
@@ -309,14 +375,20 @@ impl TraceService for GrpcSvc {
         *self.record.attempts.lock() += 1;
         let headers = request.metadata().clone().into_headers();
         let reject = |code: tonic::Code, msg: &str| {
-            self.record.rejections.lock().push((code as u16, msg.to_owned()));
+            self.record
+                .rejections
+                .lock()
+                .push((code as u16, msg.to_owned()));
             Err(tonic::Status::new(code, msg))
         };
         match &self.rules {
             Rules::Tempo { tenant: Some(t) } => {
                 let ids: Vec<_> = headers.get_all("x-scope-orgid").iter().collect();
                 if ids.len() != 1 || ids[0] != t.as_str() {
-                    return reject(tonic::Code::Unauthenticated, "exactly one X-Scope-OrgID is required");
+                    return reject(
+                        tonic::Code::Unauthenticated,
+                        "exactly one X-Scope-OrgID is required",
+                    );
                 }
             }
             Rules::Honeycomb { api_key, dataset } => {
@@ -324,7 +396,10 @@ impl TraceService for GrpcSvc {
                     return reject(tonic::Code::Unauthenticated, "missing x-honeycomb-team");
                 }
                 if header(&headers, "x-honeycomb-dataset") != dataset.as_deref() {
-                    return reject(tonic::Code::InvalidArgument, "dataset header does not match");
+                    return reject(
+                        tonic::Code::InvalidArgument,
+                        "dataset header does not match",
+                    );
                 }
             }
             _ => {}
@@ -336,18 +411,26 @@ impl TraceService for GrpcSvc {
         let reply = self.script.lock().pop_front().unwrap_or(Reply::Ok);
         let partial = match reply {
             Reply::Ok => None,
-            Reply::Partial(n, m) => Some(ExportTracePartialSuccess { rejected_spans: n, error_message: m }),
+            Reply::Partial(n, m) => Some(ExportTracePartialSuccess {
+                rejected_spans: n,
+                error_message: m,
+            }),
             Reply::Hang => {
                 std::future::pending::<()>().await;
                 unreachable!()
             }
             Reply::Grpc(code) => return reject(code, "scripted"),
             Reply::GrpcRetryInfo(code, d) => {
-                self.record.rejections.lock().push((code as u16, "scripted".into()));
+                self.record
+                    .rejections
+                    .lock()
+                    .push((code as u16, "scripted".into()));
                 let details = tollgate::export::otlp_grpc::retry_info_details(code, "scripted", d);
                 return Err(tonic::Status::with_details(code, "scripted", details));
             }
-            Reply::Http(_) | Reply::HttpRetryAfter(..) => return reject(tonic::Code::Internal, "HTTP reply on gRPC"),
+            Reply::Http(_) | Reply::HttpRetryAfter(..) => {
+                return reject(tonic::Code::Internal, "HTTP reply on gRPC")
+            }
         };
         let raw_bytes = req.encoded_len();
         self.record.received.lock().push(Received {
@@ -357,7 +440,9 @@ impl TraceService for GrpcSvc {
             wire_bytes: 0,
             raw_bytes,
         });
-        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: partial }))
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: partial,
+        }))
     }
 }
 
@@ -366,7 +451,11 @@ impl TraceService for GrpcSvc {
 pub async fn grpc(rules: Rules) -> Standin {
     let record = Arc::new(Record::default());
     let script = Arc::new(Mutex::new(VecDeque::new()));
-    let svc = GrpcSvc { rules, record: record.clone(), script: script.clone() };
+    let svc = GrpcSvc {
+        rules,
+        record: record.clone(),
+        script: script.clone(),
+    };
     let server = TraceServiceServer::new(svc)
         .accept_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Zstd)
@@ -381,5 +470,9 @@ pub async fn grpc(rules: Rules) -> Standin {
             .await
             .ok()
     });
-    Standin { addr, record, script }
+    Standin {
+        addr,
+        record,
+        script,
+    }
 }
