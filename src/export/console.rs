@@ -1,7 +1,5 @@
 //! `console`: one human-readable line per span on stdout (the default when no backend is set).
 
-use std::fmt::Write as _;
-
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 
@@ -24,22 +22,22 @@ pub fn summarize(body: &[u8]) -> Result<String, crate::wire::ScanError> {
             .end_time_unix_nano()
             .saturating_sub(span.start_time_unix_nano())
             / 1000;
-        let _ = write!(
-            out,
+        out.push_str(&format!(
             "{service} {:?} {}.{:03}ms",
             span.name(),
             micros / 1000,
             micros % 1000
-        );
+        ));
         span.for_each_attribute(&mut |k, v| {
             if k == "llm.cost.total" || k.starts_with("tollgate.") {
-                let _ = match v {
-                    AttrValue::Str(s) => write!(out, " {k}={s:?}"),
-                    AttrValue::Int(n) => write!(out, " {k}={n}"),
-                    AttrValue::Double(d) => write!(out, " {k}={d}"),
-                    AttrValue::Bool(b) => write!(out, " {k}={b}"),
-                    _ => write!(out, " {k}=…"),
+                let value = match v {
+                    AttrValue::Str(s) => format!("{s:?}"),
+                    AttrValue::Int(n) => n.to_string(),
+                    AttrValue::Double(d) => d.to_string(),
+                    AttrValue::Bool(b) => b.to_string(),
+                    _ => "…".to_owned(),
                 };
+                out.push_str(&format!(" {k}={value}"));
             }
         });
         out.push('\n');
@@ -60,11 +58,12 @@ impl Transport for ConsoleTransport {
             }
         };
         let mut out = tokio::io::stdout();
-        match out.write_all(text.as_bytes()).await {
-            Ok(()) => {
-                let _ = out.flush().await;
-                Outcome::Success
-            }
+        let written = async {
+            out.write_all(text.as_bytes()).await?;
+            out.flush().await
+        };
+        match written.await {
+            Ok(()) => Outcome::Success,
             Err(e) => Outcome::Drop {
                 reason: "io_error",
                 detail: e.to_string(),
