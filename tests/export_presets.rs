@@ -243,3 +243,26 @@ async fn guard_lives_until_sent() {
     assert_eq!(rec.spans(), 3);
     ex.drain(Instant::now() + Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn tempo_refuses_an_unsplit_6_mib_request() {
+    // The control for `tempo_splits_requests_under_4_mib`: with splitting effectively off the
+    // same data is refused (RESOURCE_EXHAUSTED, not retried) and dropped.
+    let s = standins::grpc(Rules::Tempo { tenant: None }).await;
+    let mut c = fast(ExporterConfig::new("p_tempo_nosplit", ExporterKind::Tempo));
+    c.endpoint = Some(s.url());
+    c.max_request_bytes = Some(64 << 20);
+    c.batch.max_bytes = 64 << 20;
+    c.batch.max_spans = 100_000;
+    c.batch.timeout = Duration::from_millis(300);
+    let ex = Exporters::from_configs(&[c]).expect("valid");
+    for i in 0..3 {
+        ex.dispatch(batch("svc", &format!("big{i}"), 2000, 1000));
+    }
+    eventually("dropped", || {
+        tollgate::export::metrics::dropped_spans("p_tempo_nosplit", "permanent_error") == 6000
+    })
+    .await;
+    ex.drain(Instant::now() + Duration::from_secs(5)).await;
+    assert_eq!(s.record.spans(), 0);
+}

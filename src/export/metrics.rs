@@ -175,3 +175,43 @@ pub fn sent_spans(exporter: &str) -> u64 {
 pub fn failed_requests(exporter: &str, reason: &str) -> u64 {
     FAMILIES.failed.with_label_values(&[exporter, reason]).get()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_are_registered_under_their_names() {
+        let m = ExporterMetrics::new("metrics_unit", 1234);
+        m.success(2);
+        m.failed_request("timeout", "x");
+        m.drop_spans("metrics_unit", 3, "queue_full", "full");
+        m.request_duration.observe(0.1);
+        let names: Vec<String> = crate::telemetry::registry()
+            .gather()
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect();
+        for n in [
+            SENT_SPANS,
+            FAILED_REQUESTS,
+            DROPPED_SPANS,
+            QUEUE_LENGTH,
+            QUEUE_BYTES,
+            QUEUE_CAPACITY_BYTES,
+            REQUEST_DURATION,
+        ] {
+            assert!(names.iter().any(|x| x == n), "{n} missing");
+        }
+        assert_eq!(sent_spans("metrics_unit"), 2);
+        assert_eq!(failed_requests("metrics_unit", "timeout"), 1);
+        assert_eq!(dropped_spans("metrics_unit", "queue_full"), 3);
+        assert_eq!(
+            FAMILIES
+                .queue_cap
+                .with_label_values(&["metrics_unit"])
+                .get(),
+            1234
+        );
+    }
+}

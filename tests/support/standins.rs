@@ -405,6 +405,13 @@ impl TraceService for GrpcSvc {
             _ => {}
         }
         let req = request.into_inner();
+        // Tempo's (grpc-go's) default 4 MiB receive limit, on the decoded message.
+        if matches!(self.rules, Rules::Tempo { .. }) && req.encoded_len() > 4 << 20 {
+            return reject(
+                tonic::Code::ResourceExhausted,
+                "message larger than max (4194304)",
+            );
+        }
         if !ids_valid(&req) {
             return reject(tonic::Code::InvalidArgument, "invalid trace or span id");
         }
@@ -446,8 +453,8 @@ impl TraceService for GrpcSvc {
     }
 }
 
-/// Starts a gRPC stand-in (gzip and zstd accepted; tonic's default 4 MiB message limit, which
-/// is also Tempo's).
+/// Starts a gRPC stand-in (gzip and zstd accepted). Tempo rules refuse messages over 4 MiB
+/// with RESOURCE_EXHAUSTED (no RetryInfo), as Tempo does.
 pub async fn grpc(rules: Rules) -> Standin {
     let record = Arc::new(Record::default());
     let script = Arc::new(Mutex::new(VecDeque::new()));
@@ -459,7 +466,7 @@ pub async fn grpc(rules: Rules) -> Standin {
     let server = TraceServiceServer::new(svc)
         .accept_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(4 << 20);
+        .max_decoding_message_size(64 << 20);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
