@@ -135,3 +135,17 @@ async fn drain_retries_until_the_deadline() {
     assert_eq!(s.record.spans(), 3);
     assert_eq!(s.record.attempts(), 3);
 }
+
+#[tokio::test]
+async fn dropping_without_drain_stops_and_counts() {
+    let hang = standins::http(Rules::Generic).await;
+    hang.push(std::iter::repeat_n(Reply::Hang, 100));
+    let mut h = cfg("d_dropped", ExporterKind::OtlpHttp, &hang);
+    h.timeout = Duration::from_secs(3600);
+    let ex = Exporters::from_configs(&[h]).expect("valid");
+    ex.dispatch(batch("svc", "x", 4, 1));
+    let hr = hang.record.clone();
+    eventually("in flight", || hr.attempts() == 1).await;
+    drop(ex);
+    eventually("counted", || dropped_spans("d_dropped", "shutdown") == 4).await;
+}

@@ -1,7 +1,7 @@
 //! The exporters' metrics: names as consts, one typed struct, registered once.
 
 use std::sync::LazyLock;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 use prometheus::{
@@ -104,7 +104,12 @@ pub(crate) struct ExporterMetrics {
     pub(crate) request_duration: Histogram,
     pub(crate) last_success: Mutex<Option<SystemTime>>,
     pub(crate) last_error: Mutex<Option<(SystemTime, String)>>,
+    /// When a `queue_full` drop was last logged, and how many went unlogged since.
+    queue_full_log: Mutex<(Option<Instant>, u64)>,
 }
+
+/// `queue_full` drops are logged at most this often per exporter (they come in floods).
+const QUEUE_FULL_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 impl ExporterMetrics {
     pub(crate) fn new(exporter: &str, capacity_bytes: usize) -> Self {
@@ -120,6 +125,7 @@ impl ExporterMetrics {
             request_duration: f.duration.with_label_values(&[exporter]),
             last_success: Mutex::new(None),
             last_error: Mutex::new(None),
+            queue_full_log: Mutex::new((None, 0)),
         }
     }
 
@@ -152,6 +158,22 @@ impl ExporterMetrics {
             .inc_by(spans as u64);
         if reason != "partial_success" {
             *self.last_error.lock() = Some((SystemTime::now(), format!("{reason}: {detail}")));
+        }
+        if reason == "queue_full" {
+            let mut log = self.queue_full_log.lock();
+            let now = Instant::now();
+            if log
+                .0
+                .is_some_and(|at| now.duration_since(at) < QUEUE_FULL_LOG_INTERVAL)
+            {
+                log.1 += 1;
+                return Final::Dropped;
+            }
+            let suppressed = std::mem::take(&mut log.1);
+            log.0 = Some(now);
+            drop(log);
+            warn!(exporter = %name, spans, suppressed, "Queue full; batch dropped for this exporter.");
+            return Final::Dropped;
         }
         warn!(exporter = %name, spans, reason, error = %detail, "Spans dropped.");
         Final::Dropped

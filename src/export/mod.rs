@@ -329,6 +329,19 @@ impl std::fmt::Debug for Exporters {
     }
 }
 
+impl Drop for Exporters {
+    /// Without a [`Exporters::drain`], stops the workers at once: whatever is still queued or
+    /// in flight is dropped and counted as `reason="shutdown"`.
+    fn drop(&mut self) {
+        if self.shutdown_tx.borrow().is_none() {
+            self.shutdown_tx.send_replace(Some(Instant::now()));
+        }
+        for h in &self.exporters {
+            h.queue.close();
+        }
+    }
+}
+
 impl Exporters {
     /// Validates and builds in one step.
     pub fn from_configs(configs: &[ExporterConfig]) -> Result<Self, ExportError> {

@@ -43,14 +43,14 @@ pub(crate) trait Transport: Send + Sync + 'static {
 
 /// Compresses a request body.
 pub(crate) fn compress(
-    body: &[u8],
+    body: &Bytes,
     compression: super::config::Compression,
     level: u32,
 ) -> std::io::Result<Bytes> {
     use super::config::Compression;
     use std::io::Write;
     match compression {
-        Compression::None => Ok(Bytes::copy_from_slice(body)),
+        Compression::None => Ok(body.clone()),
         Compression::Gzip => {
             let mut enc = flate2::write::GzEncoder::new(
                 Vec::with_capacity(body.len() / 4),
@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn gzip_and_zstd_round_trip() {
-        let body = b"hello hello hello hello".repeat(10);
+        let body = Bytes::from(b"hello hello hello hello".repeat(10));
         let gz = compress(&body, Compression::Gzip, 1).unwrap();
         let mut out = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out).unwrap();
