@@ -166,3 +166,17 @@ async fn connection_refused_is_retried() {
     ex.drain(Instant::now() + Duration::from_millis(200)).await;
     assert_eq!(dropped_spans("r_refused", "shutdown"), 2);
 }
+
+#[tokio::test]
+async fn a_request_that_times_out_is_retried() {
+    let s = standins::grpc(Rules::Generic).await;
+    s.push([Reply::Hang]);
+    let mut c = cfg("r_timeout", ExporterKind::OtlpGrpc, &s);
+    c.timeout = Duration::from_millis(300);
+    let ex = run_one(c, 2).await;
+    let rec = s.record.clone();
+    eventually("delivered on the second attempt", || rec.spans() == 2).await;
+    ex.drain(Instant::now() + Duration::from_secs(5)).await;
+    assert_eq!(failed_requests("r_timeout", "timeout"), 1);
+    assert_eq!(s.record.attempts(), 2);
+}
