@@ -168,3 +168,31 @@ fn validation_errors_name_the_exporter() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn build_reads_ca_file_and_reports_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.pem");
+    let mk = |kind: &str| {
+        format!(
+            "[[exporters]]\nname='tls_{kind}'\nkind='{kind}'\nendpoint='https://localhost:1'\nca_file='{}'\n",
+            missing.display()
+        )
+    };
+    for kind in ["otlp_grpc", "otlp_http"] {
+        let cfgs = parse(&mk(kind)).unwrap();
+        let v = validate(&cfgs).expect("validation does no I/O");
+        match v.build() {
+            Err(ExportError::Tls(e)) => assert!(e.contains("missing.pem"), "{e}"),
+            other => panic!("{kind}: {other:?}"),
+        }
+    }
+    // With no ca_file, https endpoints build (webpki + system roots).
+    let cfgs = parse(
+        "[[exporters]]\nname='tls_ok_g'\nkind='otlp_grpc'\nendpoint='https://localhost:1'\n\
+         [[exporters]]\nname='tls_ok_h'\nkind='otlp_http'\nendpoint='https://localhost:1'\n",
+    )
+    .unwrap();
+    let ex = validate(&cfgs).unwrap().build().unwrap();
+    ex.drain(std::time::Instant::now()).await;
+}
