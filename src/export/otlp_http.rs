@@ -153,17 +153,85 @@ pub(crate) fn partial_outcome(body: &[u8], is_json: bool) -> Outcome {
     if body.is_empty() {
         return Outcome::Success;
     }
-    let resp = if is_json {
-        serde_json::from_slice::<ExportTraceServiceResponse>(body).ok()
+    let partial = if is_json {
+        json_partial(body)
     } else {
-        ExportTraceServiceResponse::decode(body).ok()
+        ExportTraceServiceResponse::decode(body)
+            .ok()
+            .and_then(|r| r.partial_success)
+            .map(|p| (p.rejected_spans, p.error_message))
     };
-    match resp.and_then(|r| r.partial_success) {
-        Some(p) if p.rejected_spans > 0 || !p.error_message.is_empty() => Outcome::Partial {
-            rejected: p.rejected_spans,
-            message: p.error_message,
-        },
+    match partial {
+        Some((rejected, message)) if rejected > 0 || !message.is_empty() => {
+            Outcome::Partial { rejected, message }
+        }
         _ => Outcome::Success,
+    }
+}
+
+/// Reads `partialSuccess` from an OTLP/JSON response; `rejectedSpans` is an int64, which
+/// proto3 JSON writes as a string but some servers write as a number.
+fn json_partial(body: &[u8]) -> Option<(i64, String)> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let p = v
+        .get("partialSuccess")
+        .or_else(|| v.get("partial_success"))?;
+    let rejected = p.get("rejectedSpans").or_else(|| p.get("rejected_spans"));
+    let rejected = match rejected {
+        Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or(0),
+        Some(serde_json::Value::String(s)) => s.parse().unwrap_or(0),
+        _ => 0,
+    };
+    let message = p
+        .get("errorMessage")
+        .or_else(|| p.get("error_message"))
+        .and_then(|m| m.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    Some((rejected, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_success_from_json_string_or_number() {
+        let p = |s: &str| partial_outcome(s.as_bytes(), true);
+        let want = Outcome::Partial {
+            rejected: 2,
+            message: "x".into(),
+        };
+        assert_eq!(
+            p(r#"{"partialSuccess":{"rejectedSpans":"2","errorMessage":"x"}}"#),
+            want
+        );
+        assert_eq!(
+            p(r#"{"partialSuccess":{"rejectedSpans":2,"errorMessage":"x"}}"#),
+            want
+        );
+        assert_eq!(p(r#"{"partialSuccess":{}}"#), Outcome::Success);
+        assert_eq!(p("{}"), Outcome::Success);
+        assert_eq!(p(""), Outcome::Success);
+        assert_eq!(p("not json"), Outcome::Success);
+    }
+
+    #[test]
+    fn partial_success_from_protobuf() {
+        use crate::otlp::collector::trace::v1::ExportTracePartialSuccess;
+        let r = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: 3,
+                error_message: "bad".into(),
+            }),
+        };
+        let want = Outcome::Partial {
+            rejected: 3,
+            message: "bad".into(),
+        };
+        assert_eq!(partial_outcome(&r.encode_to_vec(), false), want);
+        let empty = ExportTraceServiceResponse::default().encode_to_vec();
+        assert_eq!(partial_outcome(&empty, false), Outcome::Success);
     }
 }
 
