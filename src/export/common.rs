@@ -28,12 +28,16 @@ pub(crate) enum Target {
 }
 
 impl Target {
-    /// The request headers of a network target (a no-op map otherwise).
-    pub(crate) fn headers_mut(&mut self) -> &mut HeaderMap {
+    /// Adds a header to every request of a network target (file and console have none).
+    pub(crate) fn insert_header(&mut self, name: &'static str, value: HeaderValue) {
         match self {
-            Target::Grpc(s) => &mut s.headers,
-            Target::Http(s) => &mut s.headers,
-            Target::File(_) | Target::Console => unreachable!("only network targets have headers"),
+            Target::Grpc(s) => {
+                s.headers.insert(name, value);
+            }
+            Target::Http(s) => {
+                s.headers.insert(name, value);
+            }
+            Target::File(_) | Target::Console => {}
         }
     }
 }

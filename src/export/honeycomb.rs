@@ -58,12 +58,11 @@ pub(crate) fn target(cfg: &ExporterConfig) -> ConfigResult<Target> {
             Target::Http(http_spec(cfg, url, Encoding::Protobuf, ResponseKind::Otlp)?)
         }
     };
-    t.headers_mut()
-        .insert("x-honeycomb-team", secret_header(key.expose())?);
+    t.insert_header("x-honeycomb-team", secret_header(key.expose())?);
     if let Some(ds) = &cfg.dataset {
         let v = HeaderValue::from_str(ds)
             .map_err(|_| "dataset is not a valid header value".to_string())?;
-        t.headers_mut().insert("x-honeycomb-dataset", v);
+        t.insert_header("x-honeycomb-dataset", v);
     }
     Ok(t)
 }

@@ -51,7 +51,7 @@ pub(crate) fn target(cfg: &ExporterConfig) -> ConfigResult<Target> {
         )?),
     };
     for (k, v) in extra {
-        t.headers_mut().insert(k, v);
+        t.insert_header(k, v);
     }
     Ok(t)
 }
