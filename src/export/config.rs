@@ -1,5 +1,27 @@
-//! `[[exporters]]` configuration: one flat, strict struct per entry; [`ExporterConfig::validate`]
-//! checks it purely (no I/O) and says which keys a kind does not take.
+//! `[[exporters]]` configuration: one flat, strict struct per entry (unknown keys are errors);
+//! [`crate::export::validate`] checks it purely (no I/O), including which keys a kind does not take.
+//!
+//! ```toml
+//! [[exporters]]
+//! name = "langfuse"                 # unique; the `exporter` metric label
+//! kind = "langfuse"                 # otlp_grpc | otlp_http | langfuse | tempo | honeycomb | file | console
+//! public_key = "${env:LANGFUSE_PUBLIC_KEY}"
+//! secret_key = "${env:LANGFUSE_SECRET_KEY}"
+//! # host = "https://cloud.langfuse.com"
+//! # Common keys (every kind), with their defaults:
+//! # endpoint = "..."                # presets: overrides the service's URL (proxies, tests)
+//! # headers = { authorization = "Bearer ..." }
+//! # compression = "gzip"            # gzip | zstd | none
+//! # compression_level = 1           # gzip 0-9, zstd 1-22
+//! # timeout = "10s"                 # per attempt
+//! # concurrency = 4                 # requests in flight
+//! # insecure = false                # true only with http:// endpoints
+//! # ca_file = "/etc/ssl/private-ca.pem"
+//! # max_request_bytes = 4194304     # split larger requests (tempo default 4 MiB, else unlimited)
+//! # batch = { max_spans = 8192, max_bytes = 4194304, timeout = "200ms" }
+//! # queue = { max_bytes = 67108864, max_batches = 1024 }
+//! # retry = { initial_interval = "1s", max_interval = "30s", max_elapsed_time = "300s" }
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -181,7 +203,7 @@ impl Default for RetryConfig {
 }
 
 /// One `[[exporters]]` entry. Common keys apply to every kind; the kind-specific keys are
-/// rejected by [`ExporterConfig::validate`] on a kind that does not use them.
+/// rejected by [`crate::export::validate`] on a kind that does not use them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExporterConfig {
