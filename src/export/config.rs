@@ -1,13 +1,379 @@
-//! `[[exporters]]` configuration.
+//! `[[exporters]]` configuration: one flat, strict struct per entry (unknown keys are errors);
+//! [`crate::export::validate`] checks it purely (no I/O), including which keys a kind does not take.
+//!
+//! ```toml
+//! [[exporters]]
+//! name = "langfuse"                 # unique; the `exporter` metric label
+//! kind = "langfuse"                 # otlp_grpc | otlp_http | langfuse | tempo | honeycomb | file | console
+//! public_key = "${env:LANGFUSE_PUBLIC_KEY}"
+//! secret_key = "${env:LANGFUSE_SECRET_KEY}"
+//! # host = "https://cloud.langfuse.com"
+//! # Common keys (every kind), with their defaults:
+//! # endpoint = "..."                # presets: overrides the service's URL (proxies, tests)
+//! # headers = { authorization = "Bearer ..." }
+//! # compression = "gzip"            # gzip | zstd | none
+//! # compression_level = 1           # gzip 0-9, zstd 1-22
+//! # timeout = "10s"                 # per attempt
+//! # concurrency = 4                 # requests in flight
+//! # insecure = false                # true only with http:// endpoints
+//! # ca_file = "/etc/ssl/private-ca.pem"
+//! # max_request_bytes = 4194304     # split larger requests (tempo default 4 MiB, else unlimited)
+//! # batch = { max_spans = 8192, max_bytes = 4194304, timeout = "200ms" }
+//! # queue = { max_bytes = 67108864, max_batches = 1024 }
+//! # retry = { initial_interval = "1s", max_interval = "30s", max_elapsed_time = "300s" }
+//! ```
 
-use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
-/// One `[[exporters]]` entry.
+use serde::{Deserialize, Deserializer};
+
+use crate::config::Secret;
+
+/// Parses a humantime duration string such as `"5s"` or `"250ms"`.
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+/// What kind of destination an exporter is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExporterKind {
+    /// Any OTLP/gRPC endpoint.
+    OtlpGrpc,
+    /// Any OTLP/HTTP endpoint.
+    OtlpHttp,
+    /// Langfuse's OTLP/HTTP ingestion.
+    Langfuse,
+    /// Grafana Tempo (or Grafana Cloud traces).
+    Tempo,
+    /// Honeycomb.
+    Honeycomb,
+    /// OTLP/JSON lines in a file.
+    File,
+    /// One human-readable line per span on stdout.
+    Console,
+}
+
+/// Wire protocol for presets that speak both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// OTLP/gRPC.
+    #[default]
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies.
+    Http,
+}
+
+/// OTLP/HTTP body encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// `application/x-protobuf`.
+    #[default]
+    Protobuf,
+    /// `application/json` (OTLP/JSON).
+    Json,
+}
+
+/// Request body compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// gzip (every OTLP server decodes it).
+    #[default]
+    Gzip,
+    /// zstd.
+    Zstd,
+    /// No compression.
+    None,
+}
+
+/// Honeycomb region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Region {
+    /// `api.honeycomb.io`.
+    #[default]
+    Us,
+    /// `api.eu1.honeycomb.io`.
+    Eu,
+}
+
+/// `batch`: how queued data is grouped into requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Send a request once this many spans are waiting.
+    #[serde(default = "default_batch_spans")]
+    pub max_spans: usize,
+    /// Send a request once this many (uncompressed) bytes are waiting.
+    #[serde(default = "default_batch_bytes")]
+    pub max_bytes: usize,
+    /// Send what is waiting at most this long after the first batch arrived (e.g. "200ms").
+    #[serde(default = "default_batch_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+fn default_batch_spans() -> usize {
+    8192
+}
+fn default_batch_bytes() -> usize {
+    4 << 20
+}
+fn default_batch_timeout() -> Duration {
+    Duration::from_millis(200)
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_spans: default_batch_spans(),
+            max_bytes: default_batch_bytes(),
+            timeout: default_batch_timeout(),
+        }
+    }
+}
+
+/// `queue`: the exporter's own bounded queue; when full, new batches are dropped for this
+/// exporter only (`reason="queue_full"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Most bytes of span data waiting for this exporter.
+    #[serde(default = "default_queue_bytes")]
+    pub max_bytes: usize,
+    /// Most batches waiting for this exporter.
+    #[serde(default = "default_queue_batches")]
+    pub max_batches: usize,
+}
+
+fn default_queue_bytes() -> usize {
+    64 << 20
+}
+fn default_queue_batches() -> usize {
+    1024
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: default_queue_bytes(),
+            max_batches: default_queue_batches(),
+        }
+    }
+}
+
+/// `retry`: exponential backoff with jitter for retryable failures.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// First wait after a failure.
+    #[serde(default = "default_initial", deserialize_with = "duration")]
+    pub initial_interval: Duration,
+    /// Longest wait between attempts (a server's Retry-After may ask for more, up to 10 min).
+    #[serde(default = "default_max_interval", deserialize_with = "duration")]
+    pub max_interval: Duration,
+    /// Give up on a request this long after its first attempt (`reason="retries_exhausted"`).
+    #[serde(default = "default_max_elapsed", deserialize_with = "duration")]
+    pub max_elapsed_time: Duration,
+}
+
+fn default_initial() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_max_interval() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_elapsed() -> Duration {
+    Duration::from_secs(300)
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            initial_interval: default_initial(),
+            max_interval: default_max_interval(),
+            max_elapsed_time: default_max_elapsed(),
+        }
+    }
+}
+
+/// One `[[exporters]]` entry. Common keys apply to every kind; the kind-specific keys are
+/// rejected by [`crate::export::validate`] on a kind that does not use them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExporterConfig {
-    /// A unique name (a metric label).
+    /// A unique name (the `exporter` metric label).
     pub name: String,
     /// `otlp_grpc`, `otlp_http`, `langfuse`, `tempo`, `honeycomb`, `file` or `console`.
-    pub kind: String,
+    pub kind: ExporterKind,
+    /// Where to send. otlp_grpc: `http(s)://host:port`; otlp_http: a base URL to which
+    /// `/v1/traces` is appended; presets: overrides the service's default URL.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// otlp_http: the full traces URL, used as-is (instead of `endpoint`).
+    #[serde(default)]
+    pub traces_endpoint: Option<String>,
+    /// otlp_http: `protobuf` (default) or `json`.
+    #[serde(default)]
+    pub encoding: Option<Encoding>,
+    /// tempo, honeycomb: `grpc` (default) or `http`.
+    #[serde(default)]
+    pub protocol: Option<Protocol>,
+    /// Extra request headers (gRPC metadata), e.g. `{ authorization = "Bearer ${env:TOKEN}" }`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
+    /// `gzip` (default), `zstd` or `none`. Langfuse only decodes gzip.
+    #[serde(default)]
+    pub compression: Option<Compression>,
+    /// Compression level: gzip 1–9, zstd 1–22. Default 1 (gzip level 6 is ~5x slower).
+    #[serde(default = "default_level")]
+    pub compression_level: u32,
+    /// Time limit for one request attempt.
+    #[serde(default = "default_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// Requests in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Allow plain-text `http://` endpoints (refused with `https://`).
+    #[serde(default)]
+    pub insecure: bool,
+    /// A PEM file of CA certificates trusted in addition to the system/webpki roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Split requests larger than this many bytes at resource/span boundaries.
+    /// Default: 4 MiB for tempo, unlimited otherwise.
+    #[serde(default)]
+    pub max_request_bytes: Option<usize>,
+    /// langfuse: the Langfuse host (default `https://cloud.langfuse.com`).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// langfuse: the project's public key (`pk-lf-…`).
+    #[serde(default)]
+    pub public_key: Option<Secret>,
+    /// langfuse: the project's secret key (`sk-lf-…`).
+    #[serde(default)]
+    pub secret_key: Option<Secret>,
+    /// tempo: the tenant, sent as `X-Scope-OrgID` (≤150 bytes of `A-Za-z0-9!-_.*'()`).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// tempo: basic-auth user (Grafana Cloud instance id).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// tempo: basic-auth password (Grafana Cloud token).
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// honeycomb: the ingest key (`x-honeycomb-team`).
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// honeycomb: `us` (default) or `eu`.
+    #[serde(default)]
+    pub region: Option<Region>,
+    /// honeycomb: the dataset; only (and always) with a Classic key.
+    #[serde(default)]
+    pub dataset: Option<String>,
+    /// file: the file OTLP/JSON lines are appended to.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Batching.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// The exporter's queue.
+    #[serde(default)]
+    pub queue: QueueConfig,
+    /// Retries.
+    #[serde(default)]
+    pub retry: RetryConfig,
+}
+
+fn default_level() -> u32 {
+    1
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_concurrency() -> usize {
+    4
+}
+
+impl ExporterConfig {
+    /// A config of `kind` named `name` with every default (for tests and tools).
+    pub fn new(name: &str, kind: ExporterKind) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            endpoint: None,
+            traces_endpoint: None,
+            encoding: None,
+            protocol: None,
+            headers: BTreeMap::new(),
+            compression: None,
+            compression_level: default_level(),
+            timeout: default_timeout(),
+            concurrency: default_concurrency(),
+            insecure: false,
+            ca_file: None,
+            max_request_bytes: None,
+            host: None,
+            public_key: None,
+            secret_key: None,
+            tenant: None,
+            username: None,
+            password: None,
+            api_key: None,
+            region: None,
+            dataset: None,
+            path: None,
+            batch: BatchConfig::default(),
+            queue: QueueConfig::default(),
+            retry: RetryConfig::default(),
+        }
+    }
+
+    /// Names of the kind-specific keys that are set, for "key not allowed" checks.
+    fn set_specific_keys(&self) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        let mut add = |set: bool, k: &'static str| {
+            if set {
+                keys.push(k)
+            }
+        };
+        add(self.traces_endpoint.is_some(), "traces_endpoint");
+        add(self.encoding.is_some(), "encoding");
+        add(self.protocol.is_some(), "protocol");
+        add(self.host.is_some(), "host");
+        add(self.public_key.is_some(), "public_key");
+        add(self.secret_key.is_some(), "secret_key");
+        add(self.tenant.is_some(), "tenant");
+        add(self.username.is_some(), "username");
+        add(self.password.is_some(), "password");
+        add(self.api_key.is_some(), "api_key");
+        add(self.region.is_some(), "region");
+        add(self.dataset.is_some(), "dataset");
+        add(self.path.is_some(), "path");
+        keys
+    }
+
+    /// Checks that only keys meaningful for this kind are set.
+    pub(crate) fn check_keys(&self) -> Result<(), String> {
+        let allowed: &[&str] = match self.kind {
+            ExporterKind::OtlpGrpc => &[],
+            ExporterKind::OtlpHttp => &["traces_endpoint", "encoding"],
+            ExporterKind::Langfuse => &["host", "public_key", "secret_key"],
+            ExporterKind::Tempo => &["protocol", "tenant", "username", "password"],
+            ExporterKind::Honeycomb => &["protocol", "api_key", "region", "dataset"],
+            ExporterKind::File => &["path"],
+            ExporterKind::Console => &[],
+        };
+        for k in self.set_specific_keys() {
+            if !allowed.contains(&k) {
+                return Err(format!("`{k}` is not a key of kind {:?}", self.kind));
+            }
+        }
+        Ok(())
+    }
 }

@@ -1,5 +1,426 @@
 //! Exporters: one bounded queue, batcher and retry loop per destination.
+//!
+//! [`validate`] checks `[[exporters]]` purely (no I/O); [`ValidatedExporters::build`] opens
+//! clients and files and starts one worker per exporter. [`Exporters::dispatch`] never waits: it
+//! offers a shared batch to each exporter's own queue, and a full queue drops that batch for that
+//! exporter only. A destination file (`langfuse.rs`, `tempo.rs`, `honeycomb.rs`) holds only what
+//! differs; the HTTP/gRPC clients (`otlp_http.rs`, `otlp_grpc.rs`), batching (`batch.rs`) and
+//! retry (`retry.rs`) live once.
 
+mod batch;
+mod common;
 pub mod config;
+pub mod console;
+mod file;
+pub mod honeycomb;
+pub mod langfuse;
+pub mod metrics;
+pub mod otlp_grpc;
+mod otlp_http;
+mod queue;
+pub mod retry;
+pub mod tempo;
+mod tls;
+mod transport;
 
-pub use config::ExporterConfig;
+use std::any::Any;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+pub use config::{ExporterConfig, ExporterKind};
+
+use common::Target;
+use metrics::ExporterMetrics;
+use queue::{BatchQueue, PushError};
+use transport::Transport;
+
+/// The `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!("tollgate/", env!("CARGO_PKG_VERSION"));
+
+/// Why exporters could not be validated or built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// An `[[exporters]]` entry is not valid.
+    #[error("exporter {name:?}: {reason}")]
+    Invalid {
+        /// The exporter's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// TLS setup failed (e.g. an unreadable `ca_file`).
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+    /// A file could not be opened.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// One shared, immutable batch of spans on its way to every exporter.
+pub struct ExportBatch {
+    /// An encoded `ExportTraceServiceRequest`.
+    pub bytes: Bytes,
+    /// How many spans it holds.
+    pub spans: usize,
+    /// The pipeline's memory permit: released when the last exporter is done with the batch.
+    guard: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl ExportBatch {
+    /// A batch of `spans` spans.
+    pub fn new(bytes: Bytes, spans: usize) -> Self {
+        Self {
+            bytes,
+            spans,
+            guard: None,
+        }
+    }
+
+    /// Attaches a guard that is dropped when every exporter has sent or dropped this batch.
+    pub fn with_guard(mut self, guard: Box<dyn Any + Send + Sync>) -> Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    /// True when a guard is attached.
+    pub fn has_guard(&self) -> bool {
+        self.guard.is_some()
+    }
+}
+
+impl std::fmt::Debug for ExportBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportBatch")
+            .field("bytes", &self.bytes.len())
+            .field("spans", &self.spans)
+            .field("guard", &self.guard.is_some())
+            .finish()
+    }
+}
+
+/// One exporter after validation: where and how it sends.
+#[derive(Debug, Clone)]
+pub struct ValidatedExporter {
+    config: ExporterConfig,
+    target: Target,
+    max_request_bytes: Option<usize>,
+}
+
+impl ValidatedExporter {
+    /// The exporter's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+}
+
+/// Every exporter, validated, not yet started.
+#[derive(Debug, Clone)]
+pub struct ValidatedExporters(Vec<ValidatedExporter>);
+
+/// Checks every `[[exporters]]` entry without touching files or sockets.
+pub fn validate(configs: &[ExporterConfig]) -> Result<ValidatedExporters, ExportError> {
+    let mut names = HashSet::new();
+    let mut out = Vec::with_capacity(configs.len());
+    for cfg in configs {
+        let invalid = |reason: String| ExportError::Invalid {
+            name: cfg.name.clone(),
+            reason,
+        };
+        if cfg.name.is_empty() {
+            return Err(invalid("`name` must not be empty".into()));
+        }
+        if !names.insert(cfg.name.as_str()) {
+            return Err(invalid("two exporters have this name".into()));
+        }
+        cfg.check_keys().map_err(invalid)?;
+        if cfg.concurrency == 0 || cfg.batch.max_spans == 0 || cfg.batch.max_bytes == 0 {
+            return Err(invalid(
+                "concurrency, batch.max_spans and batch.max_bytes must be > 0".into(),
+            ));
+        }
+        if cfg.queue.max_batches == 0 || cfg.queue.max_bytes == 0 {
+            return Err(invalid(
+                "queue.max_batches and queue.max_bytes must be > 0".into(),
+            ));
+        }
+        if cfg.timeout.is_zero() {
+            return Err(invalid("timeout must be > 0".into()));
+        }
+        if cfg.retry.initial_interval.is_zero()
+            || cfg.retry.max_interval < cfg.retry.initial_interval
+        {
+            return Err(invalid(
+                "retry needs 0 < initial_interval <= max_interval".into(),
+            ));
+        }
+        if cfg.max_request_bytes == Some(0) {
+            return Err(invalid("max_request_bytes must be > 0".into()));
+        }
+        let target = target(cfg).map_err(invalid)?;
+        let max_request_bytes = match cfg.kind {
+            ExporterKind::Tempo => Some(
+                cfg.max_request_bytes
+                    .unwrap_or(tempo::DEFAULT_MAX_REQUEST_BYTES),
+            ),
+            _ => cfg.max_request_bytes,
+        };
+        out.push(ValidatedExporter {
+            config: cfg.clone(),
+            target,
+            max_request_bytes,
+        });
+    }
+    Ok(ValidatedExporters(out))
+}
+
+fn target(cfg: &ExporterConfig) -> common::ConfigResult<Target> {
+    use config::Encoding;
+    use otlp_http::ResponseKind;
+    let network_only = |what: &str| -> common::ConfigResult<()> {
+        if cfg.endpoint.is_some()
+            || !cfg.headers.is_empty()
+            || cfg.ca_file.is_some()
+            || cfg.insecure
+        {
+            return Err(format!(
+                "{what} takes no endpoint, headers, ca_file or insecure"
+            ));
+        }
+        Ok(())
+    };
+    match cfg.kind {
+        ExporterKind::OtlpGrpc => {
+            let ep = cfg
+                .endpoint
+                .clone()
+                .ok_or("otlp_grpc needs an `endpoint`")?;
+            Ok(Target::Grpc(common::grpc_spec(cfg, ep)?))
+        }
+        ExporterKind::OtlpHttp => {
+            let url = match (&cfg.traces_endpoint, &cfg.endpoint) {
+                (Some(t), _) => t.clone(),
+                (None, Some(base)) => format!("{}/v1/traces", base.trim_end_matches('/')),
+                (None, None) => {
+                    return Err("otlp_http needs `endpoint` or `traces_endpoint`".into())
+                }
+            };
+            let enc = cfg.encoding.unwrap_or(Encoding::Protobuf);
+            Ok(Target::Http(common::http_spec(
+                cfg,
+                url,
+                enc,
+                ResponseKind::Otlp,
+            )?))
+        }
+        ExporterKind::Langfuse => Ok(Target::Http(langfuse::spec(cfg)?)),
+        ExporterKind::Tempo => tempo::target(cfg),
+        ExporterKind::Honeycomb => honeycomb::target(cfg),
+        ExporterKind::File => {
+            network_only("file")?;
+            let path = cfg.path.clone().ok_or("file needs a `path`")?;
+            Ok(Target::File(path))
+        }
+        ExporterKind::Console => {
+            network_only("console")?;
+            Ok(Target::Console)
+        }
+    }
+}
+
+impl ValidatedExporters {
+    /// The validated exporters.
+    pub fn iter(&self) -> impl Iterator<Item = &ValidatedExporter> {
+        self.0.iter()
+    }
+
+    /// Opens clients and files and starts one worker per exporter. Must run inside a tokio runtime.
+    pub fn build(self) -> Result<Exporters, ExportError> {
+        let (shutdown_tx, shutdown_rx) = watch::channel(None);
+        let mut transports: Vec<Arc<dyn Transport>> = Vec::with_capacity(self.0.len());
+        // Build every transport first so a failure starts nothing.
+        for v in &self.0 {
+            let t: Arc<dyn Transport> = match &v.target {
+                Target::Grpc(s) => Arc::new(otlp_grpc::GrpcTransport::build(s.clone())?),
+                Target::Http(s) => Arc::new(otlp_http::HttpTransport::build(s.clone())?),
+                Target::File(p) => Arc::new(file::FileTransport::build(p)?),
+                Target::Console => Arc::new(console::ConsoleTransport),
+            };
+            transports.push(t);
+        }
+        let mut exporters = Vec::with_capacity(self.0.len());
+        for (v, transport) in self.0.into_iter().zip(transports) {
+            let cfg = v.config;
+            let queue = Arc::new(BatchQueue::new(cfg.queue.max_bytes, cfg.queue.max_batches));
+            let metrics = Arc::new(ExporterMetrics::new(&cfg.name, cfg.queue.max_bytes));
+            let shared = Arc::new(batch::Shared {
+                name: cfg.name.clone(),
+                queue: queue.clone(),
+                transport,
+                metrics: metrics.clone(),
+                batch: cfg.batch.clone(),
+                retry: cfg.retry.clone(),
+                timeout: cfg.timeout,
+                max_request_bytes: v.max_request_bytes,
+                shutdown: shutdown_rx.clone(),
+            });
+            let tracker = TaskTracker::new();
+            let worker = tokio::spawn(batch::run(shared, cfg.concurrency, tracker.clone()));
+            info!(exporter = %cfg.name, kind = ?cfg.kind, "Exporter started.");
+            exporters.push(Handle {
+                name: cfg.name,
+                queue,
+                metrics,
+                worker: parking_lot::Mutex::new(Some(worker)),
+                tracker,
+            });
+        }
+        Ok(Exporters {
+            exporters,
+            shutdown_tx,
+        })
+    }
+}
+
+struct Handle {
+    name: String,
+    queue: Arc<BatchQueue>,
+    metrics: Arc<ExporterMetrics>,
+    worker: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    tracker: TaskTracker,
+}
+
+/// A snapshot of one exporter's state, for `/readyz` and the status page.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExporterHealth {
+    /// The exporter's name.
+    pub name: String,
+    /// Batches waiting.
+    pub queue_batches: usize,
+    /// Bytes waiting.
+    pub queue_bytes: usize,
+    /// Queue capacity in batches.
+    pub capacity_batches: usize,
+    /// Queue capacity in bytes.
+    pub capacity_bytes: usize,
+    /// When a request last succeeded.
+    pub last_success: Option<SystemTime>,
+    /// When the last failure happened, and what it was.
+    pub last_error: Option<(SystemTime, String)>,
+}
+
+/// The running exporters.
+pub struct Exporters {
+    exporters: Vec<Handle>,
+    shutdown_tx: watch::Sender<Option<Instant>>,
+}
+
+impl std::fmt::Debug for Exporters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.exporters.iter().map(|h| &h.name))
+            .finish()
+    }
+}
+
+impl Drop for Exporters {
+    /// Without a [`Exporters::drain`], stops the workers at once: whatever is still queued or
+    /// in flight is dropped and counted as `reason="shutdown"`.
+    fn drop(&mut self) {
+        if self.shutdown_tx.borrow().is_none() {
+            self.shutdown_tx.send_replace(Some(Instant::now()));
+        }
+        for h in &self.exporters {
+            h.queue.close();
+        }
+    }
+}
+
+impl Exporters {
+    /// Validates and builds in one step.
+    pub fn from_configs(configs: &[ExporterConfig]) -> Result<Self, ExportError> {
+        validate(configs)?.build()
+    }
+
+    /// Offers a batch to every exporter's queue without waiting. A full (or closed) queue drops
+    /// it for that exporter only, counted as `reason="queue_full"` (or `"shutdown"`).
+    pub fn dispatch(&self, batch: Arc<ExportBatch>) {
+        if batch.bytes.is_empty() || batch.spans == 0 {
+            return;
+        }
+        for h in &self.exporters {
+            match h.queue.try_push(batch.clone()) {
+                Ok((n, bytes)) => {
+                    h.metrics
+                        .queue_len
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                    h.metrics
+                        .queue_bytes
+                        .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+                }
+                Err(PushError::Full) => {
+                    h.metrics.drop_spans(
+                        &h.name,
+                        batch.spans,
+                        "queue_full",
+                        "the exporter's queue is full",
+                    );
+                }
+                Err(PushError::Closed) => {
+                    h.metrics.drop_spans(
+                        &h.name,
+                        batch.spans,
+                        "shutdown",
+                        "the exporter is shutting down",
+                    );
+                }
+            }
+        }
+    }
+
+    /// Flushes everything queued and in flight, retrying until `deadline`; what is still unsent
+    /// then is dropped and counted as `reason="shutdown"`.
+    pub async fn drain(&self, deadline: Instant) {
+        self.shutdown_tx.send_replace(Some(deadline));
+        for h in &self.exporters {
+            h.queue.close();
+        }
+        for h in &self.exporters {
+            let worker = h.worker.lock().take();
+            if let Some(w) = worker {
+                if let Err(e) = w.await {
+                    warn!(exporter = %h.name, error = %e, "Exporter worker failed.");
+                }
+            }
+            h.tracker.close();
+            h.tracker.wait().await;
+            info!(exporter = %h.name, "Exporter drained.");
+        }
+    }
+
+    /// A health snapshot per exporter.
+    pub fn health(&self) -> Vec<ExporterHealth> {
+        self.exporters
+            .iter()
+            .map(|h| {
+                let (queue_batches, queue_bytes) = h.queue.len();
+                let (capacity_batches, capacity_bytes) = h.queue.capacity();
+                ExporterHealth {
+                    name: h.name.clone(),
+                    queue_batches,
+                    queue_bytes,
+                    capacity_batches,
+                    capacity_bytes,
+                    last_success: *h.metrics.last_success.lock(),
+                    last_error: h.metrics.last_error.lock().clone(),
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,125 @@
+//! The per-exporter worker: takes batches off its queue, concatenates them into requests
+//! (max spans / max bytes / flush interval), and sends up to `concurrency` at once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::TaskTracker;
+
+use super::config::{BatchConfig, RetryConfig};
+use super::metrics::ExporterMetrics;
+use super::queue::BatchQueue;
+use super::retry::{deadline_reached, send_with_retry, RetryCtx};
+use super::transport::Transport;
+use super::ExportBatch;
+use crate::wire::{batch, scan};
+
+/// Everything one exporter's worker and its send tasks share.
+pub(crate) struct Shared {
+    pub name: String,
+    pub queue: Arc<BatchQueue>,
+    pub transport: Arc<dyn Transport>,
+    pub metrics: Arc<ExporterMetrics>,
+    pub batch: BatchConfig,
+    pub retry: RetryConfig,
+    pub timeout: Duration,
+    pub max_request_bytes: Option<usize>,
+    pub shutdown: watch::Receiver<Option<Instant>>,
+}
+
+impl Shared {
+    fn set_queue_gauges(&self, batches: usize, bytes: usize) {
+        self.metrics
+            .queue_len
+            .set(i64::try_from(batches).unwrap_or(i64::MAX));
+        self.metrics
+            .queue_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    fn drop_all(&self, parts: &[Arc<ExportBatch>], reason: &'static str, detail: &str) {
+        let spans: usize = parts.iter().map(|b| b.spans).sum();
+        if spans > 0 {
+            self.metrics.drop_spans(&self.name, spans, reason, detail);
+        }
+    }
+}
+
+/// Runs until the queue is closed and empty (or the shutdown deadline passes).
+pub(crate) async fn run(shared: Arc<Shared>, concurrency: usize, tracker: TaskTracker) {
+    let slots = Arc::new(Semaphore::new(concurrency.max(1)));
+    while let Some((first, n, bytes)) = shared.queue.pop().await {
+        shared.set_queue_gauges(n, bytes);
+        let until = Instant::now() + shared.batch.timeout;
+        let mut spans = first.spans;
+        let mut size = first.bytes.len();
+        let mut parts = vec![first];
+        while spans < shared.batch.max_spans && size < shared.batch.max_bytes {
+            let room = shared.batch.max_bytes - size;
+            match shared.queue.pop_more(room, until).await {
+                Some((b, n, bytes)) => {
+                    shared.set_queue_gauges(n, bytes);
+                    spans += b.spans;
+                    size += b.bytes.len();
+                    parts.push(b);
+                }
+                None => break,
+            }
+        }
+        // Wait for a free request slot, unless the shutdown deadline passes first.
+        let permit = tokio::select! {
+            biased;
+            () = deadline_reached(shared.shutdown.clone()) => None,
+            p = slots.clone().acquire_owned() => p.ok(),
+        };
+        let Some(permit) = permit else {
+            shared.drop_all(
+                &parts,
+                "shutdown",
+                "shutdown deadline passed before sending",
+            );
+            let rest = shared.queue.clear();
+            shared.set_queue_gauges(0, 0);
+            shared.drop_all(&rest, "shutdown", "shutdown deadline passed before sending");
+            break;
+        };
+        tracker.spawn(send_parts(shared.clone(), parts, permit));
+    }
+}
+
+/// Sends one concatenated request (split when over `max_request_bytes`); `parts` (and so their
+/// memory permits) live until every attempt is over.
+async fn send_parts(
+    shared: Arc<Shared>,
+    parts: Vec<Arc<ExportBatch>>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let bodies: Vec<_> = parts.iter().map(|b| b.bytes.clone()).collect();
+    let total_spans: usize = parts.iter().map(|b| b.spans).sum();
+    let body = batch::concat(&bodies);
+    let ctx = RetryCtx {
+        name: &shared.name,
+        retry: &shared.retry,
+        timeout: shared.timeout,
+        metrics: &shared.metrics,
+        shutdown: shared.shutdown.clone(),
+    };
+    match shared.max_request_bytes {
+        Some(max) if body.len() > max => match scan(&body) {
+            Ok(index) => {
+                for part in batch::split(&body, &index, max) {
+                    let spans = scan(&part).map_or(0, |i| i.spans.len());
+                    send_with_retry(shared.transport.as_ref(), part, spans, &ctx).await;
+                }
+            }
+            Err(e) => {
+                shared.drop_all(&parts, "invalid_data", &e.to_string());
+            }
+        },
+        _ => {
+            send_with_retry(shared.transport.as_ref(), body, total_spans, &ctx).await;
+        }
+    }
+    drop(parts);
+}

@@ -1,0 +1,310 @@
+//! OTLP/gRPC: raw encoded requests over a tonic `Channel` (HTTP/2, TLS, reconnects), framed and
+//! compressed here so the compression level is ours (tonic hard-codes gzip level 6).
+
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, TE};
+use http_body_util::BodyExt;
+use prost::Message;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tower::ServiceExt;
+
+use super::config::Compression;
+use super::otlp_http::{error_chain, partial_outcome};
+use super::retry::{classify_grpc, RetryDecision};
+use super::tls::TlsSettings;
+use super::transport::{compress, Outcome, Transport};
+use super::ExportError;
+
+/// The Export method's path.
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// Everything a gRPC destination differs in.
+#[derive(Debug, Clone)]
+pub(crate) struct GrpcSpec {
+    /// `http(s)://host:port`.
+    pub endpoint: String,
+    /// Metadata on every request (auth, tenant, ...).
+    pub headers: HeaderMap,
+    pub compression: Compression,
+    pub level: u32,
+    pub tls: TlsSettings,
+}
+
+pub(crate) struct GrpcTransport {
+    channel: Channel,
+    spec: GrpcSpec,
+}
+
+impl GrpcTransport {
+    /// Builds a lazily connecting channel (reads `ca_file`).
+    pub(crate) fn build(spec: GrpcSpec) -> Result<Self, ExportError> {
+        super::tls::install_crypto_provider();
+        let mut ep = Endpoint::from_shared(spec.endpoint.clone())
+            .map_err(|e| ExportError::Invalid {
+                name: String::new(),
+                reason: format!("bad endpoint {}: {e}", spec.endpoint),
+            })?
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(super::USER_AGENT)
+            .map_err(|e| ExportError::Tls(e.to_string()))?;
+        if spec.endpoint.to_ascii_lowercase().starts_with("https://") {
+            let mut tls = ClientTlsConfig::new()
+                .with_webpki_roots()
+                .with_native_roots();
+            if let Some(pem) = spec.tls.ca_pem()? {
+                tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+            }
+            ep = ep
+                .tls_config(tls)
+                .map_err(|e| ExportError::Tls(error_chain(&e)))?;
+        }
+        Ok(Self {
+            channel: ep.connect_lazy(),
+            spec,
+        })
+    }
+}
+
+/// A gRPC message frame: compressed flag, big-endian length, payload.
+fn frame(payload: &[u8], compressed: bool) -> Bytes {
+    let mut b = BytesMut::with_capacity(payload.len() + 5);
+    b.put_u8(u8::from(compressed));
+    b.put_u32(u32::try_from(payload.len()).unwrap_or(u32::MAX));
+    b.put_slice(payload);
+    b.freeze()
+}
+
+#[async_trait::async_trait]
+impl Transport for GrpcTransport {
+    async fn send(&self, body: Bytes) -> Outcome {
+        let payload = match compress(&body, self.spec.compression, self.spec.level) {
+            Ok(p) => p,
+            Err(e) => {
+                return Outcome::Drop {
+                    reason: "encode_error",
+                    detail: e.to_string(),
+                }
+            }
+        };
+        let framed = frame(&payload, self.spec.compression != Compression::None);
+        let mut req = http::Request::new(tonic::body::Body::new(http_body_util::Full::new(framed)));
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = http::Uri::from_static(EXPORT_PATH);
+        let h = req.headers_mut();
+        h.extend(self.spec.headers.clone());
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        h.insert(TE, HeaderValue::from_static("trailers"));
+        let encoding = match self.spec.compression {
+            Compression::Gzip => Some("gzip"),
+            Compression::Zstd => Some("zstd"),
+            Compression::None => None,
+        };
+        if let Some(enc) = encoding {
+            h.insert(
+                HeaderName::from_static("grpc-encoding"),
+                HeaderValue::from_static(enc),
+            );
+        }
+        h.insert(
+            HeaderName::from_static("grpc-accept-encoding"),
+            HeaderValue::from_static("identity"),
+        );
+        let resp = match self.channel.clone().oneshot(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                return Outcome::Retry {
+                    delay: None,
+                    reason: "connection",
+                    detail: error_chain(&e),
+                }
+            }
+        };
+        let (parts, body) = resp.into_parts();
+        if parts.status != http::StatusCode::OK {
+            // Not a gRPC answer (a proxy's): map like gRPC's HTTP-to-status table.
+            let detail = format!("HTTP {} from a gRPC endpoint", parts.status);
+            return match parts.status.as_u16() {
+                429 | 502 | 503 | 504 => Outcome::Retry {
+                    delay: None,
+                    reason: "http_status",
+                    detail,
+                },
+                _ => Outcome::Drop {
+                    reason: "permanent_error",
+                    detail,
+                },
+            };
+        }
+        // A trailers-only answer carries the status in the headers.
+        if let Some(status) = tonic::Status::from_header_map(&parts.headers) {
+            if status.code() != tonic::Code::Ok {
+                return status_outcome(&status);
+            }
+        }
+        let collected = match body.collect().await {
+            Ok(c) => c,
+            Err(e) => {
+                return Outcome::Retry {
+                    delay: None,
+                    reason: "connection",
+                    detail: error_chain(&e),
+                }
+            }
+        };
+        let trailers = collected.trailers().cloned().unwrap_or_default();
+        let data = collected.to_bytes();
+        match tonic::Status::from_header_map(&trailers) {
+            Some(s) if s.code() != tonic::Code::Ok => status_outcome(&s),
+            Some(_) => match data.get(5..) {
+                Some(msg) if data[0] == 0 => partial_outcome(msg, false),
+                _ => Outcome::Success,
+            },
+            None => Outcome::Retry {
+                delay: None,
+                reason: "protocol_error",
+                detail: "gRPC answer without grpc-status".into(),
+            },
+        }
+    }
+}
+
+/// Classifies a non-OK status, reading RetryInfo from its details.
+fn status_outcome(status: &tonic::Status) -> Outcome {
+    let delay = retry_info_delay(status.details());
+    let detail = format!("gRPC {:?}: {}", status.code(), status.message());
+    match classify_grpc(status.code(), delay) {
+        RetryDecision::Retryable => Outcome::Retry {
+            delay: None,
+            reason: "grpc_status",
+            detail,
+        },
+        RetryDecision::Throttled(d) => Outcome::Retry {
+            delay: Some(d),
+            reason: "throttled",
+            detail,
+        },
+        RetryDecision::NonRetryable => Outcome::Drop {
+            reason: "permanent_error",
+            detail,
+        },
+    }
+}
+
+/// `google.rpc.Status`, as carried in `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatus {
+    /// The gRPC code.
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    /// The message.
+    #[prost(string, tag = "2")]
+    pub message: String,
+    /// Typed details.
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<Any>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Any {
+    /// `type.googleapis.com/<full name>`.
+    #[prost(string, tag = "1")]
+    pub type_url: String,
+    /// The encoded message.
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: Vec<u8>,
+}
+
+/// `google.rpc.RetryInfo`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RetryInfo {
+    /// How long to wait.
+    #[prost(message, optional, tag = "1")]
+    pub retry_delay: Option<ProtoDuration>,
+}
+
+/// `google.protobuf.Duration`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProtoDuration {
+    /// Seconds.
+    #[prost(int64, tag = "1")]
+    pub seconds: i64,
+    /// Nanoseconds.
+    #[prost(int32, tag = "2")]
+    pub nanos: i32,
+}
+
+/// The type URL of `google.rpc.RetryInfo` in an `Any`.
+pub const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
+
+/// Reads `RetryInfo.retry_delay` from encoded `google.rpc.Status` details.
+pub fn retry_info_delay(details: &[u8]) -> Option<Duration> {
+    if details.is_empty() {
+        return None;
+    }
+    let status = RpcStatus::decode(details).ok()?;
+    status
+        .details
+        .iter()
+        .filter(|a| a.type_url == RETRY_INFO_TYPE)
+        .find_map(|a| RetryInfo::decode(&a.value[..]).ok())
+        .map(|ri| {
+            ri.retry_delay.map_or(Duration::ZERO, |d| {
+                Duration::new(
+                    u64::try_from(d.seconds).unwrap_or(0),
+                    u32::try_from(d.nanos).unwrap_or(0),
+                )
+            })
+        })
+}
+
+/// Encodes `google.rpc.Status` details carrying a RetryInfo (for servers and tests).
+pub fn retry_info_details(code: tonic::Code, message: &str, delay: Duration) -> Bytes {
+    let ri = RetryInfo {
+        retry_delay: Some(ProtoDuration {
+            seconds: i64::try_from(delay.as_secs()).unwrap_or(i64::MAX),
+            nanos: i32::try_from(delay.subsec_nanos()).unwrap_or(0),
+        }),
+    };
+    let st = RpcStatus {
+        code: code as i32,
+        message: message.into(),
+        details: vec![Any {
+            type_url: RETRY_INFO_TYPE.into(),
+            value: ri.encode_to_vec(),
+        }],
+    };
+    Bytes::from(st.encode_to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_info_round_trip() {
+        let d = retry_info_details(
+            tonic::Code::ResourceExhausted,
+            "slow down",
+            Duration::from_millis(1500),
+        );
+        assert_eq!(retry_info_delay(&d), Some(Duration::from_millis(1500)));
+        let none = RpcStatus {
+            code: 8,
+            message: "x".into(),
+            details: vec![],
+        }
+        .encode_to_vec();
+        assert_eq!(retry_info_delay(&none), None);
+        assert_eq!(retry_info_delay(b""), None);
+    }
+
+    #[test]
+    fn frame_layout() {
+        let f = frame(b"abc", true);
+        assert_eq!(&f[..], &[1, 0, 0, 0, 3, b'a', b'b', b'c']);
+    }
+}

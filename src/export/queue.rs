@@ -1,0 +1,182 @@
+//! An exporter's own bounded queue: capacity in bytes and in batches; pushing never waits.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use super::ExportBatch;
+
+struct Inner {
+    items: VecDeque<Arc<ExportBatch>>,
+    bytes: usize,
+    closed: bool,
+}
+
+/// A bounded multi-producer, single-consumer queue of shared batches.
+pub(crate) struct BatchQueue {
+    inner: Mutex<Inner>,
+    notify: Notify,
+    max_bytes: usize,
+    max_batches: usize,
+}
+
+/// Why a batch was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushError {
+    /// Over the byte or batch capacity.
+    Full,
+    /// The queue was closed for shutdown.
+    Closed,
+}
+
+impl BatchQueue {
+    pub(crate) fn new(max_bytes: usize, max_batches: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                items: VecDeque::new(),
+                bytes: 0,
+                closed: false,
+            }),
+            notify: Notify::new(),
+            max_bytes,
+            max_batches,
+        }
+    }
+
+    /// Queues a batch unless that would pass either capacity. Never waits.
+    pub(crate) fn try_push(&self, batch: Arc<ExportBatch>) -> Result<(usize, usize), PushError> {
+        let mut g = self.inner.lock();
+        if g.closed {
+            return Err(PushError::Closed);
+        }
+        let len = batch.bytes.len();
+        if g.items.len() >= self.max_batches || g.bytes + len > self.max_bytes {
+            return Err(PushError::Full);
+        }
+        g.bytes += len;
+        g.items.push_back(batch);
+        let state = (g.items.len(), g.bytes);
+        drop(g);
+        self.notify.notify_one();
+        Ok(state)
+    }
+
+    /// Takes the head batch if its byte size fits in `room` (or `room` is `None`).
+    fn take(&self, room: Option<usize>) -> Taken {
+        let mut g = self.inner.lock();
+        match g.items.front() {
+            Some(b) if room.is_none_or(|r| b.bytes.len() <= r) => {
+                let b = g.items.pop_front().expect("non-empty");
+                g.bytes -= b.bytes.len();
+                Taken::Batch(b, g.items.len(), g.bytes)
+            }
+            Some(_) => Taken::NoRoom,
+            None if g.closed => Taken::Closed,
+            None => Taken::Empty,
+        }
+    }
+
+    /// Waits for the next batch; `None` once the queue is closed and empty.
+    pub(crate) async fn pop(&self) -> Option<(Arc<ExportBatch>, usize, usize)> {
+        loop {
+            let notified = self.notify.notified();
+            match self.take(None) {
+                Taken::Batch(b, n, bytes) => return Some((b, n, bytes)),
+                Taken::Closed => return None,
+                Taken::Empty | Taken::NoRoom => notified.await,
+            }
+        }
+    }
+
+    /// Takes another batch for the batch being built if one with at most `room` bytes arrives
+    /// before `until`; returns `None` at `until`, when the head does not fit, or when closed.
+    pub(crate) async fn pop_more(
+        &self,
+        room: usize,
+        until: Instant,
+    ) -> Option<(Arc<ExportBatch>, usize, usize)> {
+        loop {
+            let notified = self.notify.notified();
+            match self.take(Some(room)) {
+                Taken::Batch(b, n, bytes) => return Some((b, n, bytes)),
+                Taken::NoRoom | Taken::Closed => return None,
+                Taken::Empty => {
+                    if self.inner.lock().closed {
+                        return None;
+                    }
+                    tokio::select! {
+                        () = notified => {}
+                        () = tokio::time::sleep_until(until.into()) => return None,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Refuses new batches; the consumer still gets what is queued.
+    pub(crate) fn close(&self) {
+        self.inner.lock().closed = true;
+        self.notify.notify_waiters();
+        self.notify.notify_one();
+    }
+
+    /// Removes everything still queued (for the shutdown deadline).
+    pub(crate) fn clear(&self) -> Vec<Arc<ExportBatch>> {
+        let mut g = self.inner.lock();
+        g.bytes = 0;
+        g.items.drain(..).collect()
+    }
+
+    /// (batches, bytes) waiting.
+    pub(crate) fn len(&self) -> (usize, usize) {
+        let g = self.inner.lock();
+        (g.items.len(), g.bytes)
+    }
+
+    /// (max batches, max bytes).
+    pub(crate) fn capacity(&self) -> (usize, usize) {
+        (self.max_batches, self.max_bytes)
+    }
+}
+
+enum Taken {
+    Batch(Arc<ExportBatch>, usize, usize),
+    NoRoom,
+    Closed,
+    Empty,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn batch(n: usize) -> Arc<ExportBatch> {
+        Arc::new(ExportBatch::new(Bytes::from(vec![0u8; n]), 1))
+    }
+
+    #[test]
+    fn refuses_past_either_capacity() {
+        let q = BatchQueue::new(100, 2);
+        assert!(q.try_push(batch(60)).is_ok());
+        assert_eq!(q.try_push(batch(50)), Err(PushError::Full));
+        assert!(q.try_push(batch(40)).is_ok());
+        assert_eq!(q.try_push(batch(0)), Err(PushError::Full));
+        assert_eq!(q.len(), (2, 100));
+        q.close();
+        assert_eq!(q.clear().len(), 2);
+        assert_eq!(q.try_push(batch(1)), Err(PushError::Closed));
+    }
+
+    #[tokio::test]
+    async fn pop_returns_none_when_closed_and_empty() {
+        let q = BatchQueue::new(100, 10);
+        q.try_push(batch(1)).unwrap();
+        q.close();
+        assert!(q.pop().await.is_some());
+        assert!(q.pop().await.is_none());
+    }
+}
