@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, TE};
 use http_body_util::BodyExt;
 use prost::Message;
@@ -14,7 +14,7 @@ use super::config::Compression;
 use super::otlp_http::{error_chain, partial_outcome};
 use super::retry::{classify_grpc, RetryDecision};
 use super::tls::TlsSettings;
-use super::transport::{compress, Outcome, Transport};
+use super::transport::{compress_after, Outcome, Transport};
 use super::ExportError;
 
 /// The Export method's path.
@@ -68,20 +68,23 @@ impl GrpcTransport {
     }
 }
 
-/// A gRPC message frame: compressed flag, big-endian length, payload.
-fn frame(payload: &[u8], compressed: bool) -> Bytes {
-    let mut b = BytesMut::with_capacity(payload.len() + 5);
-    b.put_u8(u8::from(compressed));
-    b.put_u32(u32::try_from(payload.len()).unwrap_or(u32::MAX));
-    b.put_slice(payload);
-    b.freeze()
+/// A gRPC message frame: compressed flag, big-endian length, then the (compressed) payload,
+/// compressed straight into the frame buffer.
+fn frame(body: &[u8], compression: Compression, level: u32) -> std::io::Result<Bytes> {
+    let mut out = Vec::with_capacity(5 + body.len() / 4);
+    out.extend_from_slice(&[u8::from(compression != Compression::None), 0, 0, 0, 0]);
+    let mut out = compress_after(out, body, compression, level)?;
+    let len = u32::try_from(out.len() - 5)
+        .map_err(|_| std::io::Error::other("message larger than 4 GiB"))?;
+    out[1..5].copy_from_slice(&len.to_be_bytes());
+    Ok(Bytes::from(out))
 }
 
 #[async_trait::async_trait]
 impl Transport for GrpcTransport {
     async fn send(&self, body: Bytes) -> Outcome {
-        let payload = match compress(&body, self.spec.compression, self.spec.level) {
-            Ok(p) => p,
+        let framed = match frame(&body, self.spec.compression, self.spec.level) {
+            Ok(f) => f,
             Err(e) => {
                 return Outcome::Drop {
                     reason: "encode_error",
@@ -89,7 +92,6 @@ impl Transport for GrpcTransport {
                 }
             }
         };
-        let framed = frame(&payload, self.spec.compression != Compression::None);
         let mut req = http::Request::new(tonic::body::Body::new(http_body_util::Full::new(framed)));
         *req.method_mut() = http::Method::POST;
         *req.uri_mut() = http::Uri::from_static(EXPORT_PATH);
@@ -304,7 +306,15 @@ mod tests {
 
     #[test]
     fn frame_layout() {
-        let f = frame(b"abc", true);
-        assert_eq!(&f[..], &[1, 0, 0, 0, 3, b'a', b'b', b'c']);
+        let f = frame(b"abc", Compression::None, 1).unwrap();
+        assert_eq!(&f[..], &[0, 0, 0, 0, 3, b'a', b'b', b'c']);
+        let body = b"abcabcabcabcabcabc".repeat(20);
+        let f = frame(&body, Compression::Gzip, 1).unwrap();
+        assert_eq!(f[0], 1);
+        let len = u32::from_be_bytes(f[1..5].try_into().unwrap()) as usize;
+        assert_eq!(len, f.len() - 5);
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&f[5..]), &mut out).unwrap();
+        assert_eq!(out, body);
     }
 }

@@ -47,21 +47,38 @@ pub(crate) fn compress(
     compression: super::config::Compression,
     level: u32,
 ) -> std::io::Result<Bytes> {
+    match compression {
+        super::config::Compression::None => Ok(body.clone()),
+        c => compress_after(Vec::with_capacity(body.len() / 4), body, c, level).map(Bytes::from),
+    }
+}
+
+/// Appends the compressed `body` to `out` (which may already hold a frame header).
+pub(crate) fn compress_after(
+    out: Vec<u8>,
+    body: &[u8],
+    compression: super::config::Compression,
+    level: u32,
+) -> std::io::Result<Vec<u8>> {
     use super::config::Compression;
     use std::io::Write;
     match compression {
-        Compression::None => Ok(body.clone()),
+        Compression::None => {
+            let mut out = out;
+            out.extend_from_slice(body);
+            Ok(out)
+        }
         Compression::Gzip => {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(body.len() / 4),
-                flate2::Compression::new(level.min(9)),
-            );
+            let mut enc =
+                flate2::write::GzEncoder::new(out, flate2::Compression::new(level.min(9)));
             enc.write_all(body)?;
-            enc.finish().map(Bytes::from)
+            enc.finish()
         }
         Compression::Zstd => {
             let level = i32::try_from(level.min(22)).unwrap_or(1);
-            zstd::bulk::compress(body, level).map(Bytes::from)
+            let mut enc = zstd::stream::Encoder::new(out, level)?;
+            enc.write_all(body)?;
+            enc.finish()
         }
     }
 }
