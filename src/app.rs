@@ -47,7 +47,8 @@ async fn bind(what: &str, addr: &str) -> anyhow::Result<Option<TcpListener>> {
 /// Runs tollgate until SIGTERM/SIGINT, then drains. `config_path` is watched for reloads.
 pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     // reqwest is built without a default crypto provider; install ring once for the process.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // An error only means a provider is already installed.
+    rustls::crypto::ring::default_provider().install_default().ok();
 
     let exporters = Arc::new(Exporters::from_configs(&config.exporters)?);
     let pipeline = Arc::new(Pipeline::new(
@@ -73,12 +74,22 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     if let Some(listener) = grpc_listener {
         let receiver = GrpcReceiver::new(otlp, sink.clone());
         let stop = receivers_stop.clone();
-        tasks.spawn(async move { receiver.serve(listener, stop).await.map_err(anyhow::Error::from) });
+        tasks.spawn(async move {
+            receiver
+                .serve(listener, stop)
+                .await
+                .map_err(anyhow::Error::from)
+        });
     }
     if let Some(listener) = http_listener {
         let receiver = HttpReceiver::new(otlp, sink.clone());
         let stop = receivers_stop.clone();
-        tasks.spawn(async move { receiver.serve(listener, stop).await.map_err(anyhow::Error::from) });
+        tasks.spawn(async move {
+            receiver
+                .serve(listener, stop)
+                .await
+                .map_err(anyhow::Error::from)
+        });
     }
 
     let mut reloads = crate::config::watch(config_path, config.clone());
@@ -132,7 +143,11 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         .await;
     admin_stop.cancel();
     if let Some(task) = admin_task {
-        let _ = task.await;
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => warn!(%error, "The admin listener failed."),
+            Err(error) => warn!(%error, "The admin listener task failed."),
+        }
     }
     info!("tollgate stopped.");
     Ok(())
@@ -146,7 +161,7 @@ async fn shutdown_signal() {
             Ok(s) => s,
             Err(error) => {
                 warn!(%error, "Cannot listen for SIGTERM; only Ctrl-C stops tollgate.");
-                let _ = tokio::signal::ctrl_c().await;
+                tokio::signal::ctrl_c().await.ok();
                 return;
             }
         };
@@ -157,6 +172,6 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        tokio::signal::ctrl_c().await.ok();
     }
 }
