@@ -64,7 +64,7 @@ fn check(path: &Path) -> ExitCode {
     let exporters: Vec<String> = config
         .exporters
         .iter()
-        .map(|e| format!("{} ({:?})", e.name, e.kind))
+        .map(|e| format!("{} ({})", e.name, e.kind))
         .collect();
     println!(
         "  exporters: {}",

@@ -60,3 +60,19 @@ pub enum ConfigError {
     #[error("[alerts]: {0}")]
     Alerts(String),
 }
+
+/// Checks `[alerts]` purely (no I/O, no runtime): every rule compiles and every notifier is valid.
+pub fn validate(cfg: &AlertsConfig) -> Result<(), Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    if let Err(e) = AlertRules::compile(&cfg.rules, None) {
+        errors.extend(e);
+    }
+    if let Err(e) = notify::validate(&cfg.notify) {
+        errors.extend(e);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}

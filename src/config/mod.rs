@@ -60,6 +60,12 @@ pub struct Config {
     /// `[reload]`: how the config file is watched for changes.
     #[serde(default)]
     pub reload: ReloadConfig,
+    /// `[tasks]`: how agent tasks are identified and tracked.
+    #[serde(default)]
+    pub tasks: crate::task::TasksConfig,
+    /// `[alerts]`: alert rules and notifiers.
+    #[serde(default)]
+    pub alerts: crate::alert::AlertsConfig,
     /// `[metrics]`: labels and cardinality caps of the LLM metrics.
     #[serde(default)]
     pub metrics: crate::telemetry::llm_metrics::MetricsConfig,

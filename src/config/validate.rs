@@ -49,6 +49,20 @@ pub(super) fn all(config: &Config) -> Vec<Issue> {
         }
     }
 
+    if let Err(e) = config.receivers.otlp.validate() {
+        issues.push(Issue::invalid("receivers.otlp", e.to_string()));
+    }
+    if let Err(e) = crate::export::validate(&config.exporters) {
+        issues.push(Issue::invalid("exporters", e.to_string()));
+    }
+    if let Err(errors) = crate::alert::validate(&config.alerts) {
+        for e in errors {
+            issues.push(Issue::invalid("alerts", e.to_string()));
+        }
+    }
+    if let Err(e) = config.metrics.validate() {
+        issues.push(Issue::invalid("metrics", e.to_string()));
+    }
     issues.extend(config.log.validate());
     issues.extend(config.reload.validate());
     issues

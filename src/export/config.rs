@@ -377,3 +377,24 @@ impl ExporterConfig {
         Ok(())
     }
 }
+
+impl ExporterKind {
+    /// The kind as written in the config (`otlp_grpc`, `langfuse`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExporterKind::OtlpGrpc => "otlp_grpc",
+            ExporterKind::OtlpHttp => "otlp_http",
+            ExporterKind::Langfuse => "langfuse",
+            ExporterKind::Tempo => "tempo",
+            ExporterKind::Honeycomb => "honeycomb",
+            ExporterKind::File => "file",
+            ExporterKind::Console => "console",
+        }
+    }
+}
+
+impl std::fmt::Display for ExporterKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
