@@ -634,7 +634,10 @@ fn override_discount_by_resource_attribute() {
     // 1000 × 3000 × 0.78 = 2 340 000; 100 × 15 000 × 0.78 = 1 170 000 → 3 510 000.
     let r = run(
         &enricher,
-        &request(&[span.clone()], &[("service.name", s("checkout-agent"))]),
+        &request(
+            std::slice::from_ref(&span),
+            &[("service.name", s("checkout-agent"))],
+        ),
     );
     assert_eq!(r.outcomes[0].as_ref().unwrap().total_nanos(), 3_510_000);
     // Another service pays list price: 3 000 000 + 1 500 000.
@@ -659,7 +662,7 @@ fn reported_cost_is_kept_aside_and_replaced() {
         ],
     );
     let enricher = Enricher::new(&PricingConfig::default()).unwrap();
-    let r = run(&enricher, &request(&[span.clone()], &[]));
+    let r = run(&enricher, &request(std::slice::from_ref(&span), &[]));
     assert_eq!(r.double(0, "tollgate.cost.reported_usd"), Some(0.5));
     assert_eq!(r.double(0, "llm.cost.total"), Some(0.0045));
     assert_eq!(r.key_count(0, "llm.cost.total"), 1);

@@ -1,7 +1,5 @@
 //! `tollgate price MODEL …`: a price breakdown from the configured table, to check by hand.
 
-use std::fmt::Write as _;
-
 use super::config::PricingConfig;
 use super::money::{format_usd, Fraction};
 use super::price_table::{validate, ConfigError, PriceRequest, Unpriced};
@@ -58,6 +56,11 @@ pub enum PriceCliError {
     /// A token count is above 10⁹ or the amounts overflow.
     #[error("token counts are too large")]
     TooLarge,
+}
+
+fn line(out: &mut String, text: String) {
+    out.push_str(&text);
+    out.push('\n');
 }
 
 fn fmt_fraction(f: Fraction) -> String {
@@ -118,25 +121,30 @@ pub fn price_breakdown(config: &PricingConfig, args: &PriceArgs) -> Result<Strin
         })?;
     let mut s = String::new();
     let provider = q.entry.provider.as_deref().unwrap_or("-");
-    let _ = writeln!(s, "model           {}", args.model);
-    let _ = writeln!(s, "entry           {} (provider {provider})", q.entry.name);
+    line(&mut s, format!("model           {}", args.model));
+    line(
+        &mut s,
+        format!("entry           {} (provider {provider})", q.entry.name),
+    );
     if let Some(d) = &q.entry.effective_from {
-        let _ = writeln!(s, "effective from  {d}");
+        line(&mut s, format!("effective from  {d}"));
     }
     match q.tier {
         Some(t) => {
-            let _ = writeln!(
-                s,
-                "tier            above {t} input tokens (input incl. cache: {})",
-                usage.input_with_cache()
+            line(
+                &mut s,
+                format!(
+                    "tier            above {t} input tokens (input incl. cache: {})",
+                    usage.input_with_cache()
+                ),
             );
         }
         None => {
-            let _ = writeln!(s, "tier            base");
+            line(&mut s, "tier            base".to_string());
         }
     }
     if let Some(b) = q.batch_discount {
-        let _ = writeln!(s, "batch discount  {}", fmt_fraction(b));
+        line(&mut s, format!("batch discount  {}", fmt_fraction(b)));
     }
     let rows = [
         ("input", usage.input, Some(q.rates.input), q.cost.input),
@@ -162,13 +170,18 @@ pub fn price_breakdown(config: &PricingConfig, args: &PriceArgs) -> Result<Strin
     ];
     for (what, tokens, price, cost) in rows {
         let price = price.map_or_else(|| "-".to_string(), |p| format!("${p}/M"));
-        let _ = writeln!(
-            s,
-            "{what:<15} {tokens:>12} tokens × {price:<12} = ${}",
-            format_usd(cost)
+        line(
+            &mut s,
+            format!(
+                "{what:<15} {tokens:>12} tokens × {price:<12} = ${}",
+                format_usd(cost)
+            ),
         );
     }
-    let _ = writeln!(s, "total           ${}", format_usd(q.cost.total()));
+    line(
+        &mut s,
+        format!("total           ${}", format_usd(q.cost.total())),
+    );
     Ok(s)
 }
 

@@ -773,8 +773,10 @@ mod tests {
         assert!(errs
             .iter()
             .any(|e| matches!(e, ConfigError::EmptyOverride { .. })));
-        let mut dup = PricingConfig::default();
-        dup.models = vec![model("x", &[], "1"), model("X", &[], "2")];
+        let dup = PricingConfig {
+            models: vec![model("x", &[], "1"), model("X", &[], "2")],
+            ..PricingConfig::default()
+        };
         assert!(matches!(
             validate(&dup).unwrap_err()[0],
             ConfigError::Duplicate { .. }
