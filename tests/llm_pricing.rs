@@ -724,3 +724,16 @@ fn langfuse_details_carry_total_and_cache_split() {
     assert_eq!(cost["total"], 0.00345);
     assert_eq!(cost["input_cache_creation_1h"], 0.0008);
 }
+
+#[test]
+fn struct_view_and_wire_view_conclude_the_same() {
+    let a = Enricher::new(&PricingConfig::default()).unwrap();
+    let b = Enricher::new(&PricingConfig::default()).unwrap();
+    for f in fixtures() {
+        let span = f.span.to_span();
+        let view = tollgate::wire::prost_view::ProstSpan::new(&span, None, None);
+        let from_structs = a.assess(&view);
+        let r = run(&b, &request(std::slice::from_ref(&f.span), &[]));
+        assert_eq!(from_structs.as_ref(), r.outcomes[0].as_ref(), "{}", f.what);
+    }
+}

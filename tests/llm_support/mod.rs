@@ -88,7 +88,7 @@ impl SpanSpec {
         self.scope = scope.into();
         self
     }
-    fn to_span(&self) -> Span {
+    pub fn to_span(&self) -> Span {
         Span {
             trace_id: self.trace.to_vec(),
             span_id: self.id.to_vec(),
