@@ -83,9 +83,10 @@ enum Txt {
     TraceloopKind,
     ResponseId,
     ServiceTier,
+    AiProviderMetadata,
 }
 
-const N_TXT: usize = Txt::ServiceTier as usize + 1;
+const N_TXT: usize = Txt::AiProviderMetadata as usize + 1;
 
 enum Key {
     Tok(Tok),
@@ -180,6 +181,7 @@ fn classify(key: &str) -> Option<Key> {
             "ai.model.id" => X(Txt::AiModel),
             "ai.response.model" => X(Txt::AiRespModel),
             "ai.response.id" => X(Txt::ResponseId),
+            "ai.response.providerMetadata" => X(Txt::AiProviderMetadata),
             _ => return None,
         },
         b"ope" if key == "openinference.span.kind" => X(Txt::OiKind),
@@ -453,13 +455,20 @@ impl<'a> Recogniser<'a> {
                 input: any(&[Tok::VIn, Tok::VPrompt]),
                 output: any(&[Tok::VOut, Tok::VCompletion]),
                 read: any(&[Tok::VCacheRead, Tok::VCached]),
-                write: v(Tok::VCacheWrite),
+                write: match v(Tok::VCacheWrite) {
+                    Some(w) => Some(w),
+                    None if provider == Some("anthropic") => {
+                        match anthropic_cache_creation(self.t(Txt::AiProviderMetadata)) {
+                            Err(()) => return UsageRead::Invalid,
+                            Ok(w) => w,
+                        }
+                    }
+                    None => None,
+                },
                 reasoning: v(Tok::VReasoning),
-                // AI SDK v4 (`promptTokens`) reported Anthropic input without cache tokens.
-                semantics: if provider == Some("anthropic")
-                    && v(Tok::VPrompt).is_some()
-                    && v(Tok::VIn).is_none()
-                {
+                // AI SDK v4–v5 reported Anthropic input without cache tokens; v6+ also reports
+                // `inputTokenDetails`, handled as explicit below.
+                semantics: if provider == Some("anthropic") {
                     InputSemantics::ExcludesCache
                 } else {
                     InputSemantics::IncludesCache
@@ -548,6 +557,28 @@ impl<'a> Recogniser<'a> {
             reasoning_added_to_output,
             write_split_known,
         })
+    }
+}
+
+/// Cache-creation tokens from the AI SDK's `ai.response.providerMetadata` JSON
+/// (`{"anthropic":{"cacheCreationInputTokens":N}}`), which is where AI SDK v4–v5 put Anthropic
+/// cache writes. `Err` when present but not a valid count.
+fn anthropic_cache_creation(metadata: Option<&str>) -> Result<Option<u64>, ()> {
+    let Some(text) = metadata else {
+        return Ok(None);
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Ok(None);
+    };
+    match json
+        .get("anthropic")
+        .and_then(|a| a.get("cacheCreationInputTokens"))
+    {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(n) => match n.as_u64() {
+            Some(n) if n <= MAX_TOKENS => Ok(Some(n)),
+            _ => Err(()),
+        },
     }
 }
 
@@ -731,6 +762,43 @@ mod tests {
             .class,
             SpanClass::NotLlm
         );
+    }
+
+    #[test]
+    fn vercel_v5_anthropic_reads_cache_writes_from_provider_metadata() {
+        use AttrValue::Int;
+        let r = rec(
+            "ai.streamText.doStream",
+            &[
+                ("ai.model.id", AttrValue::Str("claude-sonnet-4-5")),
+                ("ai.model.provider", AttrValue::Str("anthropic.messages")),
+                ("ai.usage.inputTokens", Int(1200)),
+                ("ai.usage.cachedInputTokens", Int(800)),
+                ("ai.usage.outputTokens", Int(340)),
+                (
+                    "ai.response.providerMetadata",
+                    AttrValue::Str(r#"{"anthropic":{"cacheCreationInputTokens":100}}"#),
+                ),
+            ],
+        );
+        let n = valid(&r);
+        assert_eq!(n.input_semantics, InputSemantics::ExcludesCache);
+        assert_eq!(
+            (n.usage.input, n.usage.cache_read, n.usage.cache_write_5m),
+            (1200, 800, 100)
+        );
+        let bad = rec(
+            "ai.streamText.doStream",
+            &[
+                ("ai.model.provider", AttrValue::Str("anthropic.messages")),
+                ("ai.usage.inputTokens", Int(1)),
+                (
+                    "ai.response.providerMetadata",
+                    AttrValue::Str(r#"{"anthropic":{"cacheCreationInputTokens":-3}}"#),
+                ),
+            ],
+        );
+        assert_eq!(bad.usage, UsageRead::Invalid);
     }
 
     #[test]
