@@ -189,6 +189,41 @@ pub fn price_breakdown(config: &PricingConfig, args: &PriceArgs) -> Result<Strin
 mod tests {
     use super::*;
 
+    #[derive(clap::Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: PriceArgs,
+    }
+
+    #[test]
+    fn parses_the_documented_flags() {
+        use clap::Parser;
+        let c = Cmd::try_parse_from([
+            "price",
+            "claude-sonnet-4",
+            "--input",
+            "100000",
+            "--output",
+            "2000",
+            "--cache-read",
+            "100000",
+            "--cache-write-1h",
+            "10000",
+            "--at",
+            "2026-11-01",
+        ])
+        .unwrap();
+        assert_eq!(c.args.cache_write_1h, 10_000);
+        let out = price_breakdown(&PricingConfig::default(), &c.args).unwrap();
+        // Tier above 200 000 (input incl. cache 210 000): 100 000 × 6 + 100 000 × 0.60
+        // + 10 000 × 12 + 2000 × 22.50 = 600 000 + 60 000 + 120 000 + 45 000 µ$ = $0.825.
+        assert!(
+            out.contains("tier            above 200000 input tokens"),
+            "{out}"
+        );
+        assert!(out.contains("total           $0.825000000"), "{out}");
+    }
+
     #[test]
     fn breakdown_shows_each_component_and_exact_total() {
         let args = PriceArgs {
