@@ -391,7 +391,13 @@ impl<'a> Recogniser<'a> {
             provider,
             model,
             usage: if class == SpanClass::Call {
-                self.usage(provider)
+                // Token semantics follow the model's maker: Claude on Bedrock counts like
+                // Anthropic.
+                let maker = match provider {
+                    Some("anthropic" | "openai" | "google") => provider,
+                    _ => model.and_then(provider_from_model).or(provider),
+                };
+                self.usage(maker)
             } else {
                 UsageRead::Missing
             },
@@ -799,6 +805,39 @@ mod tests {
             ],
         );
         assert_eq!(bad.usage, UsageRead::Invalid);
+    }
+
+    #[test]
+    fn hand_written_semantics_follow_the_model_maker() {
+        use AttrValue::Int;
+        let attrs = |provider| {
+            rec(
+                "call",
+                &[
+                    ("llm.vendor", AttrValue::Str(provider)),
+                    (
+                        "llm.model",
+                        AttrValue::Str("us.anthropic.claude-sonnet-4-6-v1:0"),
+                    ),
+                    ("llm.input_tokens", Int(1000)),
+                    ("llm.cache_read_input_tokens", Int(500)),
+                    ("llm.output_tokens", Int(1)),
+                ],
+            )
+        };
+        // Claude on Bedrock: raw Anthropic usage, input excludes cache.
+        assert_eq!(valid(&attrs("aws.bedrock")).usage.input, 1000);
+        // OpenAI raw usage: cached is a subset of the prompt.
+        let openai = rec(
+            "call",
+            &[
+                ("llm.vendor", AttrValue::Str("openai")),
+                ("llm.model", AttrValue::Str("gpt-4o")),
+                ("llm.input_tokens", Int(1000)),
+                ("llm.cache_read_input_tokens", Int(500)),
+            ],
+        );
+        assert_eq!(valid(&openai).usage.input, 500);
     }
 
     #[test]
