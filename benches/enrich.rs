@@ -110,6 +110,18 @@ fn bench(c: &mut Criterion) {
             black_box(enricher.enrich(&SpanRef::new(&llm, &llm_index, n)))
         })
     });
+    // Baseline: the attribute walk alone (the wire view's cost, which enrich builds on).
+    let mut k = 0;
+    c.bench_function("wire/attribute_walk_non_llm_span", |b| {
+        b.iter(|| {
+            k = (k + 1) % SPANS;
+            let mut n = 0usize;
+            SpanRef::new(&plain, &plain_index, k).for_each_attribute_field(&mut |key, _, _| {
+                n += key.len();
+            });
+            black_box(n)
+        })
+    });
     let mut m = 0;
     c.bench_function("enrich/non_llm_span", |b| {
         b.iter(|| {

@@ -737,3 +737,56 @@ fn struct_view_and_wire_view_conclude_the_same() {
         assert_eq!(from_structs.as_ref(), r.outcomes[0].as_ref(), "{}", f.what);
     }
 }
+
+#[test]
+fn the_span_start_time_picks_the_prices_in_force() {
+    let config: PricingConfig = toml::from_str(
+        r#"
+        [[models]]
+        name = "acme-1"
+        input = 1
+        output = 1
+        effective_from = "2026-01-01"
+        [[models]]
+        name = "acme-1"
+        input = 2
+        output = 2
+        effective_from = "2026-11-01"
+        "#,
+    )
+    .unwrap();
+    let enricher = Enricher::new(&config).unwrap();
+    let span = |trace: u8, start_ns: u64| {
+        let mut sp = SpanSpec::new(
+            "chat",
+            &[
+                ("gen_ai.request.model", s("acme-1")),
+                ("gen_ai.usage.input_tokens", i(1000)),
+                ("gen_ai.usage.output_tokens", i(0)),
+            ],
+        )
+        .trace(trace);
+        sp.start_ns = start_ns;
+        sp
+    };
+    // 2026-06-01T00:00:00Z: 1000 × 1000 nano-USD.
+    let r = run(
+        &enricher,
+        &request(&[span(1, 1_780_272_000_000_000_000)], &[]),
+    );
+    assert_eq!(r.outcomes[0].as_ref().unwrap().total_nanos(), 1_000_000);
+    assert_eq!(
+        r.string(0, "tollgate.pricing.effective_from").as_deref(),
+        Some("2026-01-01")
+    );
+    // 2026-11-25: 1000 × 2000.
+    let r = run(
+        &enricher,
+        &request(&[span(2, 1_795_564_800_000_000_000)], &[]),
+    );
+    assert_eq!(r.outcomes[0].as_ref().unwrap().total_nanos(), 2_000_000);
+    assert_eq!(
+        r.string(0, "tollgate.pricing.effective_from").as_deref(),
+        Some("2026-11-01")
+    );
+}
