@@ -180,6 +180,9 @@ impl Enricher {
                 reported.push(range);
             }
         });
+        if r.saw_nothing() {
+            return None;
+        }
         let rec = r.finish(span.name());
         if rec.class == SpanClass::NotLlm {
             return None;

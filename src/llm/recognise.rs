@@ -269,6 +269,7 @@ pub struct Recogniser<'a> {
     tok: [Count; N_TOK],
     txt: [Option<&'a str>; N_TXT],
     any_tok: bool,
+    any_key: bool,
     batch: bool,
     reported_cost: Option<f64>,
 }
@@ -280,6 +281,7 @@ impl<'a> Recogniser<'a> {
             tok: [Count::Absent; N_TOK],
             txt: [None; N_TXT],
             any_tok: false,
+            any_key: false,
             batch: false,
             reported_cost: None,
         }
@@ -291,6 +293,7 @@ impl<'a> Recogniser<'a> {
         let Some(k) = classify(key) else {
             return false;
         };
+        self.any_key = true;
         match k {
             Key::Tok(t) => {
                 self.tok[t as usize] = read_count(&value);
@@ -322,6 +325,12 @@ impl<'a> Recogniser<'a> {
 
     fn c(&self, t: Tok) -> Count {
         self.tok[t as usize]
+    }
+
+    /// True when no attribute was one of ours: the span is not an LLM span (checked before
+    /// [`Self::finish`] on the hot path).
+    pub fn saw_nothing(&self) -> bool {
+        !self.any_key
     }
 
     /// Classifies the span from what was observed, given its name.
