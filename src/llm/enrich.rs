@@ -1,0 +1,439 @@
+//! Enriching spans: recognise, dedupe, price, and say what to write on the span.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::config::PricingConfig;
+use super::dedupe::{CallRegistry, Fingerprint, Sighting, Verdict};
+use super::metrics::metrics;
+use super::price_table::{ConfigError, Cost, PriceRequest, Unpriced, ValidatedTable};
+use super::pricer::Pricer;
+use super::recognise::{Recognised, Recogniser, SpanClass, UsageRead};
+use super::usage::{Convention, InputSemantics, Usage};
+use crate::wire::attr::{push_span_attribute, NewValue};
+use crate::wire::edit::SpanEdit;
+use crate::wire::{AttrValue, RequestIndex, SpanAttrs, SpanRef};
+
+/// `tollgate.pricing.status` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PricingStatus {
+    /// Priced.
+    Priced,
+    /// No table entry matches the model (or the span names no model) and no fallback is set.
+    UnknownModel,
+    /// A model call without token counts.
+    NoUsage,
+    /// The span repeats usage reported elsewhere (agent roots, Vercel outer spans, a second
+    /// report of one call).
+    Aggregate,
+    /// A token count is not a non-negative integer up to 10⁹, or the counts contradict.
+    InvalidUsage,
+    /// The entry lacks a price for tokens the call used (e.g. cache writes).
+    IncompletePrice,
+}
+
+impl PricingStatus {
+    /// The attribute value and metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PricingStatus::Priced => "priced",
+            PricingStatus::UnknownModel => "unknown_model",
+            PricingStatus::NoUsage => "no_usage",
+            PricingStatus::Aggregate => "aggregate",
+            PricingStatus::InvalidUsage => "invalid_usage",
+            PricingStatus::IncompletePrice => "incomplete_price",
+        }
+    }
+}
+
+/// What tollgate concluded about one LLM span, for task roll-ups, alerts and metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmOutcome {
+    /// The pricing status written on the span.
+    pub status: PricingStatus,
+    /// True for a model call counted once: false for aggregate spans and later reports of a call
+    /// another span already reported. Roll-ups sum `cost` and `usage` over these only.
+    pub is_llm_call: bool,
+    /// True when this span was a later report of an already-seen call.
+    pub duplicate: bool,
+    /// Provider family (`anthropic`, `openai`, `google`, …).
+    pub provider: Option<String>,
+    /// Model id as reported (response model preferred).
+    pub model: Option<String>,
+    /// The price-table entry used (also set for `incomplete_price`).
+    pub entry: Option<Arc<str>>,
+    /// The `effective_from` of the entry version used.
+    pub entry_effective_from: Option<Arc<str>>,
+    /// The long-context tier applied (its `above_input_tokens`).
+    pub tier: Option<u64>,
+    /// The cost in nano-USD, when priced.
+    pub cost: Option<Cost>,
+    /// Normalised usage, when valid.
+    pub usage: Option<Usage>,
+    /// Where the usage came from.
+    pub convention: Option<Convention>,
+    /// How the source's input count was read.
+    pub input_semantics: Option<InputSemantics>,
+    /// A batch-API call.
+    pub batch: bool,
+    /// The cost the emitter reported (USD), if any.
+    pub reported_cost_usd: Option<f64>,
+    /// Span duration in nanoseconds.
+    pub duration_ns: u64,
+}
+
+impl LlmOutcome {
+    /// Total cost in nano-USD (0 when not priced).
+    pub fn total_nanos(&self) -> i64 {
+        self.cost.map_or(0, |c| c.total())
+    }
+    /// Cache-read tokens (numerator of the cache-hit ratio).
+    pub fn cache_read_tokens(&self) -> u64 {
+        self.usage.map_or(0, |u| u.cache_read)
+    }
+    /// Input tokens incl. cache (denominator of the cache-hit ratio).
+    pub fn input_with_cache_tokens(&self) -> u64 {
+        self.usage.map_or(0, |u| u.input_with_cache())
+    }
+}
+
+/// An enriched span: the edit to apply and the outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enriched {
+    /// `SpanEdit::Modify` with the attributes to remove and append.
+    pub edit: SpanEdit,
+    /// What was concluded.
+    pub outcome: LlmOutcome,
+}
+
+/// Recognises, dedupes and prices LLM spans.
+#[derive(Debug)]
+pub struct Enricher {
+    pricer: Pricer,
+    registry: CallRegistry,
+}
+
+/// Attributes tollgate owns on an LLM span (removed before writing fresh ones).
+fn is_own_key(k: &str) -> bool {
+    k.starts_with("tollgate.pricing.")
+        || k.starts_with("tollgate.cost.")
+        || k == "llm.cache_hit_ratio"
+}
+
+/// Cost attributes an emitter may have set.
+fn is_reported_cost_key(k: &str) -> bool {
+    k.starts_with("llm.cost.") || k == "gen_ai.usage.cost"
+}
+
+impl Enricher {
+    /// An enricher over the validated `config`.
+    pub fn new(config: &PricingConfig) -> Result<Self, Vec<ConfigError>> {
+        Ok(Self {
+            pricer: Pricer::new(config)?,
+            registry: CallRegistry::new(config.dedupe_capacity, config.dedupe_ttl),
+        })
+    }
+
+    /// The live price table (for reload).
+    pub fn pricer(&self) -> &Pricer {
+        &self.pricer
+    }
+
+    /// Enriches every span of a scanned request: one edit per span (`Keep` for non-LLM spans) and
+    /// the outcome of each LLM span.
+    pub fn enrich_request(
+        &self,
+        buf: &[u8],
+        index: &RequestIndex,
+    ) -> (Vec<SpanEdit>, Vec<Option<LlmOutcome>>) {
+        let mut edits = Vec::with_capacity(index.spans.len());
+        let mut outcomes = Vec::with_capacity(index.spans.len());
+        for i in 0..index.spans.len() {
+            match self.enrich(&SpanRef::new(buf, index, i)) {
+                Some(e) => {
+                    edits.push(e.edit);
+                    outcomes.push(Some(e.outcome));
+                }
+                None => {
+                    edits.push(SpanEdit::Keep);
+                    outcomes.push(None);
+                }
+            }
+        }
+        (edits, outcomes)
+    }
+
+    /// Enriches one span; `None` for a span that is not an LLM span (leave it untouched).
+    /// One pass over the attributes; nothing is allocated for non-LLM spans.
+    pub fn enrich(&self, span: &SpanRef<'_>) -> Option<Enriched> {
+        let mut r = Recogniser::new();
+        let mut own: Vec<Range<u32>> = Vec::new();
+        let mut reported: Vec<Range<u32>> = Vec::new();
+        span.for_each_attribute_field(&mut |k, v, range| {
+            if r.observe(k, v) {
+                if is_reported_cost_key(k) {
+                    reported.push(range);
+                }
+            } else if is_own_key(k) {
+                own.push(range);
+            } else if is_reported_cost_key(k) {
+                reported.push(range);
+            }
+        });
+        if r.saw_nothing() {
+            return None;
+        }
+        let rec = r.finish(span.name());
+        if rec.class == SpanClass::NotLlm {
+            return None;
+        }
+        let table = self.pricer.snapshot();
+        let outcome = self.conclude(span, &rec, &table);
+        let had_reported = !reported.is_empty();
+        let replace =
+            outcome.status == PricingStatus::Priced && table.replace_reported_cost && had_reported;
+        let mut remove = own;
+        if replace {
+            remove.extend(reported);
+            remove.sort_by_key(|r| r.start);
+        }
+        let mut append = Vec::with_capacity(512);
+        write_attributes(&mut append, &outcome, &table, had_reported);
+        Some(Enriched {
+            edit: SpanEdit::Modify { remove, append },
+            outcome,
+        })
+    }
+
+    /// The outcome for any span view (no edit); `None` for non-LLM spans.
+    pub fn assess<'a, S: SpanAttrs<'a>>(&self, span: &S) -> Option<LlmOutcome> {
+        let rec = super::recognise::recognise(span);
+        if rec.class == SpanClass::NotLlm {
+            return None;
+        }
+        let table = self.pricer.snapshot();
+        Some(self.conclude(span, &rec, &table))
+    }
+
+    fn conclude<'a, S: SpanAttrs<'a>>(
+        &self,
+        span: &S,
+        rec: &Recognised<'a>,
+        table: &ValidatedTable,
+    ) -> LlmOutcome {
+        let mut o = LlmOutcome {
+            status: PricingStatus::Aggregate,
+            is_llm_call: false,
+            duplicate: false,
+            provider: rec.provider.map(str::to_string),
+            model: rec.model.map(str::to_string),
+            entry: None,
+            entry_effective_from: None,
+            tier: None,
+            cost: None,
+            usage: None,
+            convention: None,
+            input_semantics: None,
+            batch: rec.batch,
+            reported_cost_usd: rec.reported_cost,
+            duration_ns: span
+                .end_time_unix_nano()
+                .saturating_sub(span.start_time_unix_nano()),
+        };
+        o.status = match (rec.class, rec.usage) {
+            (SpanClass::Aggregate | SpanClass::NotLlm, _) => PricingStatus::Aggregate,
+            (SpanClass::Call, UsageRead::Invalid) => {
+                o.is_llm_call = true;
+                PricingStatus::InvalidUsage
+            }
+            (SpanClass::Call, UsageRead::Missing) => {
+                o.is_llm_call = true;
+                PricingStatus::NoUsage
+            }
+            (SpanClass::Call, UsageRead::Valid(n)) => {
+                o.usage = Some(n.usage);
+                o.convention = Some(n.convention);
+                o.input_semantics = Some(n.input_semantics);
+                let verdict = self.registry.check_in(&Sighting {
+                    trace_id: span.trace_id(),
+                    span_id: span.span_id(),
+                    parent_span_id: span.parent_span_id(),
+                    response_id: rec.response_id,
+                    fingerprint: Fingerprint::new(n.usage, rec.model),
+                });
+                if verdict == Verdict::Duplicate {
+                    o.duplicate = true;
+                    PricingStatus::Aggregate
+                } else {
+                    o.is_llm_call = true;
+                    self.price(span, rec, &n.usage, table, &mut o)
+                }
+            }
+        };
+        if o.status == PricingStatus::Priced {
+            metrics().priced_spans.inc();
+        } else {
+            metrics()
+                .unpriced_spans
+                .with_label_values(&[o.status.as_str()])
+                .inc();
+        }
+        o
+    }
+
+    fn price<'a, S: SpanAttrs<'a>>(
+        &self,
+        span: &S,
+        rec: &Recognised<'a>,
+        usage: &Usage,
+        table: &ValidatedTable,
+        o: &mut LlmOutcome,
+    ) -> PricingStatus {
+        let Some(model) = rec.model else {
+            return PricingStatus::UnknownModel;
+        };
+        let discount = if table.has_overrides() {
+            table.override_discount(|key| {
+                span.attribute(key)
+                    .or_else(|| span.resource_attribute(key))
+                    .and_then(|v| match v {
+                        AttrValue::Str(s) => Some(s),
+                        _ => None,
+                    })
+            })
+        } else {
+            None
+        };
+        let req = PriceRequest {
+            model,
+            usage,
+            at_unix_nano: span.start_time_unix_nano(),
+            batch: rec.batch,
+            discount,
+        };
+        match table.price(&req) {
+            Ok(q) => {
+                if o.provider.is_none() {
+                    o.provider = q.entry.provider.as_deref().map(str::to_string);
+                }
+                o.entry = Some(q.entry.name);
+                o.entry_effective_from = q.entry.effective_from;
+                o.tier = q.tier;
+                o.cost = Some(q.cost);
+                PricingStatus::Priced
+            }
+            Err(Unpriced::UnknownModel) => PricingStatus::UnknownModel,
+            Err(Unpriced::IncompletePrice { entry, tier, .. }) => {
+                o.entry = Some(entry.name);
+                o.entry_effective_from = entry.effective_from;
+                o.tier = tier;
+                PricingStatus::IncompletePrice
+            }
+            Err(Unpriced::Overflow) => PricingStatus::InvalidUsage,
+        }
+    }
+}
+
+fn usd(nanos: i64) -> NewValue<'static> {
+    NewValue::Double(super::money::nanos_to_usd(nanos))
+}
+
+/// Appends the attributes for `o` (see the module docs of [`super`]).
+fn write_attributes(
+    out: &mut Vec<u8>,
+    o: &LlmOutcome,
+    table: &ValidatedTable,
+    had_reported_cost: bool,
+) {
+    push_span_attribute(
+        out,
+        "tollgate.pricing.status",
+        NewValue::Str(o.status.as_str()),
+    );
+    if o.status == PricingStatus::Aggregate {
+        return;
+    }
+    if let Some(e) = &o.entry {
+        push_span_attribute(out, "tollgate.pricing.entry", NewValue::Str(e));
+    }
+    if let Some(d) = &o.entry_effective_from {
+        push_span_attribute(out, "tollgate.pricing.effective_from", NewValue::Str(d));
+    }
+    if let Some(t) = o.tier {
+        push_span_attribute(
+            out,
+            "tollgate.pricing.tier",
+            NewValue::Str(&format!("above_{t}")),
+        );
+    }
+    if let Some(ratio) = o.usage.and_then(|u| u.cache_hit_ratio()) {
+        push_span_attribute(out, "llm.cache_hit_ratio", NewValue::Double(ratio));
+    }
+    let Some(c) = o.cost else { return };
+    if o.batch {
+        push_span_attribute(out, "tollgate.pricing.batch", NewValue::Bool(true));
+    }
+    if let Some(rep) = o.reported_cost_usd {
+        push_span_attribute(out, "tollgate.cost.reported_usd", NewValue::Double(rep));
+    }
+    if had_reported_cost && !table.replace_reported_cost {
+        push_span_attribute(out, "tollgate.cost.total_usd", usd(c.total()));
+        return;
+    }
+    push_span_attribute(out, "llm.cost.total", usd(c.total()));
+    push_span_attribute(out, "llm.cost.prompt", usd(c.prompt()));
+    push_span_attribute(out, "llm.cost.completion", usd(c.output));
+    push_span_attribute(out, "llm.cost.prompt_details.input", usd(c.input));
+    push_span_attribute(out, "llm.cost.prompt_details.cache_read", usd(c.cache_read));
+    push_span_attribute(
+        out,
+        "llm.cost.prompt_details.cache_write",
+        usd(c.cache_write()),
+    );
+    push_span_attribute(out, "llm.cost.completion_details.output", usd(c.output));
+    push_span_attribute(out, "gen_ai.usage.cost", usd(c.total()));
+}
+
+/// The Langfuse observation extras for an outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LangfuseDetails {
+    /// `langfuse.observation.usage_details` (JSON object string).
+    pub usage_details: String,
+    /// `langfuse.observation.cost_details` (JSON object string, USD), when priced.
+    pub cost_details: Option<String>,
+}
+
+/// `langfuse.observation.usage_details` / `cost_details` for a priced or usage-bearing call:
+/// keys `input` (uncached), `input_cache_read`, `input_cache_creation_5m`,
+/// `input_cache_creation_1h`, `output` and `total`. Aggregate spans get none, so Langfuse does
+/// not count them.
+pub fn langfuse_details(o: &LlmOutcome) -> Option<LangfuseDetails> {
+    if !o.is_llm_call {
+        return None;
+    }
+    let u = o.usage?;
+    let usage = serde_json::json!({
+        "input": u.input,
+        "input_cache_read": u.cache_read,
+        "input_cache_creation_5m": u.cache_write_5m,
+        "input_cache_creation_1h": u.cache_write_1h,
+        "output": u.output,
+        "total": u.total(),
+    });
+    let cost = o.cost.map(|c| {
+        let d = super::money::nanos_to_usd;
+        serde_json::json!({
+            "input": d(c.input),
+            "input_cache_read": d(c.cache_read),
+            "input_cache_creation_5m": d(c.cache_write_5m),
+            "input_cache_creation_1h": d(c.cache_write_1h),
+            "output": d(c.output),
+            "total": d(c.total()),
+        })
+        .to_string()
+    });
+    Some(LangfuseDetails {
+        usage_details: usage.to_string(),
+        cost_details: cost,
+    })
+}

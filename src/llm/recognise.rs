@@ -1,0 +1,649 @@
+//! Recognising model-call spans from any emitter and normalising their usage.
+//!
+//! One pass over the span's attributes: each key is matched by bytes against the names every
+//! known emitter uses (see `shared/reference/llm-conventions.md`), values are kept borrowed, and
+//! nothing is allocated. A span none of whose keys is known is not an LLM call and costs one
+//! failed match per attribute.
+
+use super::usage::{Convention, InputSemantics, Normalised, Usage, MAX_TOKENS};
+use crate::wire::{AttrValue, SpanAttrs};
+
+/// A token-count attribute, by emitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Tok {
+    // OTel GenAI / OpenLLMetry / Anthropic SDKs.
+    GIn,
+    GPrompt,
+    GOut,
+    GCompletion,
+    GCacheRead,
+    GCacheReadOld,
+    GCacheWrite,
+    GCacheCreation,
+    GCacheCreationOld,
+    GReasoning,
+    GReasoningOld,
+    // OpenInference.
+    OiPrompt,
+    OiCompletion,
+    OiCacheRead,
+    OiCacheWrite,
+    OiReasoning,
+    // Vercel AI SDK.
+    VPrompt,
+    VCompletion,
+    VIn,
+    VOut,
+    VCached,
+    VReasoning,
+    VNoCache,
+    VCacheRead,
+    VCacheWrite,
+    // `llm.usage.*`.
+    LuIn,
+    LuOut,
+    LuCacheRead,
+    LuCacheWrite,
+    LuReasoning,
+    // Hand-written `llm.*`.
+    HIn,
+    HOut,
+    HCacheRead,
+    HCacheWrite,
+    // Cache-write lifetime split (Anthropic `cache_creation.ephemeral_{5m,1h}_input_tokens`).
+    Write5m,
+    Write1h,
+}
+
+const N_TOK: usize = Tok::Write1h as usize + 1;
+
+/// A text attribute, by role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Txt {
+    ProviderName,
+    System,
+    LlmProvider,
+    LlmSystem,
+    AiProvider,
+    LlmVendor,
+    RespModel,
+    OiRespModel,
+    LlmRespModel,
+    AiRespModel,
+    OiModel,
+    LlmModel,
+    ReqModel,
+    OiReqModel,
+    LlmReqModel,
+    AiModel,
+    Operation,
+    OiKind,
+    TraceloopKind,
+    ResponseId,
+    ServiceTier,
+    AiProviderMetadata,
+}
+
+const N_TXT: usize = Txt::AiProviderMetadata as usize + 1;
+
+enum Key {
+    Tok(Tok),
+    Txt(Txt),
+    Batch,
+    ReportedCost,
+}
+
+/// Maps an attribute key to its role. Keys that cannot be ours are rejected on their first
+/// bytes, which is all most attributes of most spans cost.
+fn classify(key: &str) -> Option<Key> {
+    use Key::{Tok as T, Txt as X};
+    let b = key.as_bytes();
+    if b.len() < 5 {
+        return None;
+    }
+    let k = match &b[..3] {
+        b"gen" => match key {
+            "gen_ai.usage.input_tokens" => T(Tok::GIn),
+            "gen_ai.usage.prompt_tokens" => T(Tok::GPrompt),
+            "gen_ai.usage.output_tokens" => T(Tok::GOut),
+            "gen_ai.usage.completion_tokens" => T(Tok::GCompletion),
+            "gen_ai.usage.cache_read.input_tokens" => T(Tok::GCacheRead),
+            "gen_ai.usage.cache_read_input_tokens" => T(Tok::GCacheReadOld),
+            "gen_ai.usage.cache_write.input_tokens" => T(Tok::GCacheWrite),
+            "gen_ai.usage.cache_creation.input_tokens" => T(Tok::GCacheCreation),
+            "gen_ai.usage.cache_creation_input_tokens" => T(Tok::GCacheCreationOld),
+            "gen_ai.usage.reasoning.output_tokens" => T(Tok::GReasoning),
+            "gen_ai.usage.reasoning_tokens" => T(Tok::GReasoningOld),
+            "gen_ai.usage.cache_creation.ephemeral_5m_input_tokens"
+            | "gen_ai.usage.cache_write.ephemeral_5m_input_tokens" => T(Tok::Write5m),
+            "gen_ai.usage.cache_creation.ephemeral_1h_input_tokens"
+            | "gen_ai.usage.cache_write.ephemeral_1h_input_tokens" => T(Tok::Write1h),
+            "gen_ai.usage.cost" => Key::ReportedCost,
+            "gen_ai.provider.name" => X(Txt::ProviderName),
+            "gen_ai.system" => X(Txt::System),
+            "gen_ai.response.model" => X(Txt::RespModel),
+            "gen_ai.request.model" => X(Txt::ReqModel),
+            "gen_ai.operation.name" => X(Txt::Operation),
+            "gen_ai.response.id" => X(Txt::ResponseId),
+            "gen_ai.request.batch" => Key::Batch,
+            "gen_ai.openai.request.service_tier"
+            | "gen_ai.openai.response.service_tier"
+            | "gen_ai.request.service_tier"
+            | "gen_ai.response.service_tier" => X(Txt::ServiceTier),
+            _ => return None,
+        },
+        b"llm" => match key {
+            "llm.token_count.prompt" => T(Tok::OiPrompt),
+            "llm.token_count.completion" => T(Tok::OiCompletion),
+            "llm.token_count.prompt_details.cache_read" => T(Tok::OiCacheRead),
+            "llm.token_count.prompt_details.cache_write" => T(Tok::OiCacheWrite),
+            "llm.token_count.completion_details.reasoning" => T(Tok::OiReasoning),
+            "llm.usage.input_tokens" => T(Tok::LuIn),
+            "llm.usage.output_tokens" => T(Tok::LuOut),
+            "llm.usage.cache_read_input_tokens" => T(Tok::LuCacheRead),
+            "llm.usage.cache_creation_input_tokens" => T(Tok::LuCacheWrite),
+            "llm.usage.reasoning_tokens" => T(Tok::LuReasoning),
+            "llm.input_tokens" => T(Tok::HIn),
+            "llm.output_tokens" => T(Tok::HOut),
+            "llm.cache_read_input_tokens" => T(Tok::HCacheRead),
+            "llm.cache_creation_input_tokens" => T(Tok::HCacheWrite),
+            "llm.cache_creation.ephemeral_5m_input_tokens"
+            | "llm.usage.cache_creation.ephemeral_5m_input_tokens" => T(Tok::Write5m),
+            "llm.cache_creation.ephemeral_1h_input_tokens"
+            | "llm.usage.cache_creation.ephemeral_1h_input_tokens" => T(Tok::Write1h),
+            "llm.cost.total" => Key::ReportedCost,
+            "llm.provider" => X(Txt::LlmProvider),
+            "llm.system" => X(Txt::LlmSystem),
+            "llm.vendor" => X(Txt::LlmVendor),
+            "llm.model_name" => X(Txt::OiModel),
+            "llm.model" => X(Txt::LlmModel),
+            "llm.response.model_name" => X(Txt::OiRespModel),
+            "llm.response.model" => X(Txt::LlmRespModel),
+            "llm.request.model_name" => X(Txt::OiReqModel),
+            "llm.request.model" => X(Txt::LlmReqModel),
+            "llm.response.id" => X(Txt::ResponseId),
+            "llm.batch" => Key::Batch,
+            _ => return None,
+        },
+        b"ai." => match key {
+            "ai.usage.promptTokens" => T(Tok::VPrompt),
+            "ai.usage.completionTokens" => T(Tok::VCompletion),
+            "ai.usage.inputTokens" => T(Tok::VIn),
+            "ai.usage.outputTokens" => T(Tok::VOut),
+            "ai.usage.cachedInputTokens" => T(Tok::VCached),
+            "ai.usage.reasoningTokens" => T(Tok::VReasoning),
+            "ai.usage.inputTokenDetails.noCacheTokens" => T(Tok::VNoCache),
+            "ai.usage.inputTokenDetails.cacheReadTokens" => T(Tok::VCacheRead),
+            "ai.usage.inputTokenDetails.cacheWriteTokens" => T(Tok::VCacheWrite),
+            "ai.model.provider" => X(Txt::AiProvider),
+            "ai.model.id" => X(Txt::AiModel),
+            "ai.response.model" => X(Txt::AiRespModel),
+            "ai.response.id" => X(Txt::ResponseId),
+            "ai.response.providerMetadata" => X(Txt::AiProviderMetadata),
+            _ => return None,
+        },
+        b"ope" if key == "openinference.span.kind" => X(Txt::OiKind),
+        b"tra" if key == "traceloop.span.kind" => X(Txt::TraceloopKind),
+        b"tol" if key == "tollgate.batch" => Key::Batch,
+        _ => return None,
+    };
+    Some(k)
+}
+
+/// One token-count attribute as read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Count {
+    #[default]
+    Absent,
+    Valid(u64),
+    Invalid,
+}
+
+fn read_count(v: &AttrValue<'_>) -> Count {
+    let n = match *v {
+        AttrValue::Int(i) => Some(i),
+        AttrValue::Double(d) if d.is_finite() && d.fract() == 0.0 && d.abs() <= 1e15 => {
+            Some(d as i64)
+        }
+        AttrValue::Str(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    match n {
+        Some(n) if (0..=MAX_TOKENS as i64).contains(&n) => Count::Valid(n as u64),
+        _ => Count::Invalid,
+    }
+}
+
+/// What the span is, as far as pricing goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanClass {
+    /// Not an LLM call (no model, usage or model-call operation).
+    NotLlm,
+    /// Repeats usage of the calls beneath it (agent roots, Vercel outer spans, workflows).
+    Aggregate,
+    /// A model call.
+    Call,
+}
+
+/// The usage a call reported.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum UsageRead {
+    /// Neither input nor output counts were present.
+    Missing,
+    /// A count was not a non-negative integer up to [`MAX_TOKENS`], or counts contradict.
+    Invalid,
+    /// Usable counts.
+    Valid(Normalised),
+}
+
+/// What a span says about a model call, borrowed from the span.
+#[derive(Debug, Clone, Copy)]
+pub struct Recognised<'a> {
+    /// Call, aggregate or neither.
+    pub class: SpanClass,
+    /// Provider, lower-cased family (`anthropic`, `openai`, `google`, or the emitter's value).
+    pub provider: Option<&'a str>,
+    /// Model id: the response model when present, else the request model.
+    pub model: Option<&'a str>,
+    /// The usage.
+    pub usage: UsageRead,
+    /// The span marks a batch-API call.
+    pub batch: bool,
+    /// The provider's response id, when present (links spans of one call across traces).
+    pub response_id: Option<&'a str>,
+    /// A cost the emitter already reported (USD), if any.
+    pub reported_cost: Option<f64>,
+}
+
+impl Default for Recogniser<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Reads attributes one at a time; [`Recogniser::finish`] classifies.
+#[derive(Debug)]
+pub struct Recogniser<'a> {
+    tok: [Count; N_TOK],
+    txt: [Option<&'a str>; N_TXT],
+    any_tok: bool,
+    any_key: bool,
+    batch: bool,
+    reported_cost: Option<f64>,
+}
+
+impl<'a> Recogniser<'a> {
+    /// A fresh recogniser.
+    pub fn new() -> Self {
+        Self {
+            tok: [Count::Absent; N_TOK],
+            txt: [None; N_TXT],
+            any_tok: false,
+            any_key: false,
+            batch: false,
+            reported_cost: None,
+        }
+    }
+
+    /// Feeds one attribute; returns true when the key was one of ours.
+    #[inline]
+    pub fn observe(&mut self, key: &'a str, value: AttrValue<'a>) -> bool {
+        let Some(k) = classify(key) else {
+            return false;
+        };
+        self.any_key = true;
+        match k {
+            Key::Tok(t) => {
+                self.tok[t as usize] = read_count(&value);
+                self.any_tok = true;
+            }
+            Key::Txt(t) => {
+                self.txt[t as usize] = value.as_str().map(str::trim).filter(|s| !s.is_empty())
+            }
+            Key::Batch => self.batch |= value.as_bool() == Some(true),
+            Key::ReportedCost => {
+                if let Some(c) = value.as_f64().filter(|c| c.is_finite()) {
+                    // `llm.cost.total` is preferred; `gen_ai.usage.cost` only fills a gap.
+                    if key == "llm.cost.total" || self.reported_cost.is_none() {
+                        self.reported_cost = Some(c);
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    fn t(&self, x: Txt) -> Option<&'a str> {
+        self.txt[x as usize]
+    }
+
+    fn first(&self, order: &[Txt]) -> Option<&'a str> {
+        order.iter().find_map(|x| self.t(*x))
+    }
+
+    fn c(&self, t: Tok) -> Count {
+        self.tok[t as usize]
+    }
+
+    /// True when no attribute was one of ours: the span is not an LLM span (checked before
+    /// [`Self::finish`] on the hot path).
+    pub fn saw_nothing(&self) -> bool {
+        !self.any_key
+    }
+
+    /// Classifies the span from what was observed, given its name.
+    pub fn finish(&self, span_name: &str) -> Recognised<'a> {
+        let model = self.first(&[
+            Txt::RespModel,
+            Txt::OiRespModel,
+            Txt::LlmRespModel,
+            Txt::AiRespModel,
+            Txt::OiModel,
+            Txt::LlmModel,
+            Txt::ReqModel,
+            Txt::OiReqModel,
+            Txt::LlmReqModel,
+            Txt::AiModel,
+        ]);
+        let provider_raw = self.first(&[
+            Txt::ProviderName,
+            Txt::System,
+            Txt::LlmProvider,
+            Txt::LlmSystem,
+            Txt::AiProvider,
+            Txt::LlmVendor,
+        ]);
+        let provider = provider_raw
+            .map(provider_family)
+            .or_else(|| model.and_then(provider_from_model));
+        let op = self.t(Txt::Operation);
+        let oi_kind = self.t(Txt::OiKind);
+        let llm_kind = op.is_some_and(|o| {
+            matches!(
+                o,
+                "chat" | "generate_content" | "text_completion" | "embeddings"
+            )
+        }) || oi_kind
+            .is_some_and(|k| k.eq_ignore_ascii_case("LLM") || k.eq_ignore_ascii_case("EMBEDDING"));
+        let llm_ish = self.any_tok || model.is_some() || llm_kind;
+        let other_op =
+            op.is_some_and(|o| matches!(o, "execute_tool" | "retrieval" | "create_agent"));
+        let aggregate = op
+            .is_some_and(|o| matches!(o, "invoke_agent" | "agent_step" | "invoke_workflow"))
+            || span_name.starts_with("invoke_agent")
+            || span_name.starts_with("agent_step")
+            || matches!(
+                span_name,
+                "ai.generateText" | "ai.streamText" | "ai.generateObject" | "ai.streamObject"
+            )
+            || oi_kind.is_some_and(|k| {
+                k.eq_ignore_ascii_case("AGENT") || k.eq_ignore_ascii_case("CHAIN")
+            })
+            || self
+                .t(Txt::TraceloopKind)
+                .is_some_and(|k| matches!(k, "workflow" | "agent" | "task"));
+        let class = if !llm_ish || (other_op && !self.any_tok) {
+            SpanClass::NotLlm
+        } else if aggregate {
+            SpanClass::Aggregate
+        } else {
+            SpanClass::Call
+        };
+        let batch = self.batch
+            || self
+                .t(Txt::ServiceTier)
+                .is_some_and(|t| t.eq_ignore_ascii_case("batch"));
+        Recognised {
+            class,
+            provider,
+            model,
+            usage: if class == SpanClass::Call {
+                // Token semantics follow the model's maker: Claude on Bedrock counts like
+                // Anthropic.
+                let maker = match provider {
+                    Some("anthropic" | "openai" | "google") => provider,
+                    _ => model.and_then(provider_from_model).or(provider),
+                };
+                self.usage(maker)
+            } else {
+                UsageRead::Missing
+            },
+            batch,
+            response_id: self.t(Txt::ResponseId),
+            reported_cost: self.reported_cost,
+        }
+    }
+
+    fn usage(&self, provider: Option<&str>) -> UsageRead {
+        if self.tok.contains(&Count::Invalid) {
+            return UsageRead::Invalid;
+        }
+        let v = |t: Tok| match self.c(t) {
+            Count::Valid(n) => Some(n),
+            _ => None,
+        };
+        let any = |ts: &[Tok]| ts.iter().find_map(|t| v(*t));
+        // (convention, input, output, read, write, reasoning, default semantics, uncached)
+        struct Raw {
+            conv: Convention,
+            input: Option<u64>,
+            output: Option<u64>,
+            read: Option<u64>,
+            write: Option<u64>,
+            reasoning: Option<u64>,
+            semantics: InputSemantics,
+            uncached: Option<u64>,
+        }
+        let raw_provider_semantics = match provider {
+            Some("openai") | Some("google") => InputSemantics::IncludesCache,
+            _ => InputSemantics::ExcludesCache,
+        };
+        let candidates = [
+            Raw {
+                conv: Convention::GenAi,
+                input: any(&[Tok::GIn, Tok::GPrompt]),
+                output: any(&[Tok::GOut, Tok::GCompletion]),
+                read: any(&[Tok::GCacheRead, Tok::GCacheReadOld]),
+                write: any(&[
+                    Tok::GCacheWrite,
+                    Tok::GCacheCreation,
+                    Tok::GCacheCreationOld,
+                ]),
+                reasoning: any(&[Tok::GReasoning, Tok::GReasoningOld, Tok::LuReasoning]),
+                semantics: InputSemantics::IncludesCache,
+                uncached: None,
+            },
+            Raw {
+                conv: Convention::OpenInference,
+                input: v(Tok::OiPrompt),
+                output: v(Tok::OiCompletion),
+                read: v(Tok::OiCacheRead),
+                write: v(Tok::OiCacheWrite),
+                reasoning: v(Tok::OiReasoning),
+                semantics: InputSemantics::IncludesCache,
+                uncached: None,
+            },
+            Raw {
+                conv: Convention::VercelAi,
+                input: any(&[Tok::VIn, Tok::VPrompt]),
+                output: any(&[Tok::VOut, Tok::VCompletion]),
+                read: any(&[Tok::VCacheRead, Tok::VCached]),
+                write: match v(Tok::VCacheWrite) {
+                    Some(w) => Some(w),
+                    None if provider == Some("anthropic") => {
+                        match anthropic_cache_creation(self.t(Txt::AiProviderMetadata)) {
+                            Err(()) => return UsageRead::Invalid,
+                            Ok(w) => w,
+                        }
+                    }
+                    None => None,
+                },
+                reasoning: v(Tok::VReasoning),
+                // AI SDK v4–v5 reported Anthropic input without cache tokens; v6+ also reports
+                // `inputTokenDetails`, handled as explicit below.
+                semantics: if provider == Some("anthropic") {
+                    InputSemantics::ExcludesCache
+                } else {
+                    InputSemantics::IncludesCache
+                },
+                uncached: v(Tok::VNoCache),
+            },
+            Raw {
+                conv: Convention::LlmUsage,
+                input: v(Tok::LuIn),
+                output: v(Tok::LuOut),
+                read: v(Tok::LuCacheRead),
+                write: v(Tok::LuCacheWrite),
+                reasoning: v(Tok::LuReasoning),
+                semantics: raw_provider_semantics,
+                uncached: None,
+            },
+            Raw {
+                conv: Convention::HandWritten,
+                input: v(Tok::HIn),
+                output: v(Tok::HOut),
+                read: v(Tok::HCacheRead),
+                write: v(Tok::HCacheWrite),
+                reasoning: None,
+                semantics: raw_provider_semantics,
+                uncached: None,
+            },
+        ];
+        let Some(raw) = candidates
+            .into_iter()
+            .find(|r| r.input.is_some() || r.output.is_some() || r.uncached.is_some())
+        else {
+            return UsageRead::Missing;
+        };
+        let read = raw.read.unwrap_or(0);
+        let w5 = v(Tok::Write5m);
+        let w1h = v(Tok::Write1h);
+        let write_split_known = w5.is_some() || w1h.is_some();
+        let write = match (raw.write, w5, w1h) {
+            (Some(w), _, _) => w,
+            (None, a, b) => a.unwrap_or(0) + b.unwrap_or(0),
+        };
+        let (cache_write_5m, cache_write_1h) = match (w5, w1h) {
+            (_, Some(h)) if h <= write => (write - h, h),
+            (Some(m), None) if m <= write => (m, write - m),
+            (None, None) => (write, 0),
+            _ => return UsageRead::Invalid,
+        };
+        let input = raw.input.unwrap_or(0);
+        let (semantics, uncached) = if let Some(u) = raw.uncached {
+            (InputSemantics::Explicit, u)
+        } else {
+            match raw.semantics {
+                InputSemantics::IncludesCache if read + write <= input => {
+                    (InputSemantics::IncludesCache, input - read - write)
+                }
+                // A source that claims inclusive input but reports more cache than input can
+                // only have meant exclusive input.
+                _ => (InputSemantics::ExcludesCache, input),
+            }
+        };
+        let mut output = raw.output.unwrap_or(0);
+        let reasoning = raw.reasoning.unwrap_or(0);
+        // Gemini's raw candidate count excludes thoughts; so does any source reporting more
+        // reasoning than output.
+        let gemini_raw = provider == Some("google")
+            && matches!(raw.conv, Convention::LlmUsage | Convention::HandWritten);
+        let reasoning_added_to_output = gemini_raw || reasoning > output;
+        if reasoning_added_to_output {
+            output += reasoning;
+        }
+        let usage = Usage {
+            input: uncached,
+            cache_read: read,
+            cache_write_5m,
+            cache_write_1h,
+            output,
+            reasoning,
+        };
+        if usage.total() > 4 * MAX_TOKENS {
+            return UsageRead::Invalid;
+        }
+        UsageRead::Valid(Normalised {
+            usage,
+            convention: raw.conv,
+            input_semantics: semantics,
+            reasoning_added_to_output,
+            write_split_known,
+        })
+    }
+}
+
+/// Cache-creation tokens from the AI SDK's `ai.response.providerMetadata` JSON
+/// (`{"anthropic":{"cacheCreationInputTokens":N}}`), which is where AI SDK v4–v5 put Anthropic
+/// cache writes. `Err` when present but not a valid count.
+fn anthropic_cache_creation(metadata: Option<&str>) -> Result<Option<u64>, ()> {
+    let Some(text) = metadata else {
+        return Ok(None);
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Ok(None);
+    };
+    match json
+        .get("anthropic")
+        .and_then(|a| a.get("cacheCreationInputTokens"))
+    {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(n) => match n.as_u64() {
+            Some(n) if n <= MAX_TOKENS => Ok(Some(n)),
+            _ => Err(()),
+        },
+    }
+}
+
+/// Recognises a span through any [`SpanAttrs`] view.
+pub fn recognise<'a, S: SpanAttrs<'a>>(span: &S) -> Recognised<'a> {
+    let mut r = Recogniser::new();
+    span.for_each_attribute(&mut |k, v| {
+        r.observe(k, v);
+    });
+    r.finish(span.name())
+}
+
+/// The provider family of an emitter's provider value (`Anthropic`, `anthropic.messages`,
+/// `gcp.vertex_ai`, …).
+pub fn provider_family(raw: &str) -> &str {
+    let lower_starts = |p: &str| raw.len() >= p.len() && raw[..p.len()].eq_ignore_ascii_case(p);
+    if lower_starts("anthropic") || lower_starts("aws.bedrock.anthropic") {
+        "anthropic"
+    } else if lower_starts("openai") || lower_starts("azure") || lower_starts("az.ai.openai") {
+        "openai"
+    } else if lower_starts("google")
+        || lower_starts("gcp.")
+        || lower_starts("gemini")
+        || lower_starts("vertex")
+    {
+        "google"
+    } else {
+        raw
+    }
+}
+
+/// The provider a model id implies, for spans that do not say.
+pub fn provider_from_model(model: &str) -> Option<&'static str> {
+    let m = model.rsplit('/').next().unwrap_or(model);
+    let m = m.to_ascii_lowercase();
+    if m.contains("claude") {
+        Some("anthropic")
+    } else if m.contains("gemini") {
+        Some("google")
+    } else if m.starts_with("gpt")
+        || m.starts_with("o1")
+        || m.starts_with("o3")
+        || m.starts_with("o4")
+    {
+        Some("openai")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+#[path = "recognise_tests.rs"]
+mod tests;

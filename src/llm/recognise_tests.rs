@@ -1,0 +1,216 @@
+//! Tests of `recognise`.
+use super::*;
+
+fn rec<'a>(name: &str, attrs: &[(&'a str, AttrValue<'a>)]) -> Recognised<'a> {
+    let mut r = Recogniser::new();
+    for (k, v) in attrs {
+        r.observe(k, *v);
+    }
+    r.finish(name)
+}
+
+fn valid(r: &Recognised<'_>) -> Normalised {
+    match r.usage {
+        UsageRead::Valid(n) => n,
+        other => panic!("expected usage, got {other:?}"),
+    }
+}
+
+#[test]
+fn non_llm_span_is_not_llm() {
+    let r = rec(
+        "GET /",
+        &[
+            ("http.method", AttrValue::Str("GET")),
+            ("gen_ai.agent.name", AttrValue::Str("x")),
+        ],
+    );
+    assert_eq!(r.class, SpanClass::NotLlm);
+}
+
+#[test]
+fn openllmetry_inclusive_input_is_split() {
+    use AttrValue::Int;
+    let r = rec(
+        "anthropic.chat",
+        &[
+            ("gen_ai.system", AttrValue::Str("Anthropic")),
+            ("gen_ai.request.model", AttrValue::Str("claude-sonnet-4-5")),
+            ("gen_ai.usage.prompt_tokens", Int(2100)),
+            ("gen_ai.usage.completion_tokens", Int(340)),
+            ("gen_ai.usage.cache_read_input_tokens", Int(800)),
+            ("gen_ai.usage.cache_creation_input_tokens", Int(100)),
+        ],
+    );
+    assert_eq!(r.class, SpanClass::Call);
+    assert_eq!(r.provider, Some("anthropic"));
+    let n = valid(&r);
+    assert_eq!(n.input_semantics, InputSemantics::IncludesCache);
+    assert_eq!(
+        n.usage,
+        Usage {
+            input: 1200,
+            cache_read: 800,
+            cache_write_5m: 100,
+            cache_write_1h: 0,
+            output: 340,
+            reasoning: 0
+        }
+    );
+}
+
+#[test]
+fn more_cache_than_input_means_exclusive() {
+    use AttrValue::Int;
+    let r = rec(
+        "chat",
+        &[
+            ("gen_ai.request.model", AttrValue::Str("claude-sonnet-4-5")),
+            ("gen_ai.usage.input_tokens", Int(10)),
+            ("gen_ai.usage.output_tokens", Int(5)),
+            ("gen_ai.usage.cache_read.input_tokens", Int(800)),
+        ],
+    );
+    let n = valid(&r);
+    assert_eq!(n.input_semantics, InputSemantics::ExcludesCache);
+    assert_eq!(n.usage.input, 10);
+}
+
+#[test]
+fn bad_values_are_invalid_never_panic() {
+    for v in [
+        AttrValue::Str("lots"),
+        AttrValue::Int(-1),
+        AttrValue::Double(f64::NAN),
+        AttrValue::Double(1.5),
+        AttrValue::Int(2_000_000_000),
+        AttrValue::Bool(true),
+    ] {
+        let r = rec("chat", &[("gen_ai.usage.input_tokens", v)]);
+        assert_eq!(r.usage, UsageRead::Invalid, "{v:?}");
+    }
+    // A 1h split larger than the total write contradicts itself.
+    let r = rec(
+        "chat",
+        &[
+            ("gen_ai.usage.input_tokens", AttrValue::Int(100)),
+            ("gen_ai.usage.cache_write.input_tokens", AttrValue::Int(10)),
+            (
+                "gen_ai.usage.cache_write.ephemeral_1h_input_tokens",
+                AttrValue::Int(20),
+            ),
+        ],
+    );
+    assert_eq!(r.usage, UsageRead::Invalid);
+}
+
+#[test]
+fn aggregates_by_operation_and_name() {
+    let u = ("gen_ai.usage.input_tokens", AttrValue::Int(1));
+    assert_eq!(
+        rec(
+            "x",
+            &[u, ("gen_ai.operation.name", AttrValue::Str("invoke_agent"))]
+        )
+        .class,
+        SpanClass::Aggregate
+    );
+    assert_eq!(rec("agent_step 3", &[u]).class, SpanClass::Aggregate);
+    assert_eq!(rec("ai.generateText", &[u]).class, SpanClass::Aggregate);
+    assert_eq!(
+        rec("ai.generateText.doGenerate", &[u]).class,
+        SpanClass::Call
+    );
+    // An agent span with no usage and no model is simply not an LLM span.
+    assert_eq!(
+        rec(
+            "invoke_agent x",
+            &[("gen_ai.operation.name", AttrValue::Str("invoke_agent"))]
+        )
+        .class,
+        SpanClass::NotLlm
+    );
+}
+
+#[test]
+fn vercel_v5_anthropic_reads_cache_writes_from_provider_metadata() {
+    use AttrValue::Int;
+    let r = rec(
+        "ai.streamText.doStream",
+        &[
+            ("ai.model.id", AttrValue::Str("claude-sonnet-4-5")),
+            ("ai.model.provider", AttrValue::Str("anthropic.messages")),
+            ("ai.usage.inputTokens", Int(1200)),
+            ("ai.usage.cachedInputTokens", Int(800)),
+            ("ai.usage.outputTokens", Int(340)),
+            (
+                "ai.response.providerMetadata",
+                AttrValue::Str(r#"{"anthropic":{"cacheCreationInputTokens":100}}"#),
+            ),
+        ],
+    );
+    let n = valid(&r);
+    assert_eq!(n.input_semantics, InputSemantics::ExcludesCache);
+    assert_eq!(
+        (n.usage.input, n.usage.cache_read, n.usage.cache_write_5m),
+        (1200, 800, 100)
+    );
+    let bad = rec(
+        "ai.streamText.doStream",
+        &[
+            ("ai.model.provider", AttrValue::Str("anthropic.messages")),
+            ("ai.usage.inputTokens", Int(1)),
+            (
+                "ai.response.providerMetadata",
+                AttrValue::Str(r#"{"anthropic":{"cacheCreationInputTokens":-3}}"#),
+            ),
+        ],
+    );
+    assert_eq!(bad.usage, UsageRead::Invalid);
+}
+
+#[test]
+fn hand_written_semantics_follow_the_model_maker() {
+    use AttrValue::Int;
+    let attrs = |provider| {
+        rec(
+            "call",
+            &[
+                ("llm.vendor", AttrValue::Str(provider)),
+                (
+                    "llm.model",
+                    AttrValue::Str("us.anthropic.claude-sonnet-4-6-v1:0"),
+                ),
+                ("llm.input_tokens", Int(1000)),
+                ("llm.cache_read_input_tokens", Int(500)),
+                ("llm.output_tokens", Int(1)),
+            ],
+        )
+    };
+    // Claude on Bedrock: raw Anthropic usage, input excludes cache.
+    assert_eq!(valid(&attrs("aws.bedrock")).usage.input, 1000);
+    // OpenAI raw usage: cached is a subset of the prompt.
+    let openai = rec(
+        "call",
+        &[
+            ("llm.vendor", AttrValue::Str("openai")),
+            ("llm.model", AttrValue::Str("gpt-4o")),
+            ("llm.input_tokens", Int(1000)),
+            ("llm.cache_read_input_tokens", Int(500)),
+        ],
+    );
+    assert_eq!(valid(&openai).usage.input, 500);
+}
+
+#[test]
+fn provider_families() {
+    assert_eq!(provider_family("Anthropic"), "anthropic");
+    assert_eq!(provider_family("anthropic.messages"), "anthropic");
+    assert_eq!(provider_family("gcp.vertex_ai"), "google");
+    assert_eq!(provider_family("openai.responses"), "openai");
+    assert_eq!(provider_family("mistral"), "mistral");
+    assert_eq!(
+        provider_from_model("us.anthropic.claude-sonnet-4-6-v1:0"),
+        Some("anthropic")
+    );
+}
