@@ -18,9 +18,11 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::export::{ExportBatch, Exporters};
-use crate::pipeline::{Fanout, MemoryPermit, NoProcessing, Pipeline, TraceSink};
+use crate::pipeline::process::Processing;
+use crate::pipeline::{Fanout, MemoryPermit, Pipeline, TraceSink};
 use crate::receiver::grpc::GrpcReceiver;
 use crate::receiver::http::HttpReceiver;
+use crate::task::{SystemClock, TaskTracker};
 use crate::telemetry::admin::{AdminServer, Readiness};
 
 /// The exporters as the pipeline's fan-out: one shared batch, its memory permit attached.
@@ -48,12 +50,27 @@ async fn bind(what: &str, addr: &str) -> anyhow::Result<Option<TcpListener>> {
 pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     // reqwest is built without a default crypto provider; install ring once for the process.
     // An error only means a provider is already installed.
-    rustls::crypto::ring::default_provider().install_default().ok();
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .ok();
+
+    let background = CancellationToken::new();
+    let tracker = Arc::new(TaskTracker::new(&config.tasks, Arc::new(SystemClock)));
+    let processing = Processing::new(
+        &config.pricing,
+        &config.tasks,
+        &config.alerts,
+        &config.metrics,
+        tracker.clone(),
+    )?;
+    let engine = processing.engine().clone();
+    tokio::spawn(tracker.clone().run_sweeper(background.clone()));
+    tokio::spawn(engine.clone().run(background.clone()));
 
     let exporters = Arc::new(Exporters::from_configs(&config.exporters)?);
     let pipeline = Arc::new(Pipeline::new(
         &config.pipeline,
-        NoProcessing,
+        processing,
         ExportFanout(exporters.clone()),
     ));
     let sink: Arc<dyn TraceSink> = pipeline.clone();
@@ -68,7 +85,12 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     let receivers_stop = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     let admin_task = admin_listener.map(|listener| {
-        let server = AdminServer::new(readiness.clone());
+        let grpc_api =
+            tonic::service::Routes::new(crate::task::grpc::TaskService::server(engine.clone()))
+                .into_axum_router();
+        let server = AdminServer::new(readiness.clone())
+            .merge(crate::task::api::router(tracker.clone()))
+            .merge(grpc_api);
         tokio::spawn(server.serve(listener, admin_stop.clone()))
     });
     if let Some(listener) = grpc_listener {
@@ -107,8 +129,9 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
                 if changed.is_err() {
                     continue;
                 }
-                let _new = reloads.borrow_and_update().clone();
-                info!("Configuration reloaded; listeners and exporters keep their settings until restart.");
+                let new = reloads.borrow_and_update().clone();
+                pipeline.processor().reload(&new.pricing, &new.alerts);
+                info!("Configuration reloaded: prices and alert rules apply to new spans; listeners, exporters, [tasks] and [metrics] keep their settings until restart.");
             }
             Some(done) = tasks.join_next() => {
                 // A receiver stopped on its own: that is fatal.
@@ -118,6 +141,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
                     Err(e) => anyhow::Error::from(e),
                 };
                 warn!(%error, "A receiver failed; shutting down.");
+                background.cancel();
                 receivers_stop.cancel();
                 exporters.drain(Instant::now() + config.pipeline.shutdown_timeout).await;
                 admin_stop.cancel();
@@ -141,6 +165,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     exporters
         .drain(Instant::now() + config.pipeline.shutdown_timeout)
         .await;
+    background.cancel();
     admin_stop.cancel();
     if let Some(task) = admin_task {
         match task.await {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 /// An OpenTelemetry span processor that prices LLM calls, tracks agent tasks and alerts on cost.
 #[derive(Debug, Parser)]
@@ -35,27 +35,8 @@ pub enum Command {
     Price(PriceArgs),
 }
 
-/// `tollgate price MODEL --input N --output N …`.
-#[derive(Debug, Clone, Args)]
-pub struct PriceArgs {
-    /// The model name as an emitter reports it, like `claude-sonnet-4-5` or `gpt-4o-2024-08-06`.
-    pub model: String,
-    /// Input (prompt) tokens, excluding cache reads and writes.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub input: u64,
-    /// Output (completion) tokens.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub output: u64,
-    /// Tokens read from the prompt cache.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub cache_read: u64,
-    /// Tokens written to the prompt cache (5-minute lifetime).
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub cache_write: u64,
-    /// Tokens written to the prompt cache with a 1-hour lifetime.
-    #[arg(long = "cache-write-1h", default_value_t = 0, value_name = "N")]
-    pub cache_write_1h: u64,
-}
+/// `tollgate price MODEL --input N --output N …` (defined beside the price table).
+pub use crate::llm::cli::PriceArgs;
 
 impl Cli {
     /// The subcommand, `run` when none was given.

@@ -21,8 +21,23 @@ fn main() -> ExitCode {
     match cli.subcommand() {
         Command::Run => run(&cli.config),
         Command::Check => check(&cli.config),
-        Command::Price(_) => {
-            eprintln!("tollgate price: not implemented yet");
+        Command::Price(args) => price(&cli.config, args),
+    }
+}
+
+/// `tollgate price`: the cost breakdown of one call from the configured table.
+fn price(path: &Path, args: &tollgate::cli::PriceArgs) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    match tollgate::llm::cli::price_breakdown(&config.pricing, args) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
             ExitCode::from(EXIT_FAILURE)
         }
     }

@@ -60,6 +60,9 @@ pub struct Config {
     /// `[reload]`: how the config file is watched for changes.
     #[serde(default)]
     pub reload: ReloadConfig,
+    /// `[pricing]`: the price table and how costs are written.
+    #[serde(default)]
+    pub pricing: crate::llm::PricingConfig,
     /// `[tasks]`: how agent tasks are identified and tracked.
     #[serde(default)]
     pub tasks: crate::task::TasksConfig,

@@ -60,6 +60,11 @@ pub(super) fn all(config: &Config) -> Vec<Issue> {
             issues.push(Issue::invalid("alerts", e.to_string()));
         }
     }
+    if let Err(errors) = crate::llm::price_table::validate(&config.pricing) {
+        for e in errors {
+            issues.push(Issue::invalid("pricing", e.to_string()));
+        }
+    }
     if let Err(e) = config.metrics.validate() {
         issues.push(Issue::invalid("metrics", e.to_string()));
     }

@@ -4,6 +4,7 @@
 
 pub mod memory;
 mod metrics;
+pub mod process;
 pub mod validate;
 
 use std::sync::atomic::{AtomicBool, Ordering};

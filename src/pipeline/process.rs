@@ -1,0 +1,233 @@
+//! The processor chain run on every accepted request: LLM recognition and pricing, task
+//! roll-ups and alert rules, and the LLM metrics. It reads spans through zero-copy views and
+//! produces one edit per span; spans that are not LLM calls and carry nothing new stay untouched.
+//!
+//! Within a request, non-root spans are processed before root spans, so a task's root span that
+//! arrives in the same request as its children already carries their roll-up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::Processor;
+use crate::alert::{AlertEngine, AlertsConfig};
+use crate::llm::{Enricher, LlmOutcome, PricingConfig};
+use crate::task::{LlmUsage, SpanInput, TaskTracker, TasksConfig};
+use crate::telemetry::llm_metrics::{CallObservation, LlmMetrics, TaskObservation, TokenCounts};
+use crate::wire::edit::SpanEdit;
+use crate::wire::{AttrValue, RequestIndex, SpanAttrs, SpanRef};
+
+/// Everything tollgate does to spans between receiving and exporting them.
+pub struct Processing {
+    enricher: Enricher,
+    engine: Arc<AlertEngine>,
+    tasks: TasksConfig,
+    metrics: Arc<LlmMetrics>,
+    extra_keys: Vec<String>,
+}
+
+impl std::fmt::Debug for Processing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Processing").finish_non_exhaustive()
+    }
+}
+
+/// Why the processor could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessingError {
+    /// `[pricing]` is invalid.
+    #[error("[pricing]: {0}")]
+    Pricing(String),
+    /// `[alerts]` is invalid.
+    #[error("[alerts]: {0}")]
+    Alerts(String),
+    /// `[metrics]` is invalid.
+    #[error("[metrics]: {0}")]
+    Metrics(String),
+}
+
+fn join<E: std::fmt::Display>(errors: &[E]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Processing {
+    /// Builds the chain. Must run inside a tokio runtime when alert notifiers are configured.
+    pub fn new(
+        pricing: &PricingConfig,
+        tasks: &TasksConfig,
+        alerts: &AlertsConfig,
+        metrics: &crate::telemetry::llm_metrics::MetricsConfig,
+        tracker: Arc<TaskTracker>,
+    ) -> Result<Self, ProcessingError> {
+        let enricher = Enricher::new(pricing).map_err(|e| ProcessingError::Pricing(join(&e)))?;
+        let metrics = Arc::new(
+            LlmMetrics::new(metrics).map_err(|e| ProcessingError::Metrics(e.to_string()))?,
+        );
+        let extra_keys: Vec<String> = metrics.extra_attributes().map(str::to_owned).collect();
+        {
+            let metrics = metrics.clone();
+            let keys = extra_keys.len();
+            tracker.on_ended(move |summary| {
+                let extra = vec![None; keys];
+                metrics.observe_task(&TaskObservation {
+                    service: &summary.service,
+                    task_type: &summary.task_type,
+                    extra: &extra,
+                    cost_nano_usd: summary.totals.cost_nano_usd,
+                    llm_calls: summary.totals.llm_calls,
+                });
+            });
+        }
+        let engine = Arc::new(
+            AlertEngine::new(alerts, tracker).map_err(|e| ProcessingError::Alerts(join(&e)))?,
+        );
+        Ok(Self {
+            enricher,
+            engine,
+            tasks: tasks.clone(),
+            metrics,
+            extra_keys,
+        })
+    }
+
+    /// The alert engine (task API, alert stream, window ticks).
+    pub fn engine(&self) -> &Arc<AlertEngine> {
+        &self.engine
+    }
+
+    /// Applies a reloaded configuration: new prices and rules for new spans. An invalid section
+    /// keeps the old one (the reload machinery has validated the file already, so this is rare).
+    pub fn reload(&self, pricing: &PricingConfig, alerts: &AlertsConfig) {
+        if let Err(errors) = self.enricher.pricer().reload(pricing) {
+            tracing::warn!(errors = %join(&errors), "New price table is invalid; keeping the old one.");
+        }
+        if let Err(errors) = self.engine.reload(alerts) {
+            tracing::warn!(errors = %join(&errors), "New alert rules are invalid; keeping the old ones.");
+        }
+    }
+
+    fn process_span(&self, span: &SpanRef<'_>, edit: &mut SpanEdit) {
+        let enriched = self.enricher.enrich(span);
+        let outcome = enriched.as_ref().map(|e| &e.outcome);
+
+        let task_key = self.tasks.task_key(span);
+        let task_type = self.tasks.task_type(span);
+        let service = service_name(span);
+        let rules = self.engine.rules();
+        let mut attrs: Vec<(&str, AttrValue<'_>)> = Vec::new();
+        rules.extract_attributes(span, &mut attrs);
+        let is_task_root = span.parent_span_id().is_empty()
+            && self
+                .tasks
+                .key_attribute
+                .as_deref()
+                .is_none_or(|key| span.attribute(key).is_some());
+        let input = SpanInput {
+            task_key: &task_key,
+            trace_id: span.trace_id(),
+            span_id: span.span_id(),
+            parent_span_id: span.parent_span_id(),
+            is_task_root,
+            service,
+            task_type: task_type.as_deref().unwrap_or(""),
+            start_unix_nano: span.start_time_unix_nano(),
+            end_unix_nano: span.end_time_unix_nano(),
+            error: span.status_code() == 2,
+            llm: outcome.filter(|o| o.is_llm_call).map(llm_usage),
+            attributes: &attrs,
+        };
+        let extra = self.engine.observe(&input);
+
+        if let Some(o) = outcome.filter(|o| o.is_llm_call) {
+            self.observe_call(span, o, service, task_type.as_deref().unwrap_or(""));
+        }
+
+        *edit = match (enriched, extra.is_empty()) {
+            (None, true) => return,
+            (None, false) => SpanEdit::Modify {
+                remove: Vec::new(),
+                append: extra,
+            },
+            (Some(e), _) => match e.edit {
+                SpanEdit::Modify { remove, mut append } => {
+                    append.extend_from_slice(&extra);
+                    SpanEdit::Modify { remove, append }
+                }
+                _ if extra.is_empty() => return,
+                _ => SpanEdit::Modify {
+                    remove: Vec::new(),
+                    append: extra,
+                },
+            },
+        };
+    }
+
+    fn observe_call(&self, span: &SpanRef<'_>, o: &LlmOutcome, service: &str, task_type: &str) {
+        let extra: Vec<Option<&str>> = self
+            .extra_keys
+            .iter()
+            .map(|k| {
+                span.attribute(k)
+                    .or_else(|| span.resource_attribute(k))
+                    .and_then(|v| v.as_str())
+            })
+            .collect();
+        let usage = o.usage.unwrap_or_default();
+        self.metrics.observe_call(&CallObservation {
+            provider: o.provider.as_deref().unwrap_or(""),
+            model: o.model.as_deref().unwrap_or(""),
+            service,
+            task_type,
+            extra: &extra,
+            cost_nano_usd: o.cost.map(|c| c.total()),
+            tokens: TokenCounts {
+                input_uncached: usage.input,
+                cache_read: usage.cache_read,
+                cache_write: usage.cache_write(),
+                output: usage.output,
+            },
+            duration: Some(Duration::from_nanos(o.duration_ns)),
+            time_to_first_token: None,
+        });
+    }
+}
+
+fn llm_usage(o: &LlmOutcome) -> LlmUsage {
+    let usage = o.usage.unwrap_or_default();
+    LlmUsage {
+        cost_nano_usd: o.total_nanos(),
+        input_uncached: usage.input,
+        cache_read: usage.cache_read,
+        cache_write: usage.cache_write(),
+        output: usage.output,
+    }
+}
+
+fn service_name<'a>(span: &SpanRef<'a>) -> &'a str {
+    span.resource_attribute("service.name")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+}
+
+impl Processor for Processing {
+    fn process(&self, buf: &Bytes, index: &RequestIndex, edits: &mut [SpanEdit]) {
+        // Children first, roots last: a root carries the roll-up of children in the same request.
+        for roots in [false, true] {
+            for (i, edit) in edits.iter_mut().enumerate() {
+                if matches!(edit, SpanEdit::Drop) {
+                    continue;
+                }
+                let span = SpanRef::new(buf, index, i);
+                if span.parent_span_id().is_empty() != roots {
+                    continue;
+                }
+                self.process_span(&span, edit);
+            }
+        }
+    }
+}
