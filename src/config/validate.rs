@@ -52,8 +52,12 @@ pub(super) fn all(config: &Config) -> Vec<Issue> {
     if let Err(e) = config.receivers.otlp.validate() {
         issues.push(Issue::invalid("receivers.otlp", e.to_string()));
     }
-    if let Err(e) = crate::export::validate(&config.exporters) {
-        issues.push(Issue::invalid("exporters", e.to_string()));
+    // Names are checked above with their key paths; the exporters' own validation (endpoints,
+    // keys, TLS) runs once they are unique, so one mistake is not reported twice.
+    if names.len() == config.exporters.len() {
+        if let Err(e) = crate::export::validate(&config.exporters) {
+            issues.push(Issue::invalid("exporters", e.to_string()));
+        }
     }
     if let Err(errors) = crate::alert::validate(&config.alerts) {
         for e in errors {
