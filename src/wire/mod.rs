@@ -14,6 +14,7 @@ pub mod edit;
 pub mod json;
 pub mod prost_view;
 pub mod scan;
+pub mod testdata;
 
 pub use attr::AttrValue;
 pub use scan::{scan, RequestIndex, ScanError, SpanRef};
