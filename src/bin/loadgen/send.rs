@@ -271,6 +271,14 @@ pub async fn measure(args: &SendArgs) -> anyhow::Result<Report> {
         Some(_) => anyhow::bail!("--rate must be positive"),
         None => None,
     };
+    // With a fixed request count the window is the whole run: sample before the first request.
+    let before = match args.requests {
+        Some(_) => Some((
+            sample(args.sink_stats.as_deref(), args.watch_pid).await,
+            Instant::now(),
+        )),
+        None => None,
+    };
     let start = Instant::now();
     let far = start + Duration::from_secs(10 * 365 * 24 * 3600);
     let plan = match args.requests {
@@ -297,36 +305,30 @@ pub async fn measure(args: &SendArgs) -> anyhow::Result<Report> {
         target,
     });
 
-    // Samples at the window's edges: sink counters and the watched process's CPU time.
-    let sampler = {
-        let shared = shared.clone();
-        let sink_url = args.sink_stats.clone();
-        let pid = args.watch_pid;
-        let fixed = args.requests.is_none();
-        tokio::spawn(async move {
-            tokio::time::sleep_until(shared.plan.warm_end).await;
-            let s0 = sample(sink_url.as_deref(), pid).await;
-            let t0 = Instant::now();
-            if fixed {
+    // Otherwise sample at the window's edges: sink counters and the watched process's CPU time.
+    let sampler = match before {
+        Some(_) => None,
+        None => {
+            let shared = shared.clone();
+            let sink_url = args.sink_stats.clone();
+            let pid = args.watch_pid;
+            Some(tokio::spawn(async move {
+                tokio::time::sleep_until(shared.plan.warm_end).await;
+                let s0 = (sample(sink_url.as_deref(), pid).await, Instant::now());
                 tokio::time::sleep_until(shared.plan.end).await;
-            }
-            (s0, t0)
-        })
+                let s1 = (sample(sink_url.as_deref(), pid).await, Instant::now());
+                (s0, s1)
+            }))
+        }
     };
 
     let mut workers = Vec::with_capacity(args.streams);
     for conn in conns {
         workers.push(tokio::spawn(worker(shared.clone(), conn)));
     }
-    // With a fixed request count the window ends when the last worker does.
-    let (s0, t0) = sampler.await?;
-    let (s1, t1) = if args.requests.is_none() {
-        (
-            sample(args.sink_stats.as_deref(), args.watch_pid).await,
-            Instant::now(),
-        )
-    } else {
-        (Sample::default(), Instant::now())
+    let edges = match sampler {
+        Some(task) => Some(task.await?),
+        None => None,
     };
 
     let mut window = Counts::default();
@@ -348,13 +350,16 @@ pub async fn measure(args: &SendArgs) -> anyhow::Result<Report> {
             Err(_) => warn!("A worker did not finish within 60 s of the end; its counts are lost."),
         }
     }
-    let (s1, t1) = if args.requests.is_some() {
-        (
-            sample(args.sink_stats.as_deref(), args.watch_pid).await,
-            Instant::now(),
-        )
-    } else {
-        (s1, t1)
+    let ((s0, t0), (s1, t1)) = match (edges, before) {
+        (Some(edges), _) => edges,
+        (None, Some(before)) => (
+            before,
+            (
+                sample(args.sink_stats.as_deref(), args.watch_pid).await,
+                Instant::now(),
+            ),
+        ),
+        (None, None) => unreachable!("either sampled before or at the edges"),
     };
     let window_secs = match args.requests {
         Some(_) => (t1 - shared.plan.start).as_secs_f64(),
