@@ -47,8 +47,8 @@ impl Sink {
 
 impl Drop for Sink {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill().ok();
+        self.child.wait().ok();
     }
 }
 

@@ -341,7 +341,9 @@ pub async fn measure(args: &SendArgs) -> anyhow::Result<Report> {
             Ok(Ok(r)) => {
                 window.add(&r.window);
                 total.add(&r.total);
-                let _ = hist.add(&r.hist);
+                if let Err(error) = hist.add(&r.hist) {
+                    warn!(%error, "Cannot merge a worker's latency histogram.");
+                }
                 if first_error.is_none() {
                     first_error = r.first_error;
                 }

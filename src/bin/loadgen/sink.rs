@@ -160,7 +160,7 @@ async fn shutdown_signal() {
         Ok(s) => s,
         Err(error) => {
             warn!(%error, "Cannot listen for SIGTERM; stopping on SIGINT only.");
-            let _ = tokio::signal::ctrl_c().await;
+            tokio::signal::ctrl_c().await.ok();
             return;
         }
     };
@@ -188,7 +188,9 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
+        if let Err(error) = stream.set_nodelay(true) {
+            debug!(%peer, %error, "Cannot set TCP_NODELAY.");
+        }
         let state = state.clone();
         let builder = builder.clone();
         tokio::spawn(async move {
