@@ -224,9 +224,13 @@ def one_run(name, sink, workdir, rate=None):
             raise SkipScenario(reason)
         collector = Collector(name, cmd, port, workdir)
         if not collector.ok:
+            code = collector.proc.poll()
             tail = collector.log_tail()
             collector.stop()
-            raise SkipScenario(f"{name} did not start listening on {port}:\n{tail}")
+            why = ("did not listen within 20 s" if code is None
+                   else f"exited with code {code} before listening")
+            raise SkipScenario(f"{name} ({' '.join(cmd[:3])} …) {why} on port {port}. "
+                               f"Log tail:\n{tail or '(empty)'}")
         endpoint, pid = f"127.0.0.1:{port}", collector.proc.pid
     try:
         before = sink.spans()
