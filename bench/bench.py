@@ -336,6 +336,13 @@ def table(summary, skipped, machine):
     return "\n".join(lines)
 
 
+def loadavg():
+    try:
+        return float(open("/proc/loadavg").read().split()[0])
+    except (OSError, ValueError):
+        return None
+
+
 def machine_line():
     model = "unknown CPU"
     try:
@@ -361,6 +368,7 @@ def main():
     workdir = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
     machine = machine_line()
     log(f"{machine}; scenarios {SCENARIOS}; {REPS} × {DURATION}s (+{WARMUP}s warm-up)")
+    load_start = loadavg()
     sink = Sink()
     summary, skipped, raw = {}, {}, {}
     try:
@@ -395,6 +403,14 @@ def main():
     finally:
         sink.stop()
     text = table(summary, skipped, machine)
+    load_end = loadavg()
+    noisy = [n for n, s in summary.items()
+             if n != "sink" and s["cpu_percent"] is not None and s["cpu_percent"] < 90]
+    if noisy or (load_start or 0) > 2.5 or (load_end or 0) > 2.5:
+        text += (f"\n\n**Noise warning**: load average {load_start} at start, {load_end} at end "
+                 f"(this benchmark alone keeps about 2 busy)"
+                 + (f"; collectors below 90 % CPU at saturation: {', '.join(noisy)}" if noisy else "")
+                 + ". Other work shared the cores; rerun on a quiet machine.")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (OUT / f"results-{stamp}.md").write_text(text + "\n")
     (OUT / f"results-{stamp}.json").write_text(json.dumps(
