@@ -371,35 +371,43 @@ def main():
     load_start = loadavg()
     sink = Sink()
     summary, skipped, raw = {}, {}, {}
+    # Repetitions are the outer loop, so that noise from elsewhere on the machine falls on every
+    # scenario alike instead of on whichever ran at the wrong moment.
+    runs = {name: [] for name in SCENARIOS}
     try:
-        for name in SCENARIOS:
-            runs = []
-            try:
-                for rep in range(REPS):
+        for rep in range(REPS):
+            for name in SCENARIOS:
+                if name in skipped:
+                    continue
+                try:
                     r = one_run(name, sink, workdir)
-                    log(f"{name} #{rep + 1}: delivered {fmt_rate(r['delivered'])}/s, accepted "
-                        f"{fmt_rate(r['accepted'])}/s, lost {r['lost']}, CPU "
-                        f"{fmt(r['cpu_percent'])} %, RSS {fmt(r['peak_rss_mib'])} MiB"
-                        + (f", first error: {r['first_error']}" if r["first_error"] else ""))
-                    runs.append(r)
-                capacity = statistics.median(
-                    [min(r["accepted"], r["delivered"] or r["accepted"]) for r in runs])
-                latency = None
-                if capacity > 0:
-                    rate = capacity * FRACTION
+                except SkipScenario as e:
+                    log(f"SKIPPING {name}: {e}")
+                    skipped[name] = str(e)
+                    continue
+                log(f"{name} #{rep + 1}: delivered {fmt_rate(r['delivered'])}/s, accepted "
+                    f"{fmt_rate(r['accepted'])}/s, lost {r['lost']}, CPU "
+                    f"{fmt(r['cpu_percent'])} %, RSS {fmt(r['peak_rss_mib'])} MiB"
+                    + (f", first error: {r['first_error']}" if r["first_error"] else ""))
+                runs[name].append(r)
+        for name in SCENARIOS:
+            if name in skipped or not runs[name]:
+                continue
+            capacity = statistics.median(
+                [min(r["accepted"], r["delivered"] or r["accepted"]) for r in runs[name]])
+            latency, lr = None, None
+            if capacity > 0:
+                rate = capacity * FRACTION
+                try:
                     lr = one_run(name, sink, workdir, rate=rate)
                     latency = {"rate": rate, "p50_ms": lr["p50_ms"], "p99_ms": lr["p99_ms"],
                                "cpu_percent": lr["cpu_percent"]}
-                    runs_l = lr
                     log(f"{name} at {fmt_rate(rate)}/s: p50 {lr['p50_ms']:.2f} ms, "
                         f"p99 {lr['p99_ms']:.2f} ms")
-                else:
-                    runs_l = None
-                summary[name] = summarise(runs, latency)
-                raw[name] = {"runs": runs, "latency_run": runs_l}
-            except SkipScenario as e:
-                log(f"SKIPPING {name}: {e}")
-                skipped[name] = str(e)
+                except SkipScenario as e:
+                    log(f"latency run of {name} failed: {e}")
+            summary[name] = summarise(runs[name], latency)
+            raw[name] = {"runs": runs[name], "latency_run": lr}
     finally:
         sink.stop()
     text = table(summary, skipped, machine)
