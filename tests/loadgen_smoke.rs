@@ -1,5 +1,5 @@
 //! `tollgate-loadgen send` into `tollgate-loadgen sink`: the sink counts exactly what was sent,
-//! over gRPC and HTTP, plain and gzip, and refusals are reported as refusals.
+//! over gRPC and HTTP, plain and gzip; refusals are reported as refusals; SIGTERM prints totals.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -11,6 +11,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_tollgate-loadgen");
 /// A running sink; killed on drop.
 struct Sink {
     child: Child,
+    stdout: BufReader<std::process::ChildStdout>,
     addrs: Value,
 }
 
@@ -32,12 +33,15 @@ impl Sink {
             .spawn()
             .expect("sink starts");
         let stdout = child.stdout.take().expect("stdout");
+        let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("first line");
+        stdout.read_line(&mut line).expect("first line");
         let addrs: Value = serde_json::from_str(&line).expect("addresses as JSON");
-        Sink { child, addrs }
+        Sink {
+            child,
+            stdout,
+            addrs,
+        }
     }
 
     fn addr(&self, name: &str) -> String {
@@ -170,4 +174,26 @@ fn refused_requests_are_counted_as_refused_not_accepted() {
         assert_eq!(report["sink"]["spans"], 250, "{protocol}");
         assert!(before["sink"].is_object());
     }
+}
+
+#[test]
+fn sink_prints_its_totals_on_sigterm() {
+    let mut sink = Sink::start(&[]);
+    let endpoint = format!("http://{}", sink.addr("grpc"));
+    let report = send(&["--endpoint", &endpoint, "--requests", "3", "--spans", "40"]);
+    assert_eq!(report["total"]["accepted_spans"], 120);
+    let status = Command::new("kill")
+        .args(["-TERM", &sink.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let mut rest = String::new();
+    use std::io::Read;
+    sink.stdout
+        .read_to_string(&mut rest)
+        .expect("read until the sink exits");
+    let totals: Value = serde_json::from_str(rest.trim()).expect("totals as JSON");
+    assert_eq!(totals["spans"], 120);
+    assert_eq!(totals["requests"], 3);
+    assert_eq!(totals["errors"], 0);
 }
