@@ -197,3 +197,29 @@ fn sink_prints_its_totals_on_sigterm() {
     assert_eq!(totals["requests"], 3);
     assert_eq!(totals["errors"], 0);
 }
+
+#[test]
+fn rate_paces_requests_on_a_schedule() {
+    let sink = Sink::start(&[]);
+    let endpoint = format!("http://{}", sink.addr("grpc"));
+    // 5 000 spans/s of 100-span requests: one request due every 20 ms, so at most 25 are due
+    // within the 0.5 s run, however fast the sink answers.
+    let report = send(&[
+        "--endpoint",
+        &endpoint,
+        "--spans",
+        "100",
+        "--rate",
+        "5000",
+        "--duration",
+        "500ms",
+        "--warmup",
+        "0s",
+        "--streams",
+        "4",
+    ]);
+    let requests = report["total"]["requests"].as_u64().expect("count");
+    assert!((1..=25).contains(&requests), "{requests} requests");
+    assert_eq!(report["total"]["errors"], 0);
+    assert_eq!(report["rate_target"], 5000.0);
+}
