@@ -234,7 +234,11 @@ def one_run(name, sink, workdir, rate=None):
         endpoint, pid = f"127.0.0.1:{port}", collector.proc.pid
     try:
         before = sink.spans()
-        report = loadgen(endpoint, sink, pid=pid, rate=rate)
+        try:
+            report = loadgen(endpoint, sink, pid=pid, rate=rate)
+        except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as e:
+            tail = collector.log_tail() if collector is not None else ""
+            raise SkipScenario(f"{name}: the load generator failed: {e}\n{tail}")
         accepted_total = report["total"]["accepted_spans"]
         delivered_total = drain(sink, before, accepted_total)
         if collector is not None and collector.proc.poll() is not None:
