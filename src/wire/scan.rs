@@ -453,12 +453,7 @@ fn scan_resource_spans(
         let field_start = pos;
         let (tag, field) =
             next_field(body, &mut pos, depth).map_err(|e| err(e.reason, start + e.offset))?;
-        let at = start + pos
-            - if let Field::Len(b) = field {
-                b.len()
-            } else {
-                0
-            };
+        let at = start + pos - if let Field::Len(b) = field { b.len() } else { 0 };
         match tag {
             1 => nested(field, at, depth, check_resource)?,
             2 => {
@@ -496,12 +491,7 @@ fn scan_scope_spans(
         let field_start = pos;
         let (tag, field) =
             next_field(body, &mut pos, depth).map_err(|e| err(e.reason, start + e.offset))?;
-        let at = start + pos
-            - if let Field::Len(b) = field {
-                b.len()
-            } else {
-                0
-            };
+        let at = start + pos - if let Field::Len(b) = field { b.len() } else { 0 };
         match tag {
             1 => {
                 nested(field, at, depth, check_scope)?;
