@@ -15,6 +15,7 @@ pub mod fuzz;
 pub mod json;
 pub mod prost_view;
 pub mod scan;
+pub mod testdata;
 
 pub use attr::AttrValue;
 pub use scan::{scan, RequestIndex, ScanError, SpanRef};

@@ -1,0 +1,606 @@
+//! `send`: drive OTLP load at a collector and measure what it accepts.
+//!
+//! A pool of requests is generated and encoded (and compressed) before the clock starts. Each of
+//! `--streams` workers then sends requests back to back (closed loop), or, with `--rate`, at
+//! scheduled times shared by all workers (open loop: a request's latency counts from when it was
+//! due, so a slow server cannot hide its queueing). Nothing is retried. Only requests that complete
+//! inside the measured window (after the warm-up) count towards rates and latency; totals over the
+//! whole run are reported too, so a benchmark can compare what was accepted with what arrived.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tokio::time::Instant;
+use tollgate::wire::testdata::TraceGen;
+use tracing::{info, warn};
+
+use crate::client::{ClientError, Conn, Outcome, Protocol, Target};
+use crate::procstat;
+use crate::sink::SinkStats;
+
+/// `send` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SendArgs {
+    /// Where to send: `http://host:port` (gRPC) or `http://host:port[/path]` (HTTP).
+    #[arg(long, default_value = "http://127.0.0.1:4317")]
+    pub endpoint: String,
+    /// OTLP transport.
+    #[arg(long, value_enum, default_value_t = Protocol::Grpc)]
+    pub protocol: Protocol,
+    /// Concurrent requests in flight (one worker each).
+    #[arg(long, default_value_t = 16)]
+    pub streams: usize,
+    /// gRPC connections the streams share (default: one per stream). HTTP uses one per stream.
+    #[arg(long)]
+    pub connections: Option<usize>,
+    /// Spans per request.
+    #[arg(long, default_value_t = 500)]
+    pub spans: usize,
+    /// Distinct pre-generated requests, sent round robin.
+    #[arg(long, default_value_t = 64)]
+    pub pool: usize,
+    /// Seed of the request generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Measured duration, after the warm-up.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Warm-up before measuring.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// Send exactly this many requests instead (no warm-up, no duration); the window is the whole run.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Target rate in spans per second (open loop); default: as fast as the server answers.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Gzip request bodies (compressed once, before the run).
+    #[arg(long)]
+    pub gzip: bool,
+    /// The sink's stats URL (`http://host:port/stats`): report what it received during the window.
+    #[arg(long)]
+    pub sink_stats: Option<String>,
+    /// A process (the collector) whose CPU use over the window and peak RSS to report.
+    #[arg(long)]
+    pub watch_pid: Option<u32>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Counts over a set of requests.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Counts {
+    /// Requests answered with success.
+    pub requests: u64,
+    /// Spans accepted (minus partial-success rejections).
+    pub accepted_spans: u64,
+    /// Spans the server rejected as a partial success.
+    pub rejected_spans: u64,
+    /// Requests refused with a retryable answer.
+    pub refused_requests: u64,
+    /// Spans in refused requests.
+    pub refused_spans: u64,
+    /// Requests that failed otherwise (transport or non-retryable errors).
+    pub errors: u64,
+    /// Body bytes sent in accepted requests.
+    pub sent_bytes: u64,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        self.requests += o.requests;
+        self.accepted_spans += o.accepted_spans;
+        self.rejected_spans += o.rejected_spans;
+        self.refused_requests += o.refused_requests;
+        self.refused_spans += o.refused_spans;
+        self.errors += o.errors;
+        self.sent_bytes += o.sent_bytes;
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Maximum.
+    pub max_ms: f64,
+    /// Mean.
+    pub mean_ms: f64,
+}
+
+/// What the sink saw during the window.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SinkWindow {
+    /// Spans that arrived during the window.
+    pub spans: u64,
+    /// `spans` per second.
+    pub spans_per_sec: f64,
+    /// The sink's span total at the end of the run (before any drain).
+    pub total_spans_at_end: u64,
+    /// The sink's span total when the run started.
+    pub total_spans_at_start: u64,
+}
+
+/// What the watched process did during the window.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ProcessWindow {
+    /// The process id.
+    pub pid: u32,
+    /// CPU use over the window, percent of one core.
+    pub cpu_percent: f64,
+    /// CPU seconds per million accepted spans (µs per span).
+    pub cpu_us_per_span: f64,
+    /// Peak resident set size (VmHWM) at the end, MiB.
+    pub peak_rss_mib: f64,
+}
+
+/// The report of one `send` run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Transport.
+    pub protocol: Protocol,
+    /// Target.
+    pub endpoint: String,
+    /// Concurrent streams.
+    pub streams: usize,
+    /// Connections.
+    pub connections: usize,
+    /// Spans per request.
+    pub spans_per_request: usize,
+    /// Mean encoded request size, bytes.
+    pub request_bytes: f64,
+    /// Mean body size on the wire (after compression), bytes.
+    pub body_bytes: f64,
+    /// Whether bodies were gzipped.
+    pub gzip: bool,
+    /// Target rate, spans/s, if any.
+    pub rate_target: Option<f64>,
+    /// Warm-up, seconds.
+    pub warmup_secs: f64,
+    /// Length of the measured window, seconds.
+    pub window_secs: f64,
+    /// Counts in the window.
+    pub window: Counts,
+    /// Accepted spans per second in the window.
+    pub accepted_spans_per_sec: f64,
+    /// Latency of requests completed in the window (accepted or refused).
+    pub latency: Latency,
+    /// Counts over the whole run, warm-up and stragglers included.
+    pub total: Counts,
+    /// What the sink saw, with `--sink-stats`.
+    pub sink: Option<SinkWindow>,
+    /// What the watched process did, with `--watch-pid`.
+    pub process: Option<ProcessWindow>,
+    /// The first error seen, if any.
+    pub first_error: Option<String>,
+}
+
+struct Plan {
+    start: Instant,
+    warm_end: Instant,
+    end: Instant,
+    max_requests: Option<u64>,
+    /// Time between requests (open loop), in nanoseconds.
+    interval_ns: Option<u64>,
+}
+
+struct Shared {
+    plan: Plan,
+    pool: Vec<Bytes>,
+    spans: u64,
+    next: AtomicU64,
+    target: Target,
+}
+
+struct WorkerResult {
+    window: Counts,
+    total: Counts,
+    hist: Histogram<u64>,
+    first_error: Option<String>,
+}
+
+fn new_hist() -> Histogram<u64> {
+    // 1 µs to 10 minutes, 3 significant digits. The bounds are constants, so this cannot fail.
+    Histogram::new_with_bounds(1, 600_000_000, 3)
+        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
+}
+
+/// Runs `send` and prints the report.
+pub async fn run(args: SendArgs) -> anyhow::Result<()> {
+    let report = measure(&args).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_human(&report);
+    }
+    Ok(())
+}
+
+/// Builds the pool, runs the load and returns the report.
+pub async fn measure(args: &SendArgs) -> anyhow::Result<Report> {
+    anyhow::ensure!(args.streams > 0, "--streams must be at least 1");
+    anyhow::ensure!(args.spans > 0, "--spans must be at least 1");
+    let target = Target::new(&args.endpoint, args.protocol, args.gzip)?;
+    let mut gen = TraceGen::new(args.seed);
+    let pool_size = args.pool.max(1);
+    let mut raw_bytes = 0usize;
+    let pool: Vec<Bytes> = (0..pool_size)
+        .map(|_| {
+            let req = gen.encoded(args.spans);
+            raw_bytes += req.len();
+            target.body(&req)
+        })
+        .collect();
+    let request_bytes = raw_bytes as f64 / pool_size as f64;
+    let body_bytes = pool.iter().map(Bytes::len).sum::<usize>() as f64 / pool_size as f64;
+    info!(
+        request_bytes,
+        body_bytes,
+        pool = pool_size,
+        "Request pool ready."
+    );
+
+    let connections = match args.protocol {
+        Protocol::Http => args.streams,
+        Protocol::Grpc => args
+            .connections
+            .unwrap_or(args.streams)
+            .clamp(1, args.streams),
+    };
+    let mut conns: Vec<Conn> = Vec::with_capacity(args.streams);
+    for i in 0..args.streams {
+        let conn = match conns.get(i % connections).and_then(Conn::share) {
+            Some(shared) if i >= connections => shared,
+            _ => Conn::open(&target).await?,
+        };
+        conns.push(conn);
+    }
+
+    let interval_ns = match args.rate {
+        Some(rate) if rate > 0.0 => Some(((args.spans as f64 / rate) * 1e9).max(1.0) as u64),
+        Some(_) => anyhow::bail!("--rate must be positive"),
+        None => None,
+    };
+    // With a fixed request count the window is the whole run: sample before the first request.
+    let before = match args.requests {
+        Some(_) => Some((
+            sample(args.sink_stats.as_deref(), args.watch_pid).await,
+            Instant::now(),
+        )),
+        None => None,
+    };
+    let start = Instant::now();
+    let far = start + Duration::from_secs(10 * 365 * 24 * 3600);
+    let plan = match args.requests {
+        Some(n) => Plan {
+            start,
+            warm_end: start,
+            end: far,
+            max_requests: Some(n),
+            interval_ns,
+        },
+        None => Plan {
+            start,
+            warm_end: start + args.warmup,
+            end: start + args.warmup + args.duration,
+            max_requests: None,
+            interval_ns,
+        },
+    };
+    let shared = Arc::new(Shared {
+        plan,
+        pool,
+        spans: args.spans as u64,
+        next: AtomicU64::new(0),
+        target,
+    });
+
+    // Otherwise sample at the window's edges: sink counters and the watched process's CPU time.
+    let sampler = match before {
+        Some(_) => None,
+        None => {
+            let shared = shared.clone();
+            let sink_url = args.sink_stats.clone();
+            let pid = args.watch_pid;
+            Some(tokio::spawn(async move {
+                tokio::time::sleep_until(shared.plan.warm_end).await;
+                let s0 = (sample(sink_url.as_deref(), pid).await, Instant::now());
+                tokio::time::sleep_until(shared.plan.end).await;
+                let s1 = (sample(sink_url.as_deref(), pid).await, Instant::now());
+                (s0, s1)
+            }))
+        }
+    };
+
+    let mut workers = Vec::with_capacity(args.streams);
+    for conn in conns {
+        workers.push(tokio::spawn(worker(shared.clone(), conn)));
+    }
+    let edges = match sampler {
+        Some(task) => Some(task.await?),
+        None => None,
+    };
+
+    let mut window = Counts::default();
+    let mut total = Counts::default();
+    let mut hist = new_hist();
+    let mut first_error = None;
+    // In-flight requests at the end of the window are allowed to finish (they count in totals).
+    for w in workers {
+        match tokio::time::timeout(Duration::from_secs(60), w).await {
+            Ok(Ok(r)) => {
+                window.add(&r.window);
+                total.add(&r.total);
+                if let Err(error) = hist.add(&r.hist) {
+                    warn!(%error, "Cannot merge a worker's latency histogram.");
+                }
+                if first_error.is_none() {
+                    first_error = r.first_error;
+                }
+            }
+            Ok(Err(e)) => warn!(error = %e, "A worker panicked."),
+            Err(_) => warn!("A worker did not finish within 60 s of the end; its counts are lost."),
+        }
+    }
+    let ((s0, t0), (s1, t1)) = match (edges, before) {
+        (Some(edges), _) => edges,
+        (None, Some(before)) => (
+            before,
+            (
+                sample(args.sink_stats.as_deref(), args.watch_pid).await,
+                Instant::now(),
+            ),
+        ),
+        (None, None) => unreachable!("either sampled before or at the edges"),
+    };
+    let window_secs = match args.requests {
+        Some(_) => (t1 - shared.plan.start).as_secs_f64(),
+        None => args.duration.as_secs_f64(),
+    };
+    let measured_secs = (t1 - t0).as_secs_f64().max(1e-9);
+
+    let sink = match (s0.sink, s1.sink) {
+        (Some(a), Some(b)) => {
+            let spans = b.spans.saturating_sub(a.spans);
+            Some(SinkWindow {
+                spans,
+                spans_per_sec: spans as f64 / measured_secs,
+                total_spans_at_end: b.spans,
+                total_spans_at_start: a.spans,
+            })
+        }
+        _ => None,
+    };
+    let process = match (args.watch_pid, s0.cpu, s1.cpu) {
+        (Some(pid), Some(a), Some(b)) => {
+            let cpu = (b - a).max(0.0);
+            Some(ProcessWindow {
+                pid,
+                cpu_percent: 100.0 * cpu / measured_secs,
+                cpu_us_per_span: if window.accepted_spans > 0 {
+                    cpu * 1e6 / window.accepted_spans as f64
+                } else {
+                    0.0
+                },
+                peak_rss_mib: s1.peak_rss_kb.unwrap_or(0) as f64 / 1024.0,
+            })
+        }
+        _ => None,
+    };
+    let ms = |v: u64| v as f64 / 1000.0;
+    let latency = if hist.is_empty() {
+        Latency::default()
+    } else {
+        Latency {
+            p50_ms: ms(hist.value_at_quantile(0.50)),
+            p90_ms: ms(hist.value_at_quantile(0.90)),
+            p99_ms: ms(hist.value_at_quantile(0.99)),
+            max_ms: ms(hist.max()),
+            mean_ms: hist.mean() / 1000.0,
+        }
+    };
+    Ok(Report {
+        protocol: args.protocol,
+        endpoint: args.endpoint.clone(),
+        streams: args.streams,
+        connections,
+        spans_per_request: args.spans,
+        request_bytes,
+        body_bytes,
+        gzip: args.gzip,
+        rate_target: args.rate,
+        warmup_secs: if args.requests.is_some() {
+            0.0
+        } else {
+            args.warmup.as_secs_f64()
+        },
+        window_secs,
+        accepted_spans_per_sec: window.accepted_spans as f64 / window_secs.max(1e-9),
+        window,
+        latency,
+        total,
+        sink,
+        process,
+        first_error,
+    })
+}
+
+#[derive(Debug, Default)]
+struct Sample {
+    sink: Option<SinkStats>,
+    cpu: Option<f64>,
+    peak_rss_kb: Option<u64>,
+}
+
+async fn sample(sink_url: Option<&str>, pid: Option<u32>) -> Sample {
+    let mut s = Sample::default();
+    if let Some(pid) = pid {
+        s.cpu = procstat::cpu_seconds(pid)
+            .inspect_err(|error| warn!(pid, %error, "Cannot read the watched process's CPU time."))
+            .ok();
+        s.peak_rss_kb = procstat::status_kb(pid, "VmHWM").ok();
+    }
+    if let Some(url) = sink_url {
+        match crate::client::http_get(url).await {
+            Ok(body) => match serde_json::from_slice::<SinkStats>(&body) {
+                Ok(stats) => s.sink = Some(stats),
+                Err(error) => warn!(%url, %error, "The sink's stats are not what was expected."),
+            },
+            Err(error) => warn!(%url, %error, "Cannot read the sink's stats."),
+        }
+    }
+    s
+}
+
+async fn worker(shared: Arc<Shared>, mut conn: Conn) -> WorkerResult {
+    let plan = &shared.plan;
+    let mut res = WorkerResult {
+        window: Counts::default(),
+        total: Counts::default(),
+        hist: new_hist(),
+        first_error: None,
+    };
+    let mut broken = false;
+    loop {
+        let k = shared.next.fetch_add(1, Relaxed);
+        if plan.max_requests.is_some_and(|max| k >= max) {
+            break;
+        }
+        let due = match plan.interval_ns {
+            Some(iv) => {
+                let due = plan.start + Duration::from_nanos(iv.saturating_mul(k));
+                if due >= plan.end {
+                    break;
+                }
+                tokio::time::sleep_until(due).await;
+                due
+            }
+            None => {
+                let now = Instant::now();
+                if now >= plan.end {
+                    break;
+                }
+                now
+            }
+        };
+        if broken {
+            match Conn::open(&shared.target).await {
+                Ok(c) => {
+                    conn = c;
+                    broken = false;
+                }
+                Err(e) => {
+                    count_error(&mut res, plan, &e);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            }
+        }
+        let body = shared.pool[(k % shared.pool.len() as u64) as usize].clone();
+        let len = body.len() as u64;
+        let outcome = conn.send(&shared.target, body).await;
+        let done = Instant::now();
+        let in_window = done >= plan.warm_end && done < plan.end;
+        let mut c = Counts::default();
+        match &outcome {
+            Ok(Outcome::Accepted { rejected }) => {
+                c.requests = 1;
+                c.rejected_spans = (*rejected).min(shared.spans);
+                c.accepted_spans = shared.spans - c.rejected_spans;
+                c.sent_bytes = len;
+            }
+            Ok(Outcome::Refused) => {
+                c.refused_requests = 1;
+                c.refused_spans = shared.spans;
+            }
+            Err(e) => {
+                if matches!(e, ClientError::Transport(_)) {
+                    broken = true;
+                }
+                count_error(&mut res, plan, e);
+                continue;
+            }
+        }
+        res.total.add(&c);
+        if in_window {
+            res.window.add(&c);
+            let us = (done - due).as_micros().max(1) as u64;
+            res.hist.saturating_record(us);
+        }
+    }
+    res
+}
+
+fn count_error(res: &mut WorkerResult, plan: &Plan, e: &ClientError) {
+    let now = Instant::now();
+    res.total.errors += 1;
+    if now >= plan.warm_end && now < plan.end {
+        res.window.errors += 1;
+    }
+    if res.first_error.is_none() {
+        warn!(error = %e, "Request failed.");
+        res.first_error = Some(e.to_string());
+    }
+}
+
+fn print_human(r: &Report) {
+    println!(
+        "{:?} → {}  streams {} (connections {}), {} spans/request, {:.0} bytes/request ({:.0} bytes/span), body {:.0} bytes{}",
+        r.protocol,
+        r.endpoint,
+        r.streams,
+        r.connections,
+        r.spans_per_request,
+        r.request_bytes,
+        r.request_bytes / r.spans_per_request as f64,
+        r.body_bytes,
+        if r.gzip { " gzip" } else { "" }
+    );
+    if let Some(rate) = r.rate_target {
+        println!("target rate: {rate:.0} spans/s");
+    }
+    println!(
+        "window {:.1} s after {:.1} s warm-up: accepted {:.0} spans/s ({} requests), refused {} requests, rejected {} spans, errors {}",
+        r.window_secs,
+        r.warmup_secs,
+        r.accepted_spans_per_sec,
+        r.window.requests,
+        r.window.refused_requests,
+        r.window.rejected_spans,
+        r.window.errors
+    );
+    let l = &r.latency;
+    println!(
+        "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}  mean {:.2}",
+        l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms, l.mean_ms
+    );
+    println!(
+        "whole run: accepted {} spans in {} requests, refused {} requests, errors {}",
+        r.total.accepted_spans, r.total.requests, r.total.refused_requests, r.total.errors
+    );
+    if let Some(s) = &r.sink {
+        println!(
+            "sink: {:.0} spans/s delivered in the window ({} spans)",
+            s.spans_per_sec, s.spans
+        );
+    }
+    if let Some(p) = &r.process {
+        println!(
+            "process {}: CPU {:.1} % ({:.2} µs/span), peak RSS {:.1} MiB",
+            p.pid, p.cpu_percent, p.cpu_us_per_span, p.peak_rss_mib
+        );
+    }
+    if let Some(e) = &r.first_error {
+        println!("first error: {e}");
+    }
+}
