@@ -129,8 +129,8 @@ fn rules_are_enforced() {
         "[[exporters]]\nname='a'\nkind='console'\n[[exporters]]\nname='a'\nkind='console'\n",
         // insecure only with http://
         "[[exporters]]\nname='a'\nkind='otlp_grpc'\nendpoint='https://a:4317'\ninsecure=true\n",
-        // http:// needs insecure
-        "[[exporters]]\nname='a'\nkind='otlp_grpc'\nendpoint='http://a:4317'\n",
+        // an endpoint needs a scheme
+        "[[exporters]]\nname='a'\nkind='otlp_grpc'\nendpoint='a:4317'\n",
         // langfuse needs keys, and only takes gzip
         "[[exporters]]\nname='a'\nkind='langfuse'\n",
         "[[exporters]]\nname='a'\nkind='langfuse'\npublic_key='p'\nsecret_key='s'\ncompression='zstd'\n",
