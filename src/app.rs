@@ -75,7 +75,8 @@ impl Fanout for ExportFanout {
             // One variant (the usual case): the batch owns the permit, as with no filter at all.
             match only.take() {
                 Some(b) => {
-                    self.exporters.count_filtered(group, spans - b.spans.min(spans));
+                    self.exporters
+                        .count_filtered(group, spans - b.spans.min(spans));
                     let batch = ExportBatch::new(b.bytes, b.spans).with_guard(Box::new(permit));
                     self.exporters.dispatch_to(group, Arc::new(batch));
                 }
@@ -87,7 +88,8 @@ impl Fanout for ExportFanout {
         for (group, b) in self.groups.iter().zip(built.iter_mut()) {
             match b.take() {
                 Some(b) => {
-                    self.exporters.count_filtered(group, spans - b.spans.min(spans));
+                    self.exporters
+                        .count_filtered(group, spans - b.spans.min(spans));
                     let batch =
                         ExportBatch::new(b.bytes, b.spans).with_guard(Box::new(permit.clone()));
                     self.exporters.dispatch_to(group, Arc::new(batch));

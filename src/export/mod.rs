@@ -405,12 +405,8 @@ impl Exporters {
                     .drop_spans(&h.name, spans, "queue_full", "the exporter's queue is full");
             }
             Err(PushError::Closed) => {
-                h.metrics.drop_spans(
-                    &h.name,
-                    spans,
-                    "shutdown",
-                    "the exporter is shutting down",
-                );
+                h.metrics
+                    .drop_spans(&h.name, spans, "shutdown", "the exporter is shutting down");
             }
         }
     }

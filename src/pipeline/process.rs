@@ -113,7 +113,13 @@ impl Processing {
         }
     }
 
-    fn process_span(&self, i: usize, span: &SpanRef<'_>, edit: &mut SpanEdit, facts: &mut SpanFacts) {
+    fn process_span(
+        &self,
+        i: usize,
+        span: &SpanRef<'_>,
+        edit: &mut SpanEdit,
+        facts: &mut SpanFacts,
+    ) {
         let enriched = self.enricher.enrich(span);
         let outcome = enriched.as_ref().map(|e| &e.outcome);
         if let Some(o) = outcome {

@@ -163,10 +163,7 @@ impl Plan {
         edits: &mut [SpanEdit],
         facts: &SpanFacts,
     ) -> Vec<Option<Built>> {
-        let live: Vec<bool> = edits
-            .iter()
-            .map(|e| !matches!(e, SpanEdit::Drop))
-            .collect();
+        let live: Vec<bool> = edits.iter().map(|e| !matches!(e, SpanEdit::Drop)).collect();
         let in_llm_trace = self.traces.as_ref().map(|t| {
             let spans: Vec<Option<(u128, bool)>> = (0..edits.len())
                 .map(|i| {
@@ -340,7 +337,8 @@ impl LlmTraces {
                 }
             }
             inner.order.push_back((id, now));
-            while inner.order.len() > self.capacity {
+            // At most `capacity` traces; stale refresh records take at most as much again.
+            while inner.seen.len() > self.capacity || inner.order.len() > 2 * self.capacity {
                 let Some((old, at)) = inner.order.pop_front() else {
                     break;
                 };
