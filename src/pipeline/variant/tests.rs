@@ -227,10 +227,13 @@ fn llm_traces_expire_and_are_bounded_with_evictions_counted() {
     assert!(t.is_empty());
 }
 
+/// One dispatch: the variants built, the request's span count, the permit's bytes.
+type Dispatched = (Vec<Option<Built>>, usize, usize);
+
 /// A fan-out that records what the pipeline hands it.
 struct Recorder {
     variants: Vec<Variant>,
-    seen: parking_lot::Mutex<Vec<(Vec<Option<Built>>, usize, usize)>>,
+    seen: parking_lot::Mutex<Vec<Dispatched>>,
 }
 
 impl crate::pipeline::Fanout for Recorder {
