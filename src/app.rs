@@ -11,27 +11,92 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::export::{ExportBatch, Exporters};
+use crate::export::{ExportBatch, ExporterKind, Exporters};
 use crate::pipeline::process::Processing;
-use crate::pipeline::{Fanout, MemoryPermit, Pipeline, TraceSink};
+use crate::pipeline::{Built, Fanout, MemoryPermit, Pipeline, TraceSink, Variant};
 use crate::receiver::grpc::GrpcReceiver;
 use crate::receiver::http::HttpReceiver;
 use crate::task::{SystemClock, TaskTracker};
 use crate::telemetry::admin::{AdminServer, Readiness};
 
-/// The exporters as the pipeline's fan-out: one shared batch, its memory permit attached.
-pub struct ExportFanout(pub Arc<Exporters>);
+/// The exporters as the pipeline's fan-out: exporters grouped by the variant of a request they
+/// want (their `spans` filter, and the Langfuse extras for `kind = "langfuse"`); each variant is
+/// one shared batch for its group, all of them holding the request's memory permit.
+pub struct ExportFanout {
+    exporters: Arc<Exporters>,
+    variants: Vec<Variant>,
+    /// Exporter positions per variant, in `variants` order.
+    groups: Vec<Vec<usize>>,
+}
+
+impl ExportFanout {
+    /// Groups `exporters` by variant.
+    pub fn new(exporters: Arc<Exporters>) -> Self {
+        let mut variants: Vec<Variant> = Vec::new();
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (i, (kind, spans)) in exporters.routes().enumerate() {
+            let v = Variant {
+                spans,
+                langfuse: kind == ExporterKind::Langfuse,
+            };
+            match variants.iter().position(|x| *x == v) {
+                Some(g) => groups[g].push(i),
+                None => {
+                    variants.push(v);
+                    groups.push(vec![i]);
+                }
+            }
+        }
+        Self {
+            exporters,
+            variants,
+            groups,
+        }
+    }
+
+    /// The exporters.
+    pub fn exporters(&self) -> &Arc<Exporters> {
+        &self.exporters
+    }
+}
 
 impl Fanout for ExportFanout {
-    fn dispatch(&self, request: Bytes, spans: usize, permit: MemoryPermit) {
-        let batch = ExportBatch::new(request, spans).with_guard(Box::new(permit));
-        self.0.dispatch(Arc::new(batch));
+    fn variants(&self) -> Vec<Variant> {
+        self.variants.clone()
+    }
+
+    fn dispatch(&self, built: &mut [Option<Built>], spans: usize, permit: MemoryPermit) {
+        if let ([only], [group]) = (&mut *built, self.groups.as_slice()) {
+            // One variant (the usual case): the batch owns the permit, as with no filter at all.
+            match only.take() {
+                Some(b) => {
+                    self.exporters
+                        .count_filtered(group, spans - b.spans.min(spans));
+                    let batch = ExportBatch::new(b.bytes, b.spans).with_guard(Box::new(permit));
+                    self.exporters.dispatch_to(group, Arc::new(batch));
+                }
+                None => self.exporters.count_filtered(group, spans),
+            }
+            return;
+        }
+        let permit = Arc::new(permit);
+        for (group, b) in self.groups.iter().zip(built.iter_mut()) {
+            match b.take() {
+                Some(b) => {
+                    self.exporters
+                        .count_filtered(group, spans - b.spans.min(spans));
+                    let batch =
+                        ExportBatch::new(b.bytes, b.spans).with_guard(Box::new(permit.clone()));
+                    self.exporters.dispatch_to(group, Arc::new(batch));
+                }
+                None => self.exporters.count_filtered(group, spans),
+            }
+        }
     }
 }
 
@@ -71,7 +136,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     let pipeline = Arc::new(Pipeline::new(
         &config.pipeline,
         processing,
-        ExportFanout(exporters.clone()),
+        ExportFanout::new(exporters.clone()),
     ));
     let sink: Arc<dyn TraceSink> = pipeline.clone();
 

@@ -9,6 +9,7 @@
 //! secret_key = "${env:LANGFUSE_SECRET_KEY}"
 //! # host = "https://cloud.langfuse.com"
 //! # Common keys (every kind), with their defaults:
+//! # spans = "all"                   # all | llm | llm_traces: which spans this exporter gets
 //! # endpoint = "..."                # presets: overrides the service's URL (proxies, tests)
 //! # headers = { authorization = "Bearer ..." }
 //! # compression = "gzip"            # gzip | zstd | none
@@ -101,6 +102,40 @@ pub enum Region {
     Us,
     /// `api.eu1.honeycomb.io`.
     Eu,
+}
+
+/// `spans`: which spans an exporter receives.
+///
+/// An *LLM span* is a span tollgate recognised as one, whatever its `tollgate.pricing.status`
+/// (`priced`, `unknown_model`, `no_usage`, `invalid_usage`, `incomplete_price`, and also
+/// `aggregate`: agent roots and outer spans that repeat a call's usage are kept, so the backend
+/// shows the structure the emitter reported; they carry no cost, so nothing is counted twice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SpanFilter {
+    /// Every span.
+    #[default]
+    All,
+    /// Only LLM spans.
+    Llm,
+    /// Every span of a trace known to contain an LLM span. A trace becomes known when its first
+    /// LLM span arrives; its spans that passed through before that were not sent to this exporter
+    /// and cannot be recalled (children usually arrive before their parents, so send the LLM
+    /// span's ancestors late, or use `all`, if every span matters). Known traces are remembered
+    /// for `[pipeline] llm_traces_ttl` after their last LLM span, at most
+    /// `[pipeline] llm_traces_capacity` of them (the oldest are forgotten first, counted).
+    LlmTraces,
+}
+
+impl SpanFilter {
+    /// The value as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanFilter::All => "all",
+            SpanFilter::Llm => "llm",
+            SpanFilter::LlmTraces => "llm_traces",
+        }
+    }
 }
 
 /// `batch`: how queued data is grouped into requests.
@@ -211,6 +246,11 @@ pub struct ExporterConfig {
     pub name: String,
     /// `otlp_grpc`, `otlp_http`, `langfuse`, `tempo`, `honeycomb`, `file` or `console`.
     pub kind: ExporterKind,
+    /// Which spans to send: `all` (default), `llm` (LLM spans only) or `llm_traces` (every span
+    /// of a trace that contains an LLM span, from the moment its first LLM span arrived). Spans
+    /// left out are counted in `tollgate_exporter_filtered_spans_total`, not as dropped.
+    #[serde(default)]
+    pub spans: SpanFilter,
     /// Where to send. otlp_grpc: `http(s)://host:port`; otlp_http: a base URL to which
     /// `/v1/traces` is appended; presets: overrides the service's default URL.
     #[serde(default)]
@@ -306,6 +346,7 @@ impl ExporterConfig {
         Self {
             name: name.into(),
             kind,
+            spans: SpanFilter::All,
             endpoint: None,
             traces_endpoint: None,
             encoding: None,

@@ -17,6 +17,8 @@ pub const SENT_SPANS: &str = "tollgate_exporter_sent_spans_total";
 pub const FAILED_REQUESTS: &str = "tollgate_exporter_failed_requests_total";
 /// Spans given up on, per exporter and reason.
 pub const DROPPED_SPANS: &str = "tollgate_exporter_dropped_spans_total";
+/// Spans left out for an exporter by its `spans` filter (not lost: it did not want them).
+pub const FILTERED_SPANS: &str = "tollgate_exporter_filtered_spans_total";
 /// Batches waiting in the exporter's queue.
 pub const QUEUE_LENGTH: &str = "tollgate_exporter_queue_length";
 /// Bytes waiting in the exporter's queue.
@@ -31,6 +33,7 @@ pub(crate) struct Families {
     sent: IntCounterVec,
     failed: IntCounterVec,
     dropped: IntCounterVec,
+    filtered: IntCounterVec,
     queue_len: IntGaugeVec,
     queue_bytes: IntGaugeVec,
     queue_cap: IntGaugeVec,
@@ -54,6 +57,14 @@ pub(crate) static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
         dropped: IntCounterVec::new(
             Opts::new(DROPPED_SPANS, "Spans an exporter gave up on."),
             lr,
+        )
+        .expect("valid metric"),
+        filtered: IntCounterVec::new(
+            Opts::new(
+                FILTERED_SPANS,
+                "Spans not sent to an exporter because its `spans` filter leaves them out.",
+            ),
+            l,
         )
         .expect("valid metric"),
         queue_len: IntGaugeVec::new(
@@ -84,7 +95,7 @@ pub(crate) static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
         .expect("valid metric"),
     };
     let r = crate::telemetry::registry();
-    for c in [&f.sent, &f.failed, &f.dropped] {
+    for c in [&f.sent, &f.failed, &f.dropped, &f.filtered] {
         r.register(Box::new(c.clone())).expect("registered once");
     }
     for g in [&f.queue_len, &f.queue_bytes, &f.queue_cap] {
@@ -99,6 +110,7 @@ pub(crate) static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
 pub(crate) struct ExporterMetrics {
     exporter: String,
     sent: IntCounter,
+    filtered: IntCounter,
     pub(crate) queue_len: IntGauge,
     pub(crate) queue_bytes: IntGauge,
     pub(crate) request_duration: Histogram,
@@ -120,6 +132,7 @@ impl ExporterMetrics {
         Self {
             exporter: exporter.to_owned(),
             sent: f.sent.with_label_values(&[exporter]),
+            filtered: f.filtered.with_label_values(&[exporter]),
             queue_len: f.queue_len.with_label_values(&[exporter]),
             queue_bytes: f.queue_bytes.with_label_values(&[exporter]),
             request_duration: f.duration.with_label_values(&[exporter]),
@@ -133,6 +146,11 @@ impl ExporterMetrics {
     pub(crate) fn success(&self, spans: usize) {
         self.sent.inc_by(spans as u64);
         *self.last_success.lock() = Some(SystemTime::now());
+    }
+
+    /// Counts spans the exporter's `spans` filter left out.
+    pub(crate) fn filtered(&self, spans: usize) {
+        self.filtered.inc_by(spans as u64);
     }
 
     /// Counts a failed attempt that will be retried.
@@ -193,6 +211,11 @@ pub fn sent_spans(exporter: &str) -> u64 {
     FAMILIES.sent.with_label_values(&[exporter]).get()
 }
 
+/// Reads `tollgate_exporter_filtered_spans_total{exporter}`.
+pub fn filtered_spans(exporter: &str) -> u64 {
+    FAMILIES.filtered.with_label_values(&[exporter]).get()
+}
+
 /// Reads `tollgate_exporter_failed_requests_total{exporter,reason}`.
 pub fn failed_requests(exporter: &str, reason: &str) -> u64 {
     FAMILIES.failed.with_label_values(&[exporter, reason]).get()
@@ -206,6 +229,7 @@ mod tests {
     fn families_are_registered_under_their_names() {
         let m = ExporterMetrics::new("metrics_unit", 1234);
         m.success(2);
+        m.filtered(5);
         m.failed_request("timeout", "x");
         m.drop_spans("metrics_unit", 3, "queue_full", "full");
         m.request_duration.observe(0.1);
@@ -218,6 +242,7 @@ mod tests {
             SENT_SPANS,
             FAILED_REQUESTS,
             DROPPED_SPANS,
+            FILTERED_SPANS,
             QUEUE_LENGTH,
             QUEUE_BYTES,
             QUEUE_CAPACITY_BYTES,
@@ -227,6 +252,7 @@ mod tests {
         }
         assert_eq!(sent_spans("metrics_unit"), 2);
         assert_eq!(failed_requests("metrics_unit", "timeout"), 1);
+        assert_eq!(filtered_spans("metrics_unit"), 5);
         assert_eq!(dropped_spans("metrics_unit", "queue_full"), 3);
         assert_eq!(
             FAMILIES

@@ -33,7 +33,7 @@ use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-pub use config::{ExporterConfig, ExporterKind};
+pub use config::{ExporterConfig, ExporterKind, SpanFilter};
 
 use common::Target;
 use metrics::ExporterMetrics;
@@ -274,6 +274,8 @@ impl ValidatedExporters {
             let worker = tokio::spawn(batch::run(shared, cfg.concurrency, tracker.clone()));
             info!(exporter = %cfg.name, kind = ?cfg.kind, "Exporter started.");
             exporters.push(Handle {
+                spans: cfg.spans,
+                kind: cfg.kind,
                 name: cfg.name,
                 queue,
                 metrics,
@@ -290,6 +292,8 @@ impl ValidatedExporters {
 
 struct Handle {
     name: String,
+    kind: ExporterKind,
+    spans: SpanFilter,
     queue: Arc<BatchQueue>,
     metrics: Arc<ExporterMetrics>,
     worker: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -348,6 +352,12 @@ impl Exporters {
         validate(configs)?.build()
     }
 
+    /// Each exporter's kind and `spans` filter, in config order (the `exporter` positions taken
+    /// by [`Exporters::dispatch_to`] and [`Exporters::count_filtered`]).
+    pub fn routes(&self) -> impl Iterator<Item = (ExporterKind, SpanFilter)> + '_ {
+        self.exporters.iter().map(|h| (h.kind, h.spans))
+    }
+
     /// Offers a batch to every exporter's queue without waiting. A full (or closed) queue drops
     /// it for that exporter only, counted as `reason="queue_full"` (or `"shutdown"`).
     pub fn dispatch(&self, batch: Arc<ExportBatch>) {
@@ -355,31 +365,48 @@ impl Exporters {
             return;
         }
         for h in &self.exporters {
-            match h.queue.try_push(batch.clone()) {
-                Ok((n, bytes)) => {
-                    h.metrics
-                        .queue_len
-                        .set(i64::try_from(n).unwrap_or(i64::MAX));
-                    h.metrics
-                        .queue_bytes
-                        .set(i64::try_from(bytes).unwrap_or(i64::MAX));
-                }
-                Err(PushError::Full) => {
-                    h.metrics.drop_spans(
-                        &h.name,
-                        batch.spans,
-                        "queue_full",
-                        "the exporter's queue is full",
-                    );
-                }
-                Err(PushError::Closed) => {
-                    h.metrics.drop_spans(
-                        &h.name,
-                        batch.spans,
-                        "shutdown",
-                        "the exporter is shutting down",
-                    );
-                }
+            Self::push(h, batch.clone());
+        }
+    }
+
+    /// [`Exporters::dispatch`] to the exporters at positions `exporters` only.
+    pub fn dispatch_to(&self, exporters: &[usize], batch: Arc<ExportBatch>) {
+        if batch.bytes.is_empty() || batch.spans == 0 {
+            return;
+        }
+        for h in exporters.iter().filter_map(|&i| self.exporters.get(i)) {
+            Self::push(h, batch.clone());
+        }
+    }
+
+    /// Counts `spans` spans left out by the `spans` filter of the exporters at `exporters`.
+    pub fn count_filtered(&self, exporters: &[usize], spans: usize) {
+        if spans == 0 {
+            return;
+        }
+        for h in exporters.iter().filter_map(|&i| self.exporters.get(i)) {
+            h.metrics.filtered(spans);
+        }
+    }
+
+    fn push(h: &Handle, batch: Arc<ExportBatch>) {
+        let spans = batch.spans;
+        match h.queue.try_push(batch) {
+            Ok((n, bytes)) => {
+                h.metrics
+                    .queue_len
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+                h.metrics
+                    .queue_bytes
+                    .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            }
+            Err(PushError::Full) => {
+                h.metrics
+                    .drop_spans(&h.name, spans, "queue_full", "the exporter's queue is full");
+            }
+            Err(PushError::Closed) => {
+                h.metrics
+                    .drop_spans(&h.name, spans, "shutdown", "the exporter is shutting down");
             }
         }
     }

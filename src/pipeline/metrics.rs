@@ -12,6 +12,10 @@ pub const ACCEPTED_SPANS: &str = "tollgate_receiver_accepted_spans_total";
 pub const REFUSED_SPANS: &str = "tollgate_receiver_refused_spans_total";
 /// Bytes of span data held.
 pub const MEMORY_BYTES: &str = "tollgate_pipeline_memory_bytes";
+/// Traces remembered as containing an LLM span (for `spans = "llm_traces"`).
+pub const LLM_TRACES: &str = "tollgate_pipeline_llm_traces";
+/// Traces forgotten from that set, per reason (`capacity`, `expired`).
+pub const LLM_TRACES_EVICTED: &str = "tollgate_pipeline_llm_traces_evicted_total";
 /// The memory limit.
 pub const MEMORY_LIMIT_BYTES: &str = "tollgate_pipeline_memory_limit_bytes";
 
@@ -20,6 +24,8 @@ pub(crate) struct PipelineMetrics {
     pub refused_spans: IntCounterVec,
     pub memory_bytes: IntGauge,
     pub memory_limit_bytes: IntGauge,
+    pub llm_traces: IntGauge,
+    pub llm_traces_evicted: IntCounterVec,
 }
 
 pub(crate) static METRICS: LazyLock<PipelineMetrics> = LazyLock::new(|| {
@@ -44,6 +50,19 @@ pub(crate) static METRICS: LazyLock<PipelineMetrics> = LazyLock::new(|| {
             "The pipeline's memory limit; receivers refuse above it.",
         )
         .expect("valid metric"),
+        llm_traces: IntGauge::new(
+            LLM_TRACES,
+            "Traces remembered as containing an LLM span (spans = \"llm_traces\" exporters).",
+        )
+        .expect("valid metric"),
+        llm_traces_evicted: IntCounterVec::new(
+            Opts::new(
+                LLM_TRACES_EVICTED,
+                "Traces forgotten from the LLM-trace set, per reason (capacity, expired).",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric"),
     };
     let r = registry();
     r.register(Box::new(m.accepted_spans.clone()))
@@ -53,6 +72,10 @@ pub(crate) static METRICS: LazyLock<PipelineMetrics> = LazyLock::new(|| {
     r.register(Box::new(m.memory_bytes.clone()))
         .expect("register once");
     r.register(Box::new(m.memory_limit_bytes.clone()))
+        .expect("register once");
+    r.register(Box::new(m.llm_traces.clone()))
+        .expect("register once");
+    r.register(Box::new(m.llm_traces_evicted.clone()))
         .expect("register once");
     m
 });

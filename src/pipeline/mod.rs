@@ -6,6 +6,7 @@ pub mod memory;
 mod metrics;
 pub mod process;
 pub mod validate;
+pub mod variant;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,7 +14,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use memory::{MemoryBudget, MemoryPermit};
-pub use metrics::{ACCEPTED_SPANS, REFUSED_SPANS};
+pub use metrics::{ACCEPTED_SPANS, LLM_TRACES, LLM_TRACES_EVICTED, REFUSED_SPANS};
+pub use variant::{Built, SpanFacts, Variant, Wants};
 
 use crate::wire::edit::{rebuild, SpanEdit};
 use metrics::METRICS;
@@ -91,6 +93,27 @@ pub struct PipelineConfig {
         deserialize_with = "crate::config::duration::deserialize"
     )]
     pub shutdown_timeout: Duration,
+    /// For `spans = "llm_traces"` exporters: how many traces known to contain an LLM span are
+    /// remembered at most (the oldest are forgotten first, counted in
+    /// `tollgate_pipeline_llm_traces_evicted_total{reason="capacity"}`).
+    #[serde(default = "default_llm_traces_capacity")]
+    pub llm_traces_capacity: usize,
+    /// For `spans = "llm_traces"` exporters: how long a trace is remembered after its latest
+    /// LLM span (e.g. `"10m"`); should exceed the time between a trace's first LLM span and
+    /// its last span reaching tollgate.
+    #[serde(
+        default = "default_llm_traces_ttl",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
+    pub llm_traces_ttl: Duration,
+}
+
+fn default_llm_traces_capacity() -> usize {
+    100_000
+}
+
+fn default_llm_traces_ttl() -> Duration {
+    Duration::from_secs(600)
 }
 
 fn default_shutdown_timeout() -> Duration {
@@ -106,22 +129,39 @@ impl Default for PipelineConfig {
         Self {
             memory_limit_mib: default_memory_limit_mib(),
             shutdown_timeout: default_shutdown_timeout(),
+            llm_traces_capacity: default_llm_traces_capacity(),
+            llm_traces_ttl: default_llm_traces_ttl(),
         }
     }
 }
 
 /// Where processed requests go: the exporters' fan-out. Must not block.
 pub trait Fanout: Send + Sync + 'static {
-    /// Hands one processed request (encoded, valid, non-empty) to every exporter. `permit` holds
-    /// its bytes in the memory budget until every exporter is done with it.
-    fn dispatch(&self, request: Bytes, spans: usize, permit: MemoryPermit);
+    /// The distinct versions of a request the exporters want (see [`variant`]); asked once,
+    /// when the pipeline is built. The default is one: every span, no extras.
+    fn variants(&self) -> Vec<Variant> {
+        vec![Variant::default()]
+    }
+
+    /// Hands one processed request to the exporters. `built[i]` is the request built for
+    /// `variants()[i]` (encoded, valid), or `None` when that variant holds no span; the fan-out
+    /// takes what it sends. `spans` is the number of spans in the request as accepted (so an
+    /// exporter's filter left out `spans - built.spans`). `permit` holds the bytes of every
+    /// variant in the memory budget until every exporter is done with them.
+    fn dispatch(&self, built: &mut [Option<Built>], spans: usize, permit: MemoryPermit);
 }
 
 /// A per-request processor: sees every span (via the scanned index) and decides its edit.
 pub trait Processor: Send + Sync + 'static {
     /// Fills `edits` (one per span, pre-set to `Keep`, or `Drop` for invalid spans that must be
-    /// left alone).
-    fn process(&self, buf: &Bytes, index: &crate::wire::RequestIndex, edits: &mut [SpanEdit]);
+    /// left alone), and in `facts` what [`SpanFacts::wants`] asks about each span.
+    fn process(
+        &self,
+        buf: &Bytes,
+        index: &crate::wire::RequestIndex,
+        edits: &mut [SpanEdit],
+        facts: &mut SpanFacts,
+    );
 }
 
 /// The pipeline: validation, processing, admission and fan-out.
@@ -129,6 +169,7 @@ pub struct Pipeline<F: Fanout, P: Processor> {
     budget: MemoryBudget,
     fanout: F,
     processor: P,
+    plan: variant::Plan,
     draining: AtomicBool,
     retry_after: Duration,
 }
@@ -138,10 +179,16 @@ impl<F: Fanout, P: Processor> Pipeline<F, P> {
     pub fn new(config: &PipelineConfig, processor: P, fanout: F) -> Self {
         let budget = MemoryBudget::new(config.memory_limit_mib.saturating_mul(1 << 20));
         METRICS.memory_limit_bytes.set(budget.limit() as i64);
+        let plan = variant::Plan::new(
+            fanout.variants(),
+            config.llm_traces_capacity,
+            config.llm_traces_ttl,
+        );
         Self {
             budget,
             fanout,
             processor,
+            plan,
             draining: AtomicBool::new(false),
             retry_after: Duration::from_secs(1),
         }
@@ -201,13 +248,26 @@ impl<F: Fanout, P: Processor> Pipeline<F, P> {
                 "Dropped spans with invalid ids."
             );
         }
-        self.processor.process(&body, &index, &mut edits);
-        let out = rebuild(&body, &index, &edits, None);
+        let mut facts = SpanFacts::new(self.plan.wants(), total);
+        self.processor
+            .process(&body, &index, &mut edits, &mut facts);
         let kept = total - rejected;
         if kept > 0 {
-            permit.resize(out.len());
-            METRICS.memory_bytes.set(self.budget.used() as i64);
-            self.fanout.dispatch(out, kept, permit);
+            if self.plan.is_plain() {
+                let out = rebuild(&body, &index, &edits, None);
+                permit.resize(out.len());
+                METRICS.memory_bytes.set(self.budget.used() as i64);
+                let mut built = [Some(Built {
+                    bytes: out,
+                    spans: kept,
+                })];
+                self.fanout.dispatch(&mut built, kept, permit);
+            } else {
+                let mut built = self.plan.build(&body, &index, &mut edits, &facts);
+                permit.resize(distinct_bytes(&built));
+                METRICS.memory_bytes.set(self.budget.used() as i64);
+                self.fanout.dispatch(&mut built, kept, permit);
+            }
         }
         METRICS
             .accepted_spans
@@ -218,6 +278,20 @@ impl<F: Fanout, P: Processor> Pipeline<F, P> {
             error_message: message.unwrap_or_default(),
         })
     }
+}
+
+/// Bytes held by the built variants, counting a buffer shared by two variants once.
+fn distinct_bytes(built: &[Option<Built>]) -> usize {
+    let mut seen: Vec<*const u8> = Vec::with_capacity(built.len());
+    let mut total = 0;
+    for b in built.iter().flatten() {
+        let ptr = b.bytes.as_ptr();
+        if !seen.contains(&ptr) {
+            seen.push(ptr);
+            total += b.bytes.len();
+        }
+    }
+    total
 }
 
 fn refused(receiver: &str, reason: &str, spans: usize) {
@@ -239,5 +313,12 @@ impl<F: Fanout, P: Processor> TraceSink for Pipeline<F, P> {
 pub struct NoProcessing;
 
 impl Processor for NoProcessing {
-    fn process(&self, _: &Bytes, _: &crate::wire::RequestIndex, _: &mut [SpanEdit]) {}
+    fn process(
+        &self,
+        _: &Bytes,
+        _: &crate::wire::RequestIndex,
+        _: &mut [SpanEdit],
+        _: &mut SpanFacts,
+    ) {
+    }
 }

@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::Processor;
+use super::{Processor, SpanFacts};
 use crate::alert::{AlertEngine, AlertsConfig};
+use crate::llm::enrich::langfuse_details;
 use crate::llm::{Enricher, LlmOutcome, PricingConfig};
 use crate::task::{LlmUsage, SpanInput, TaskTracker, TasksConfig};
 use crate::telemetry::llm_metrics::{CallObservation, LlmMetrics, TaskObservation, TokenCounts};
+use crate::wire::attr::{push_span_attribute, NewValue};
 use crate::wire::edit::SpanEdit;
 use crate::wire::{AttrValue, RequestIndex, SpanAttrs, SpanRef};
 
@@ -111,9 +113,23 @@ impl Processing {
         }
     }
 
-    fn process_span(&self, span: &SpanRef<'_>, edit: &mut SpanEdit) {
+    fn process_span(
+        &self,
+        i: usize,
+        span: &SpanRef<'_>,
+        edit: &mut SpanEdit,
+        facts: &mut SpanFacts,
+    ) {
         let enriched = self.enricher.enrich(span);
         let outcome = enriched.as_ref().map(|e| &e.outcome);
+        if let Some(o) = outcome {
+            facts.mark_llm(i);
+            if facts.wants().langfuse {
+                if let Some(fields) = self.langfuse_fields(o) {
+                    facts.add_langfuse(i, fields);
+                }
+            }
+        }
 
         let task_key = self.tasks.task_key(span);
         let task_type = self.tasks.task_type(span);
@@ -167,6 +183,29 @@ impl Processing {
         };
     }
 
+    /// `langfuse.observation.usage_details` (a call with valid usage) and `cost_details` (a
+    /// priced call whose cost tollgate writes, i.e. not one whose emitter's cost is kept by
+    /// `replace_reported_cost = false`), encoded as span attribute fields.
+    fn langfuse_fields(&self, o: &LlmOutcome) -> Option<Vec<u8>> {
+        let d = langfuse_details(o)?;
+        let mut out = Vec::with_capacity(d.usage_details.len() + 256);
+        let keeps_reported = o.reported_cost_usd.is_some()
+            && !self.enricher.pricer().snapshot().replace_reported_cost;
+        if let Some(cost) = d.cost_details.as_deref().filter(|_| !keeps_reported) {
+            push_span_attribute(
+                &mut out,
+                "langfuse.observation.cost_details",
+                NewValue::Str(cost),
+            );
+        }
+        push_span_attribute(
+            &mut out,
+            "langfuse.observation.usage_details",
+            NewValue::Str(&d.usage_details),
+        );
+        Some(out)
+    }
+
     fn observe_call(&self, span: &SpanRef<'_>, o: &LlmOutcome, service: &str, task_type: &str) {
         let extra: Vec<Option<&str>> = self
             .extra_keys
@@ -215,7 +254,13 @@ fn service_name<'a>(span: &SpanRef<'a>) -> &'a str {
 }
 
 impl Processor for Processing {
-    fn process(&self, buf: &Bytes, index: &RequestIndex, edits: &mut [SpanEdit]) {
+    fn process(
+        &self,
+        buf: &Bytes,
+        index: &RequestIndex,
+        edits: &mut [SpanEdit],
+        facts: &mut SpanFacts,
+    ) {
         // Children first, roots last: a root carries the roll-up of children in the same request.
         for roots in [false, true] {
             for (i, edit) in edits.iter_mut().enumerate() {
@@ -226,7 +271,7 @@ impl Processor for Processing {
                 if span.parent_span_id().is_empty() != roots {
                     continue;
                 }
-                self.process_span(&span, edit);
+                self.process_span(i, &span, edit, facts);
             }
         }
     }
