@@ -465,7 +465,7 @@ section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:12px 
 .kpis{display:flex;gap:14px;flex-wrap:wrap}.kpi{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:10px 14px;min-width:170px}
 .kpi b{display:block;font-size:24px}table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eceff2;white-space:nowrap}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.bad{color:#b00020}.ok{color:#1b7f3b}
+td.w{white-space:normal;min-width:220px}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.bad{color:#b00020}.ok{color:#1b7f3b}
 svg text{font:11px system-ui,sans-serif;fill:#445}code{font-size:13px}
 ";
 
@@ -607,7 +607,7 @@ pub fn render(d: &StatusData) -> String {
             };
             let _ = write!(
                 o,
-                r#"<tr><td class="bad">{}</td><td>{}</td><td>{}</td><td>{summary}</td></tr>"#,
+                r#"<tr><td class="bad">{}</td><td>{}</td><td>{}</td><td class="w">{summary}</td></tr>"#,
                 text(&a.rule),
                 text(&a.severity),
                 text(&a.since)
