@@ -385,3 +385,15 @@ pub fn expected(rounds: u64) -> Expected {
         calls: CALLS.len() as u64 * rounds,
     }
 }
+
+/// A request with one plain (non-LLM) root span in its own trace `n`.
+pub fn plain_request(n: u8) -> Value {
+    let t = now_ns().to_string();
+    json!({ "resourceSpans": [{
+        "resource": { "attributes": [kv("service.name", json!("planner"))] },
+        "scopeSpans": [{ "spans": [
+            { "traceId": format!("{:02x}", 0xc0 + n).repeat(16), "spanId": "cd".repeat(8),
+              "name": "plain", "startTimeUnixNano": t, "endTimeUnixNano": t },
+        ]}],
+    }]})
+}
