@@ -9,7 +9,6 @@
 //! that comes from spans or config is HTML-escaped.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -479,41 +478,37 @@ fn minute_chart(out: &mut String, minutes: &[MinuteRow]) {
         .max(1);
     let n = minutes.len().max(1) as f64;
     let bar = (w - left) / n;
-    let _ = write!(
-        out,
+    out.push_str(&format!(
         r#"<svg role="img" aria-label="Spend per minute, last hour" viewBox="0 0 {w} {h}" width="100%" height="{h}">"#
-    );
-    let _ = write!(
-        out,
+    ));
+    out.push_str(&format!(
         r#"<text x="0" y="12">{}</text><text x="0" y="{}">$0</text>"#,
         text(&format!("${}", usd(max))),
         h - bottom
-    );
+    ));
     for (i, m) in minutes.iter().enumerate() {
         let bh = (m.cost_nano_usd.max(0) as f64 / max as f64) * (h - bottom - 16.0);
         let x = left + i as f64 * bar;
-        let _ = write!(
-            out,
+        out.push_str(&format!(
             r##"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{bh:.1}" fill="#3a6ea5"><title>{} UTC: ${}</title></rect>"##,
             h - bottom - bh,
             (bar - 1.0).max(1.0),
             text(&m.minute),
             usd(m.cost_nano_usd)
-        );
+        ));
         if i % 10 == 0 || i + 1 == minutes.len() {
-            let _ = write!(
-                out,
+            out.push_str(&format!(
                 r#"<text x="{x:.1}" y="{}">{}</text>"#,
                 h - 4.0,
                 text(&m.minute)
-            );
+            ));
         }
     }
     out.push_str("</svg>");
 }
 
 fn spend_bars(out: &mut String, title: &str, rows: &[SpendRow]) {
-    let _ = write!(out, "<section><h2>{}</h2>", text(title));
+    out.push_str(&format!("<section><h2>{}</h2>", text(title)));
     if rows.is_empty() {
         out.push_str(r#"<p class="muted">No LLM calls in the last hour.</p></section>"#);
         return;
@@ -527,14 +522,13 @@ fn spend_bars(out: &mut String, title: &str, rows: &[SpendRow]) {
     out.push_str(r#"<table><tr><th>Name</th><th></th><th class="n">USD</th><th class="n">Calls</th><th class="n">Cache hit</th></tr>"#);
     for r in rows {
         let width = (r.cost_nano_usd.max(0) as f64 / max as f64) * 160.0;
-        let _ = write!(
-            out,
+        out.push_str(&format!(
             r##"<tr><td>{}</td><td><svg width="160" height="12" aria-hidden="true"><rect width="{width:.1}" height="12" fill="#3a6ea5"/></svg></td><td class="n">${}</td><td class="n">{}</td><td class="n">{}</td></tr>"##,
             text(&r.name),
             text(&r.cost_usd),
             r.llm_calls,
             percent(r.cache_hit_ratio)
-        );
+        ));
     }
     out.push_str("</table></section>");
 }
@@ -544,15 +538,13 @@ pub fn render(d: &StatusData) -> String {
     let mut o = String::with_capacity(16 * 1024);
     o.push_str(r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10"><meta name="viewport" content="width=device-width,initial-scale=1"><title>tollgate status</title><style>"#);
     o.push_str(STYLE);
-    let _ = write!(
-        o,
+    o.push_str(&format!(
         r#"</style></head><body><h1>tollgate</h1><p class="muted">What tollgate sees right now · {} · refreshes every 10 s · <a href="/api/v1/status">JSON</a> · <a href="/metrics">metrics</a></p>"#,
         text(&d.generated_at)
-    );
+    ));
 
     let firing = d.alerts.len();
-    let _ = write!(
-        o,
+    o.push_str(&format!(
         r#"<div class="kpis"><div class="kpi">Spend, last hour<b id="spend-total">${}</b></div><div class="kpi">LLM calls, last hour<b id="calls-total">{}</b></div><div class="kpi">Cache-hit ratio, last hour<b id="cache-hit">{}</b><span class="muted">{} of {} input tokens</span></div><div class="kpi">Firing alerts<b id="alerts-count" class="{}">{}</b></div></div>"#,
         text(&d.spend_last_hour_usd),
         d.llm_calls_last_hour,
@@ -561,7 +553,7 @@ pub fn render(d: &StatusData) -> String {
         d.input_tokens_last_hour,
         if firing > 0 { "bad" } else { "ok" },
         firing
-    );
+    ));
 
     o.push_str("<section><h2>Spend per minute, last hour (UTC)</h2>");
     minute_chart(&mut o, &d.per_minute);
@@ -580,8 +572,7 @@ pub fn render(d: &StatusData) -> String {
                 Some(url) => format!(r#"<a href="{}">{}</a>"#, attr(url), text(&t.trace_id)),
                 None => format!("<code>{}</code>", text(&t.trace_id)),
             };
-            let _ = write!(
-                o,
+            o.push_str(&format!(
                 r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="n">${}</td><td class="n">{}</td><td>{trace}</td></tr>"#,
                 text(&t.task_id),
                 text(&t.service),
@@ -589,7 +580,7 @@ pub fn render(d: &StatusData) -> String {
                 text(&t.status),
                 text(&t.cost_usd),
                 t.llm_calls
-            );
+            ));
         }
         o.push_str("</table>");
     }
@@ -605,13 +596,12 @@ pub fn render(d: &StatusData) -> String {
                 Some(url) => format!(r#"<a href="{}">{}</a>"#, attr(url), text(&a.summary)),
                 None => text(&a.summary).into_owned(),
             };
-            let _ = write!(
-                o,
+            o.push_str(&format!(
                 r#"<tr><td class="bad">{}</td><td>{}</td><td>{}</td><td class="w">{summary}</td></tr>"#,
                 text(&a.rule),
                 text(&a.severity),
                 text(&a.since)
-            );
+            ));
         }
         o.push_str("</table>");
     }
@@ -621,14 +611,13 @@ pub fn render(d: &StatusData) -> String {
     } else {
         o.push_str(r#"<table><tr><th>Receiver</th><th class="n">Accepted spans</th><th class="n">Refused spans</th></tr>"#);
         for r in &d.receivers {
-            let _ = write!(
-                o,
+            o.push_str(&format!(
                 r#"<tr><td>{}</td><td class="n">{}</td><td class="n{}">{}</td></tr>"#,
                 text(&r.receiver),
                 r.accepted_spans,
                 if r.refused_spans > 0 { " bad" } else { "" },
                 r.refused_spans
-            );
+            ));
         }
         o.push_str("</table>");
     }
@@ -644,8 +633,7 @@ pub fn render(d: &StatusData) -> String {
                 }
                 _ => "—".into(),
             };
-            let _ = write!(
-                o,
+            o.push_str(&format!(
                 r#"<tr><td>{}</td><td class="n">{:.1}%</td><td class="n">{} / {}</td><td class="n">{} / {}</td><td>{}</td><td>{error}</td></tr>"#,
                 text(&e.name),
                 e.fill_percent,
@@ -654,7 +642,7 @@ pub fn render(d: &StatusData) -> String {
                 e.queue_bytes,
                 e.capacity_bytes,
                 text(e.last_success.as_deref().unwrap_or("never"))
-            );
+            ));
         }
         o.push_str("</table>");
     }

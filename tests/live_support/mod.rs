@@ -80,9 +80,13 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
+            if let Err(e) = self.child.kill() {
+                eprintln!("cannot kill {} (pid {}): {e}", self.name, self.child.id());
+            }
         }
-        let _ = self.child.wait();
+        if let Err(e) = self.child.wait() {
+            eprintln!("cannot reap {} (pid {}): {e}", self.name, self.child.id());
+        }
         eprintln!("stopped {} (pid {})", self.name, self.child.id());
     }
 }
