@@ -23,6 +23,7 @@ use crate::receiver::grpc::GrpcReceiver;
 use crate::receiver::http::HttpReceiver;
 use crate::task::{SystemClock, TaskTracker};
 use crate::telemetry::admin::{AdminServer, Readiness};
+use crate::telemetry::status::StatusPage;
 
 /// The exporters as the pipeline's fan-out: exporters grouped by the variant of a request they
 /// want (their `spans` filter, and the Langfuse extras for `kind = "langfuse"`); each variant is
@@ -129,6 +130,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         tracker.clone(),
     )?;
     let engine = processing.engine().clone();
+    let recent = processing.recent().clone();
     tokio::spawn(tracker.clone().run_sweeper(background.clone()));
     tokio::spawn(engine.clone().run(background.clone()));
 
@@ -139,6 +141,13 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         ExportFanout::new(exporters.clone()),
     ));
     let sink: Arc<dyn TraceSink> = pipeline.clone();
+    let status = Arc::new(StatusPage::new(
+        recent,
+        tracker.clone(),
+        engine.clone(),
+        exporters.clone(),
+    ));
+    tokio::spawn(status.clone().follow_alerts(background.clone()));
 
     let otlp = &config.receivers.otlp;
     let admin_listener = bind("admin", &config.admin.listen).await?;
@@ -155,6 +164,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
                 .into_axum_router();
         let server = AdminServer::new(readiness.clone())
             .merge(crate::task::api::router(tracker.clone()))
+            .merge(status.clone().router())
             .merge(grpc_api);
         tokio::spawn(server.serve(listener, admin_stop.clone()))
     });

@@ -127,6 +127,11 @@ impl AlertEngine {
         self.rules.load_full()
     }
 
+    /// The configured `trace_url` template (as last loaded), if any.
+    pub fn trace_url(&self) -> Option<String> {
+        self.trace_url.load().as_ref().clone()
+    }
+
     /// A stream of every alert from now on (firing and resolved).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Alert>> {
         self.broadcast.subscribe()

@@ -79,6 +79,10 @@ impl ReloadMetrics {
                 &["outcome"],
             )
             .expect("static metric definition is valid");
+            // Both outcomes exist from the start: "0 reloads" is an answer, not missing data.
+            for outcome in ["success", "failure"] {
+                reloads.with_label_values(&[outcome]);
+            }
             crate::telemetry::registry()
                 .register(Box::new(reloads.clone()))
                 .expect("metric is registered once");

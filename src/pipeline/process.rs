@@ -16,6 +16,7 @@ use crate::llm::enrich::langfuse_details;
 use crate::llm::{Enricher, LlmOutcome, PricingConfig};
 use crate::task::{LlmUsage, SpanInput, TaskTracker, TasksConfig};
 use crate::telemetry::llm_metrics::{CallObservation, LlmMetrics, TaskObservation, TokenCounts};
+use crate::telemetry::recent::{self, RecentSpend};
 use crate::wire::attr::{push_span_attribute, NewValue};
 use crate::wire::edit::SpanEdit;
 use crate::wire::{AttrValue, RequestIndex, SpanAttrs, SpanRef};
@@ -27,6 +28,7 @@ pub struct Processing {
     tasks: TasksConfig,
     metrics: Arc<LlmMetrics>,
     extra_keys: Vec<String>,
+    recent: Arc<RecentSpend>,
 }
 
 impl std::fmt::Debug for Processing {
@@ -94,7 +96,13 @@ impl Processing {
             tasks: tasks.clone(),
             metrics,
             extra_keys,
+            recent: Arc::new(RecentSpend::default()),
         })
+    }
+
+    /// The last hour of spend by model and service (the status page).
+    pub fn recent(&self) -> &Arc<RecentSpend> {
+        &self.recent
     }
 
     /// The alert engine (task API, alert stream, window ticks).
@@ -217,13 +225,26 @@ impl Processing {
             })
             .collect();
         let usage = o.usage.unwrap_or_default();
+        let model = o.model.as_deref().unwrap_or("");
+        let cost_nano_usd = o.cost.map(|c| c.total());
+        self.recent.record(
+            self.engine.tracker().clock().now_ms(),
+            model,
+            service,
+            &recent::Usage {
+                cost_nano_usd: i128::from(cost_nano_usd.unwrap_or(0)),
+                calls: 1,
+                cache_read: usage.cache_read,
+                input_total: usage.input_with_cache(),
+            },
+        );
         self.metrics.observe_call(&CallObservation {
             provider: o.provider.as_deref().unwrap_or(""),
-            model: o.model.as_deref().unwrap_or(""),
+            model,
             service,
             task_type,
             extra: &extra,
-            cost_nano_usd: o.cost.map(|c| c.total()),
+            cost_nano_usd,
             tokens: TokenCounts {
                 input_uncached: usage.input,
                 cache_read: usage.cache_read,

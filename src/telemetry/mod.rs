@@ -4,6 +4,8 @@
 pub mod admin;
 pub mod cardinality;
 pub mod llm_metrics;
+pub mod recent;
+pub mod status;
 
 use std::sync::LazyLock;
 

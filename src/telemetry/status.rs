@@ -1,0 +1,654 @@
+//! The status page on the admin listener: `GET /` (HTML) and `GET /api/v1/status` (the same
+//! numbers as JSON).
+//!
+//! The page is rendered on the server with no external assets (inline CSS and SVG), so it works
+//! offline, and refreshes itself every 10 seconds. It shows spend in the last hour by model and
+//! service with a per-minute chart, the costliest recent tasks with links to their traces, the
+//! cache-hit ratio of the last hour (sum of cache reads over sum of input including cache), the
+//! firing alerts, exporter health and the receivers' accepted and refused spans. Every value
+//! that comes from spans or config is HTML-escaped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+use super::recent::{RecentSpend, Usage};
+use crate::alert::{Alert, AlertEngine, AlertState, Scope};
+use crate::export::Exporters;
+use crate::task::{format_usd, TaskStatus, TaskSummary, TaskTracker};
+
+/// Costliest tasks shown.
+pub const TOP_TASKS: usize = 10;
+/// Alerts kept for the page at most.
+pub const MAX_ALERTS: usize = 50;
+/// How long a span or task alert (they never resolve) stays on the page.
+const ONE_SHOT_ALERT_MS: u64 = 60 * 60 * 1000;
+/// Spans accepted per receiver (defined by the pipeline).
+const ACCEPTED_SPANS: &str = "tollgate_receiver_accepted_spans_total";
+/// Spans refused per receiver and reason (defined by the pipeline).
+const REFUSED_SPANS: &str = "tollgate_receiver_refused_spans_total";
+
+/// Spend of one model or service in the last hour.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpendRow {
+    /// The model or service.
+    pub name: String,
+    /// Exact USD as a decimal string.
+    pub cost_usd: String,
+    /// Exact nano-USD.
+    pub cost_nano_usd: i128,
+    /// LLM calls.
+    pub llm_calls: u64,
+    /// Cache reads over input incl. cache; null without input.
+    pub cache_hit_ratio: Option<f64>,
+}
+
+/// One minute of the chart.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MinuteRow {
+    /// Start of the minute, `HH:MM` UTC.
+    pub minute: String,
+    /// Exact nano-USD spent in it.
+    pub cost_nano_usd: i128,
+}
+
+/// A costly task.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskRow {
+    /// The task id.
+    pub task_id: String,
+    /// `service.name`.
+    pub service: String,
+    /// The task type.
+    pub task_type: String,
+    /// `active` or `ended`.
+    pub status: String,
+    /// Exact USD.
+    pub cost_usd: String,
+    /// Exact nano-USD.
+    pub cost_nano_usd: i64,
+    /// LLM calls.
+    pub llm_calls: u64,
+    /// The trace, lowercase hex.
+    pub trace_id: String,
+    /// The link from the `[alerts] trace_url` template, when configured.
+    pub trace_url: Option<String>,
+}
+
+/// An alert on the page.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertRow {
+    /// The rule.
+    pub rule: String,
+    /// Its severity.
+    pub severity: String,
+    /// `span`, `task` or `window`.
+    pub scope: String,
+    /// The summary annotation.
+    pub summary: String,
+    /// When it started firing (RFC 3339).
+    pub since: String,
+    /// The link to its trace, if any.
+    pub trace_url: Option<String>,
+}
+
+/// One exporter's health.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExporterRow {
+    /// The exporter's name.
+    pub name: String,
+    /// Batches queued.
+    pub queue_batches: usize,
+    /// Queue capacity in batches.
+    pub capacity_batches: usize,
+    /// Bytes queued.
+    pub queue_bytes: usize,
+    /// Queue capacity in bytes.
+    pub capacity_bytes: usize,
+    /// Queue fill in percent (the fuller of batches and bytes).
+    pub fill_percent: f64,
+    /// Last successful request (RFC 3339).
+    pub last_success: Option<String>,
+    /// Last failure (RFC 3339).
+    pub last_error_at: Option<String>,
+    /// What the last failure was.
+    pub last_error: Option<String>,
+}
+
+/// One receiver's span counts since start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReceiverRow {
+    /// `otlp_grpc` or `otlp_http`.
+    pub receiver: String,
+    /// Spans accepted.
+    pub accepted_spans: u64,
+    /// Spans refused (all reasons).
+    pub refused_spans: u64,
+}
+
+/// Everything the page shows; also the body of `/api/v1/status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusData {
+    /// When this was collected (RFC 3339).
+    pub generated_at: String,
+    /// Spend in the last hour, exact USD.
+    pub spend_last_hour_usd: String,
+    /// Spend in the last hour, exact nano-USD.
+    pub spend_last_hour_nano_usd: i128,
+    /// LLM calls in the last hour.
+    pub llm_calls_last_hour: u64,
+    /// Cache reads in the last hour.
+    pub cache_read_tokens_last_hour: u64,
+    /// Input tokens incl. cache in the last hour.
+    pub input_tokens_last_hour: u64,
+    /// Cache reads over input incl. cache, last hour; null without input.
+    pub cache_hit_ratio_last_hour: Option<f64>,
+    /// Spend by model, costliest first.
+    pub by_model: Vec<SpendRow>,
+    /// Spend by service, costliest first.
+    pub by_service: Vec<SpendRow>,
+    /// Spend per minute, oldest first (60 entries).
+    pub per_minute: Vec<MinuteRow>,
+    /// The costliest tasks tracked (active and recently ended).
+    pub top_tasks: Vec<TaskRow>,
+    /// Firing alerts, newest first (span and task alerts for an hour after they fired).
+    pub alerts: Vec<AlertRow>,
+    /// Exporter health.
+    pub exporters: Vec<ExporterRow>,
+    /// Receivers' accepted and refused spans.
+    pub receivers: Vec<ReceiverRow>,
+}
+
+/// The sources of the status page. Share it as `Arc<StatusPage>`.
+pub struct StatusPage {
+    recent: Arc<RecentSpend>,
+    tracker: Arc<TaskTracker>,
+    engine: Arc<AlertEngine>,
+    exporters: Arc<Exporters>,
+    alerts: Mutex<Vec<Arc<Alert>>>,
+}
+
+impl std::fmt::Debug for StatusPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusPage").finish_non_exhaustive()
+    }
+}
+
+fn usd(nano: i128) -> String {
+    format_usd(i64::try_from(nano).unwrap_or(if nano < 0 { i64::MIN } else { i64::MAX }))
+}
+
+fn rfc3339_ms(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn system_time(t: SystemTime) -> String {
+    rfc3339_ms(
+        t.duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0),
+    )
+}
+
+fn spend_row(name: &str, u: &Usage) -> SpendRow {
+    SpendRow {
+        name: name.to_string(),
+        cost_usd: usd(u.cost_nano_usd),
+        cost_nano_usd: u.cost_nano_usd,
+        llm_calls: u.calls,
+        cache_hit_ratio: u.cache_hit_ratio(),
+    }
+}
+
+/// Fills a `trace_url` template for a task's trace (`{span_id}` and `{rule}` become empty).
+pub fn trace_link(template: Option<&str>, trace_id: &str, task_id: &str) -> Option<String> {
+    let tpl = template?;
+    if tpl.contains("{trace_id}") && trace_id.is_empty() {
+        return None;
+    }
+    Some(
+        tpl.replace("{trace_id}", trace_id)
+            .replace("{task_id}", task_id)
+            .replace("{span_id}", "")
+            .replace("{rule}", ""),
+    )
+}
+
+/// Builds a task row.
+pub fn task_row(s: &TaskSummary, template: Option<&str>) -> TaskRow {
+    let trace_id = hex::encode(s.trace_id);
+    TaskRow {
+        trace_url: trace_link(template, &trace_id, &s.task_id),
+        task_id: s.task_id.to_string(),
+        service: s.service.clone(),
+        task_type: s.task_type.clone(),
+        status: match s.status {
+            TaskStatus::Active => "active",
+            TaskStatus::Ended => "ended",
+        }
+        .into(),
+        cost_usd: format_usd(s.totals.cost_nano_usd),
+        cost_nano_usd: s.totals.cost_nano_usd,
+        llm_calls: s.totals.llm_calls,
+        trace_id,
+    }
+}
+
+/// Builds an alert row.
+pub fn alert_row(a: &Alert) -> AlertRow {
+    AlertRow {
+        rule: a.rule.clone(),
+        severity: a.severity.clone(),
+        scope: a.scope.as_str().into(),
+        summary: a.summary().to_string(),
+        since: rfc3339_ms(a.starts_at_unix_ms),
+        trace_url: a.generator_url.clone(),
+    }
+}
+
+/// The fill of a queue in percent: the fuller of batches and bytes.
+pub fn fill_percent(len: usize, cap: usize, bytes: usize, cap_bytes: usize) -> f64 {
+    let f = |n: usize, c: usize| {
+        if c == 0 {
+            0.0
+        } else {
+            n as f64 * 100.0 / c as f64
+        }
+    };
+    f(len, cap).max(f(bytes, cap_bytes))
+}
+
+/// Accepted and refused spans per receiver from the process registry.
+pub fn receiver_counts(families: &[prometheus::proto::MetricFamily]) -> Vec<ReceiverRow> {
+    let mut rows: HashMap<String, (u64, u64)> = HashMap::new();
+    for family in families {
+        let refused = match family.name() {
+            ACCEPTED_SPANS => false,
+            REFUSED_SPANS => true,
+            _ => continue,
+        };
+        for m in family.get_metric() {
+            let receiver = m
+                .get_label()
+                .iter()
+                .find(|l| l.name() == "receiver")
+                .map(|l| l.value().to_string())
+                .unwrap_or_default();
+            let value = m.get_counter().get_value().max(0.0) as u64;
+            let row = rows.entry(receiver).or_default();
+            if refused {
+                row.1 += value;
+            } else {
+                row.0 += value;
+            }
+        }
+    }
+    let mut rows: Vec<ReceiverRow> = rows
+        .into_iter()
+        .map(|(receiver, (accepted_spans, refused_spans))| ReceiverRow {
+            receiver,
+            accepted_spans,
+            refused_spans,
+        })
+        .collect();
+    rows.sort_by(|a, b| a.receiver.cmp(&b.receiver));
+    rows
+}
+
+impl StatusPage {
+    /// The page over tollgate's running components.
+    pub fn new(
+        recent: Arc<RecentSpend>,
+        tracker: Arc<TaskTracker>,
+        engine: Arc<AlertEngine>,
+        exporters: Arc<Exporters>,
+    ) -> Self {
+        Self {
+            recent,
+            tracker,
+            engine,
+            exporters,
+            alerts: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// `GET /` and `GET /api/v1/status`.
+    pub fn router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/", get(page))
+            .route("/api/v1/status", get(json))
+            .with_state(self)
+    }
+
+    /// Follows the alert engine until `cancel` fires, keeping the firing alerts for the page.
+    pub async fn follow_alerts(self: Arc<Self>, cancel: CancellationToken) {
+        let mut rx = self.engine.subscribe();
+        loop {
+            let next = tokio::select! {
+                () = cancel.cancelled() => return,
+                next = rx.recv() => next,
+            };
+            match next {
+                Ok(alert) => self.note_alert(alert),
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "The status page missed some alerts.");
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Records one alert event: firing adds (or replaces) it, resolved removes it.
+    pub fn note_alert(&self, alert: Arc<Alert>) {
+        let fingerprint = alert.fingerprint();
+        let mut alerts = self.alerts.lock();
+        alerts.retain(|a| a.fingerprint() != fingerprint);
+        if alert.state == AlertState::Firing {
+            alerts.push(alert);
+        }
+        let excess = alerts.len().saturating_sub(MAX_ALERTS);
+        alerts.drain(..excess);
+    }
+
+    fn firing_alerts(&self, now_ms: u64) -> Vec<AlertRow> {
+        let mut alerts = self.alerts.lock();
+        alerts.retain(|a| {
+            a.scope == Scope::Window || now_ms.saturating_sub(a.at_unix_ms) < ONE_SHOT_ALERT_MS
+        });
+        alerts.iter().rev().map(|a| alert_row(a)).collect()
+    }
+
+    /// Collects the numbers now.
+    pub fn collect(&self) -> StatusData {
+        let now_ms = self.tracker.clock().now_ms();
+        let snap = self.recent.snapshot(now_ms);
+        let template = self.engine.trace_url();
+        let top_tasks = self
+            .tracker
+            .top_by_cost(TOP_TASKS)
+            .iter()
+            .map(|s| task_row(s, template.as_deref()))
+            .collect();
+        let exporters = self
+            .exporters
+            .health()
+            .into_iter()
+            .map(|h| ExporterRow {
+                fill_percent: fill_percent(
+                    h.queue_batches,
+                    h.capacity_batches,
+                    h.queue_bytes,
+                    h.capacity_bytes,
+                ),
+                name: h.name,
+                queue_batches: h.queue_batches,
+                capacity_batches: h.capacity_batches,
+                queue_bytes: h.queue_bytes,
+                capacity_bytes: h.capacity_bytes,
+                last_success: h.last_success.map(system_time),
+                last_error_at: h.last_error.as_ref().map(|(t, _)| system_time(*t)),
+                last_error: h.last_error.map(|(_, e)| e),
+            })
+            .collect();
+        StatusData {
+            generated_at: rfc3339_ms(now_ms),
+            spend_last_hour_usd: usd(snap.total.cost_nano_usd),
+            spend_last_hour_nano_usd: snap.total.cost_nano_usd,
+            llm_calls_last_hour: snap.total.calls,
+            cache_read_tokens_last_hour: snap.total.cache_read,
+            input_tokens_last_hour: snap.total.input_total,
+            cache_hit_ratio_last_hour: snap.total.cache_hit_ratio(),
+            by_model: snap.by_model.iter().map(|(n, u)| spend_row(n, u)).collect(),
+            by_service: snap
+                .by_service
+                .iter()
+                .map(|(n, u)| spend_row(n, u))
+                .collect(),
+            per_minute: snap
+                .per_minute
+                .iter()
+                .map(|(ms, cost)| MinuteRow {
+                    minute: rfc3339_ms(*ms).get(11..16).unwrap_or("").to_string(),
+                    cost_nano_usd: *cost,
+                })
+                .collect(),
+            top_tasks,
+            alerts: self.firing_alerts(now_ms),
+            exporters,
+            receivers: receiver_counts(&super::registry().gather()),
+        }
+    }
+}
+
+async fn page(State(status): State<Arc<StatusPage>>) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        render(&status.collect()),
+    )
+}
+
+async fn json(State(status): State<Arc<StatusPage>>) -> Json<StatusData> {
+    Json(status.collect())
+}
+
+/// A ratio as a percentage with one decimal, or an em dash.
+pub fn percent(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "—".to_string(), |r| format!("{:.1}%", r * 100.0))
+}
+
+const STYLE: &str = "
+body{font:15px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:16px;color:#1d2430;background:#f6f7f9}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:0 0 8px}
+.muted{color:#667}.grid{display:grid;grid-template-columns:1fr 1fr;gap:14px}
+section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:12px 14px;margin-bottom:14px;overflow-x:auto}
+.kpis{display:flex;gap:14px;flex-wrap:wrap}.kpi{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:10px 14px;min-width:170px}
+.kpi b{display:block;font-size:24px}table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eceff2;white-space:nowrap}
+td.w{white-space:normal;min-width:220px}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.bad{color:#b00020}.ok{color:#1b7f3b}
+svg text{font:11px system-ui,sans-serif;fill:#445}code{font-size:13px}
+";
+
+fn minute_chart(out: &mut String, minutes: &[MinuteRow]) {
+    let (w, h, left, bottom) = (1100.0_f64, 160.0_f64, 70.0_f64, 20.0_f64);
+    let max = minutes
+        .iter()
+        .map(|m| m.cost_nano_usd)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let n = minutes.len().max(1) as f64;
+    let bar = (w - left) / n;
+    out.push_str(&format!(
+        r#"<svg role="img" aria-label="Spend per minute, last hour" viewBox="0 0 {w} {h}" width="100%" height="{h}">"#
+    ));
+    out.push_str(&format!(
+        r#"<text x="0" y="12">{}</text><text x="0" y="{}">$0</text>"#,
+        text(&format!("${}", usd(max))),
+        h - bottom
+    ));
+    for (i, m) in minutes.iter().enumerate() {
+        let bh = (m.cost_nano_usd.max(0) as f64 / max as f64) * (h - bottom - 16.0);
+        let x = left + i as f64 * bar;
+        out.push_str(&format!(
+            r##"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{bh:.1}" fill="#3a6ea5"><title>{} UTC: ${}</title></rect>"##,
+            h - bottom - bh,
+            (bar - 1.0).max(1.0),
+            text(&m.minute),
+            usd(m.cost_nano_usd)
+        ));
+        if i % 10 == 0 || i + 1 == minutes.len() {
+            out.push_str(&format!(
+                r#"<text x="{x:.1}" y="{}">{}</text>"#,
+                h - 4.0,
+                text(&m.minute)
+            ));
+        }
+    }
+    out.push_str("</svg>");
+}
+
+fn spend_bars(out: &mut String, title: &str, rows: &[SpendRow]) {
+    out.push_str(&format!("<section><h2>{}</h2>", text(title)));
+    if rows.is_empty() {
+        out.push_str(r#"<p class="muted">No LLM calls in the last hour.</p></section>"#);
+        return;
+    }
+    let max = rows
+        .iter()
+        .map(|r| r.cost_nano_usd)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    out.push_str(r#"<table><tr><th>Name</th><th></th><th class="n">USD</th><th class="n">Calls</th><th class="n">Cache hit</th></tr>"#);
+    for r in rows {
+        let width = (r.cost_nano_usd.max(0) as f64 / max as f64) * 160.0;
+        out.push_str(&format!(
+            r##"<tr><td>{}</td><td><svg width="160" height="12" aria-hidden="true"><rect width="{width:.1}" height="12" fill="#3a6ea5"/></svg></td><td class="n">${}</td><td class="n">{}</td><td class="n">{}</td></tr>"##,
+            text(&r.name),
+            text(&r.cost_usd),
+            r.llm_calls,
+            percent(r.cache_hit_ratio)
+        ));
+    }
+    out.push_str("</table></section>");
+}
+
+/// Renders the page.
+pub fn render(d: &StatusData) -> String {
+    let mut o = String::with_capacity(16 * 1024);
+    o.push_str(r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10"><meta name="viewport" content="width=device-width,initial-scale=1"><title>tollgate status</title><style>"#);
+    o.push_str(STYLE);
+    o.push_str(&format!(
+        r#"</style></head><body><h1>tollgate</h1><p class="muted">What tollgate sees right now · {} · refreshes every 10 s · <a href="/api/v1/status">JSON</a> · <a href="/metrics">metrics</a></p>"#,
+        text(&d.generated_at)
+    ));
+
+    let firing = d.alerts.len();
+    o.push_str(&format!(
+        r#"<div class="kpis"><div class="kpi">Spend, last hour<b id="spend-total">${}</b></div><div class="kpi">LLM calls, last hour<b id="calls-total">{}</b></div><div class="kpi">Cache-hit ratio, last hour<b id="cache-hit">{}</b><span class="muted">{} of {} input tokens</span></div><div class="kpi">Firing alerts<b id="alerts-count" class="{}">{}</b></div></div>"#,
+        text(&d.spend_last_hour_usd),
+        d.llm_calls_last_hour,
+        percent(d.cache_hit_ratio_last_hour),
+        d.cache_read_tokens_last_hour,
+        d.input_tokens_last_hour,
+        if firing > 0 { "bad" } else { "ok" },
+        firing
+    ));
+
+    o.push_str("<section><h2>Spend per minute, last hour (UTC)</h2>");
+    minute_chart(&mut o, &d.per_minute);
+    o.push_str("</section><div class=\"grid\">");
+    spend_bars(&mut o, "Spend by model, last hour", &d.by_model);
+    spend_bars(&mut o, "Spend by service, last hour", &d.by_service);
+    o.push_str("</div>");
+
+    o.push_str("<section><h2>Costliest recent tasks</h2>");
+    if d.top_tasks.is_empty() {
+        o.push_str(r#"<p class="muted">No tasks tracked.</p>"#);
+    } else {
+        o.push_str(r#"<table><tr><th>Task</th><th>Service</th><th>Type</th><th>Status</th><th class="n">USD</th><th class="n">LLM calls</th><th>Trace</th></tr>"#);
+        for t in &d.top_tasks {
+            let trace = match &t.trace_url {
+                Some(url) => format!(r#"<a href="{}">{}</a>"#, attr(url), text(&t.trace_id)),
+                None => format!("<code>{}</code>", text(&t.trace_id)),
+            };
+            o.push_str(&format!(
+                r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="n">${}</td><td class="n">{}</td><td>{trace}</td></tr>"#,
+                text(&t.task_id),
+                text(&t.service),
+                text(&t.task_type),
+                text(&t.status),
+                text(&t.cost_usd),
+                t.llm_calls
+            ));
+        }
+        o.push_str("</table>");
+    }
+    o.push_str("</section><div class=\"grid\">");
+
+    o.push_str("<section><h2>Firing alerts</h2>");
+    if d.alerts.is_empty() {
+        o.push_str(r#"<p class="ok">None.</p>"#);
+    } else {
+        o.push_str("<table><tr><th>Rule</th><th>Severity</th><th>Since</th><th>Summary</th></tr>");
+        for a in &d.alerts {
+            let summary = match &a.trace_url {
+                Some(url) => format!(r#"<a href="{}">{}</a>"#, attr(url), text(&a.summary)),
+                None => text(&a.summary).into_owned(),
+            };
+            o.push_str(&format!(
+                r#"<tr><td class="bad">{}</td><td>{}</td><td>{}</td><td class="w">{summary}</td></tr>"#,
+                text(&a.rule),
+                text(&a.severity),
+                text(&a.since)
+            ));
+        }
+        o.push_str("</table>");
+    }
+    o.push_str("</section><section><h2>Receivers</h2>");
+    if d.receivers.is_empty() {
+        o.push_str(r#"<p class="muted">No spans received yet.</p>"#);
+    } else {
+        o.push_str(r#"<table><tr><th>Receiver</th><th class="n">Accepted spans</th><th class="n">Refused spans</th></tr>"#);
+        for r in &d.receivers {
+            o.push_str(&format!(
+                r#"<tr><td>{}</td><td class="n">{}</td><td class="n{}">{}</td></tr>"#,
+                text(&r.receiver),
+                r.accepted_spans,
+                if r.refused_spans > 0 { " bad" } else { "" },
+                r.refused_spans
+            ));
+        }
+        o.push_str("</table>");
+    }
+    o.push_str("</section></div><section><h2>Exporters</h2>");
+    if d.exporters.is_empty() {
+        o.push_str(r#"<p class="muted">No exporters configured.</p>"#);
+    } else {
+        o.push_str(r#"<table><tr><th>Exporter</th><th class="n">Queue fill</th><th class="n">Batches</th><th class="n">Bytes</th><th>Last success</th><th>Last error</th></tr>"#);
+        for e in &d.exporters {
+            let error = match (&e.last_error_at, &e.last_error) {
+                (Some(at), Some(what)) => {
+                    format!(r#"<span class="bad">{}: {}</span>"#, text(at), text(what))
+                }
+                _ => "—".into(),
+            };
+            o.push_str(&format!(
+                r#"<tr><td>{}</td><td class="n">{:.1}%</td><td class="n">{} / {}</td><td class="n">{} / {}</td><td>{}</td><td>{error}</td></tr>"#,
+                text(&e.name),
+                e.fill_percent,
+                e.queue_batches,
+                e.capacity_batches,
+                e.queue_bytes,
+                e.capacity_bytes,
+                text(e.last_success.as_deref().unwrap_or("never"))
+            ));
+        }
+        o.push_str("</table>");
+    }
+    o.push_str("</section></body></html>\n");
+    o
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+//! The status page of the real binary, rendered by headless Chromium (Debian `chromium`): after
+//! LLM traffic with known exact costs, the DOM shows the expected spend, cache-hit ratio, task
+//! trace links, alerts and receiver counts; a screenshot is written to `target/status-page.png`.
+//! Skips (with a message) only when `chromium` is not installed (scripts/install-test-deps.sh).
+
+mod live_support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use live_support::*;
+
+async fn chromium(args: &[&str], url: &str) -> String {
+    let profile = tempfile::tempdir().expect("profile dir");
+    let mut cmd = tokio::process::Command::new("chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(args)
+    .arg(url)
+    .stdin(std::process::Stdio::null())
+    .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(180), cmd.output())
+        .await
+        .expect("chromium finished (generous bound)")
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_page_shows_the_expected_numbers_in_chromium() {
+    if !installed("chromium") {
+        eprintln!(
+            "SKIPPED: chromium is not installed (run scripts/install-test-deps.sh or \
+             apt-get install -y chromium)."
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let extra = format!(
+        "{PRICING_AND_RULES}\n[[exporters]]\nname = \"spans-file\"\nkind = \"file\"\npath = \"{}\"\n",
+        dir.path().join("spans.jsonl").display()
+    );
+    let tg = start_tollgate(dir.path(), &extra).await;
+
+    post_traces(&tg.http, &round_request(1)).await;
+    let partial = post_traces(&tg.http, &bad_span_request()).await;
+    assert_eq!(partial["partialSuccess"]["rejectedSpans"], 1);
+
+    // Wait until every alert fired (the window rule fires on its tick).
+    let status_url = format!("http://{}/api/v1/status", tg.admin);
+    let status = wait_for("the status JSON to show the traffic", async || {
+        let s = get_json(&status_url).await?;
+        let rules: Vec<&str> = s["alerts"]
+            .as_array()?
+            .iter()
+            .filter_map(|a| a["rule"].as_str())
+            .collect();
+        // One task alert, and the window rule once per service group.
+        (s["llm_calls_last_hour"] == 4
+            && rules.iter().filter(|r| **r == "expensive_task").count() == 1
+            && rules.iter().filter(|r| **r == "calls_seen").count() == 2)
+            .then_some(s)
+    })
+    .await;
+    let exp = expected(1);
+    assert_eq!(exp.cost_nano_usd, 14_265_000);
+    assert_eq!(status["spend_last_hour_nano_usd"], 14_265_000);
+    assert_eq!(status["spend_last_hour_usd"], "0.014265");
+    assert_eq!(status["cache_read_tokens_last_hour"], 1_400);
+    assert_eq!(status["input_tokens_last_hour"], 3_610);
+
+    let url = format!("http://{}/", tg.admin);
+    let dom = chromium(&["--dump-dom"], &url).await;
+    let expect_visible = |needle: &str| {
+        assert!(
+            dom.contains(needle),
+            "expected {needle:?} in the rendered DOM:\n{dom}"
+        )
+    };
+    // Totals: $0.014265 spent, 4 calls, cache hit 1400 / 3610 = 38.78%.
+    expect_visible(r#"<b id="spend-total">$0.014265</b>"#);
+    expect_visible(r#"<b id="calls-total">4</b>"#);
+    expect_visible(r#"<b id="cache-hit">38.8%</b>"#);
+    expect_visible("1400 of 3610 input tokens");
+    // By model (tg-alpha 9,315,000 + 2,250,000 nano) and by service.
+    expect_visible("<td>tg-alpha</td>");
+    expect_visible("$0.011565");
+    expect_visible("<td>tg-beta</td>");
+    expect_visible("$0.0027");
+    expect_visible("<td>planner</td>");
+    expect_visible("$0.009315");
+    expect_visible("<td>writer</td>");
+    expect_visible("$0.00495");
+    // The costliest task links to its trace through the trace_url template.
+    let trace = trace_id(1, "planner");
+    expect_visible(&format!(
+        r#"<a href="http://traces.example/trace/{trace}">{trace}</a>"#
+    ));
+    // Firing alerts, receiver counts (6 spans + 1 good span accepted, 1 refused), exporters.
+    expect_visible(r#"<td class="bad">expensive_task</td>"#);
+    expect_visible(r#"<td class="bad">calls_seen</td>"#);
+    expect_visible(r#"<b id="alerts-count" class="bad">3</b>"#);
+    expect_visible(r#"<td>otlp_http</td><td class="n">7</td><td class="n bad">1</td>"#);
+    expect_visible("<td>spans-file</td>");
+    expect_visible("<svg");
+
+    let shot: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/status-page.png");
+    std::fs::remove_file(&shot).ok(); // a leftover from an earlier run
+    chromium(&[&format!("--screenshot={}", shot.display())], &url).await;
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(png.starts_with(b"\x89PNG"), "screenshot is a PNG");
+    println!("status page screenshot: {}", shot.display());
+    eprintln!("status page screenshot: {}", shot.display());
+    drop(tg);
+}
