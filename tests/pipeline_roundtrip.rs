@@ -22,7 +22,12 @@ use tollgate::receiver::config::OtlpReceiverConfig;
 use tollgate::receiver::grpc::GrpcReceiver;
 use tollgate::receiver::http::HttpReceiver;
 
-fn exporter(name: &str, kind: ExporterKind, s: &Standin, encoding: Option<Encoding>) -> ExporterConfig {
+fn exporter(
+    name: &str,
+    kind: ExporterKind,
+    s: &Standin,
+    encoding: Option<Encoding>,
+) -> ExporterConfig {
     let mut c = ExporterConfig::new(name, kind);
     c.endpoint = Some(s.url());
     c.encoding = encoding;
@@ -40,13 +45,20 @@ struct Harness {
 }
 
 async fn start() -> Harness {
-    rustls::crypto::ring::default_provider().install_default().ok();
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .ok();
     let grpc_out = standins::grpc(Rules::Generic).await;
     let json_out = standins::http(Rules::Generic).await;
     let exporters = Arc::new(
         Exporters::from_configs(&[
             exporter("rt-grpc", ExporterKind::OtlpGrpc, &grpc_out, None),
-            exporter("rt-json", ExporterKind::OtlpHttp, &json_out, Some(Encoding::Json)),
+            exporter(
+                "rt-json",
+                ExporterKind::OtlpHttp,
+                &json_out,
+                Some(Encoding::Json),
+            ),
         ])
         .unwrap(),
     );
@@ -74,9 +86,13 @@ async fn start() -> Harness {
 }
 
 /// Waits until both backends hold exactly one more request, and returns the two.
-async fn next_pair(h: &Harness, seen: usize) -> (ExportTraceServiceRequest, ExportTraceServiceRequest) {
+async fn next_pair(
+    h: &Harness,
+    seen: usize,
+) -> (ExportTraceServiceRequest, ExportTraceServiceRequest) {
     eventually("both backends received the request", || {
-        h.grpc_out.record.received.lock().len() > seen && h.json_out.record.received.lock().len() > seen
+        h.grpc_out.record.received.lock().len() > seen
+            && h.json_out.record.received.lock().len() > seen
     })
     .await;
     let g = h.grpc_out.record.received.lock()[seen].request.clone();
@@ -99,7 +115,9 @@ async fn every_field_survives_every_path() {
     // gRPC in (plain, then gzip) → gRPC out and HTTP JSON out.
     for gz in [false, true] {
         let sent = common::rich_request(2 + gz as u8);
-        let mut client = TraceServiceClient::connect(h.grpc_in.clone()).await.unwrap();
+        let mut client = TraceServiceClient::connect(h.grpc_in.clone())
+            .await
+            .unwrap();
         if gz {
             client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
         }
@@ -107,7 +125,11 @@ async fn every_field_survives_every_path() {
         let (g, j) = next_pair(&h, seen).await;
         seen += 1;
         assert_eq!(g, sent, "gRPC→gRPC (gzip {gz})");
-        assert_eq!(g.encode_to_vec(), sent.encode_to_vec(), "byte-exact (gzip {gz})");
+        assert_eq!(
+            g.encode_to_vec(),
+            sent.encode_to_vec(),
+            "byte-exact (gzip {gz})"
+        );
         assert_eq!(j, sent, "gRPC→HTTP JSON (gzip {gz})");
     }
 
@@ -115,7 +137,9 @@ async fn every_field_survives_every_path() {
     for gz in [false, true] {
         let sent = common::rich_request(4 + gz as u8);
         let body = sent.encode_to_vec();
-        let mut req = http.post(&h.http_in).header("content-type", "application/x-protobuf");
+        let mut req = http
+            .post(&h.http_in)
+            .header("content-type", "application/x-protobuf");
         req = if gz {
             req.header("content-encoding", "gzip").body(gzip(&body))
         } else {
@@ -126,14 +150,20 @@ async fn every_field_survives_every_path() {
         let (g, j) = next_pair(&h, seen).await;
         seen += 1;
         assert_eq!(j, sent, "HTTP protobuf→HTTP JSON (gzip {gz})");
-        assert_eq!(g.encode_to_vec(), sent.encode_to_vec(), "HTTP protobuf→gRPC byte-exact");
+        assert_eq!(
+            g.encode_to_vec(),
+            sent.encode_to_vec(),
+            "HTTP protobuf→gRPC byte-exact"
+        );
     }
 
     // HTTP JSON in (plain, then gzip) → gRPC out and HTTP JSON out.
     for gz in [false, true] {
         let sent = common::rich_request(6 + gz as u8);
         let body = serde_json::to_vec(&sent).unwrap();
-        let mut req = http.post(&h.http_in).header("content-type", "application/json");
+        let mut req = http
+            .post(&h.http_in)
+            .header("content-type", "application/json");
         req = if gz {
             req.header("content-encoding", "gzip").body(gzip(&body))
         } else {
