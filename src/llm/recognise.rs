@@ -184,6 +184,12 @@ fn classify(key: &str) -> Option<Key> {
             "ai.response.providerMetadata" => X(Txt::AiProviderMetadata),
             _ => return None,
         },
+        // The Anthropic SDKs' own spans carry the cache-write lifetime split only here.
+        b"ant" => match key {
+            "anthropic.usage.cache_creation.ephemeral_5m_input_tokens" => T(Tok::Write5m),
+            "anthropic.usage.cache_creation.ephemeral_1h_input_tokens" => T(Tok::Write1h),
+            _ => return None,
+        },
         b"ope" if key == "openinference.span.kind" => X(Txt::OiKind),
         b"tra" if key == "traceloop.span.kind" => X(Txt::TraceloopKind),
         b"tol" if key == "tollgate.batch" => Key::Batch,
