@@ -447,30 +447,8 @@ impl<'a> Recogniser<'a> {
             _ => InputSemantics::ExcludesCache,
         };
         let candidates = [
-            Raw {
-                conv: Convention::GenAi,
-                input: any(&[Tok::GIn, Tok::GPrompt]),
-                output: any(&[Tok::GOut, Tok::GCompletion]),
-                read: any(&[Tok::GCacheRead, Tok::GCacheReadOld]),
-                write: any(&[
-                    Tok::GCacheWrite,
-                    Tok::GCacheCreation,
-                    Tok::GCacheCreationOld,
-                ]),
-                reasoning: any(&[Tok::GReasoning, Tok::GReasoningOld, Tok::LuReasoning]),
-                semantics: InputSemantics::IncludesCache,
-                uncached: None,
-            },
-            Raw {
-                conv: Convention::OpenInference,
-                input: v(Tok::OiPrompt),
-                output: v(Tok::OiCompletion),
-                read: v(Tok::OiCacheRead),
-                write: v(Tok::OiCacheWrite),
-                reasoning: v(Tok::OiReasoning),
-                semantics: InputSemantics::IncludesCache,
-                uncached: None,
-            },
+            // The AI SDK also writes `gen_ai.usage.{input,output}_tokens` on its call spans, but
+            // only `ai.usage.*` has the cache split: when both are there, `ai.usage.*` wins.
             Raw {
                 conv: Convention::VercelAi,
                 input: any(&[Tok::VIn, Tok::VPrompt]),
@@ -495,6 +473,30 @@ impl<'a> Recogniser<'a> {
                     InputSemantics::IncludesCache
                 },
                 uncached: v(Tok::VNoCache),
+            },
+            Raw {
+                conv: Convention::GenAi,
+                input: any(&[Tok::GIn, Tok::GPrompt]),
+                output: any(&[Tok::GOut, Tok::GCompletion]),
+                read: any(&[Tok::GCacheRead, Tok::GCacheReadOld]),
+                write: any(&[
+                    Tok::GCacheWrite,
+                    Tok::GCacheCreation,
+                    Tok::GCacheCreationOld,
+                ]),
+                reasoning: any(&[Tok::GReasoning, Tok::GReasoningOld, Tok::LuReasoning]),
+                semantics: InputSemantics::IncludesCache,
+                uncached: None,
+            },
+            Raw {
+                conv: Convention::OpenInference,
+                input: v(Tok::OiPrompt),
+                output: v(Tok::OiCompletion),
+                read: v(Tok::OiCacheRead),
+                write: v(Tok::OiCacheWrite),
+                reasoning: v(Tok::OiReasoning),
+                semantics: InputSemantics::IncludesCache,
+                uncached: None,
             },
             Raw {
                 conv: Convention::LlmUsage,
