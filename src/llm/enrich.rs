@@ -108,14 +108,22 @@ pub struct Enriched {
 
 /// An LLM span read but not yet concluded: what was recognised, and the attribute ranges
 /// tollgate will remove (its own, and a reported cost).
-struct Prepared<'a> {
+pub struct Prepared<'a> {
     rec: Recognised<'a>,
     own: Vec<Range<u32>>,
     reported: Vec<Range<u32>>,
 }
 
+impl Prepared<'_> {
+    /// True when the span said which cache writes were 5-minute and which 1-hour (the Anthropic
+    /// SDK spans): such a report of a call should be checked in before the others.
+    pub fn knows_write_split(&self) -> bool {
+        matches!(self.rec.usage, UsageRead::Valid(u) if u.write_split_known)
+    }
+}
+
 /// One pass over a span's attributes; `None` for a span that is not an LLM span.
-fn prepare<'a>(span: &SpanRef<'a>) -> Option<Prepared<'a>> {
+pub fn prepare<'a>(span: &SpanRef<'a>) -> Option<Prepared<'a>> {
     let mut r = Recogniser::new();
     let mut own: Vec<Range<u32>> = Vec::new();
     let mut reported: Vec<Range<u32>> = Vec::new();
@@ -187,10 +195,8 @@ impl Enricher {
         let mut prepared: Vec<Option<Prepared<'_>>> = spans.iter().map(prepare).collect();
         let mut edits = vec![SpanEdit::Keep; n];
         let mut outcomes = vec![None; n];
-        let knows_split = |p: &Option<Prepared<'_>>| {
-            p.as_ref()
-                .is_some_and(|p| matches!(p.rec.usage, UsageRead::Valid(u) if u.write_split_known))
-        };
+        let knows_split =
+            |p: &Option<Prepared<'_>>| p.as_ref().is_some_and(|p| p.knows_write_split());
         let first: Vec<usize> = (0..n).filter(|&i| knows_split(&prepared[i])).collect();
         let rest: Vec<usize> = (0..n).filter(|&i| !knows_split(&prepared[i])).collect();
         for i in first.into_iter().chain(rest) {
@@ -209,7 +215,8 @@ impl Enricher {
         prepare(span).map(|p| self.finish(span, p))
     }
 
-    fn finish<'a>(&self, span: &SpanRef<'a>, p: Prepared<'a>) -> Enriched {
+    /// Concludes a [`prepare`]d span (dedupe, price) and says what to write on it.
+    pub fn finish<'a>(&self, span: &SpanRef<'a>, p: Prepared<'a>) -> Enriched {
         let Prepared { rec, own, reported } = p;
         let table = self.pricer.snapshot();
         let outcome = self.conclude(span, &rec, &table);
