@@ -206,3 +206,117 @@ fn vercel_outer_span_is_aggregate_inner_is_priced() {
     // 1000 × 150 + 100 × 600 = 210 000 nano-USD.
     assert_eq!(r.outcomes[1].as_ref().unwrap().total_nanos(), 210_000);
 }
+
+/// The Anthropic TypeScript SDK's own span (as `@anthropic-ai/sdk` 1.14 emits it, see
+/// `tests/fixtures/emitters/ts_anthropic_wrapper.json`) gives the cache-write lifetime split only
+/// as `anthropic.usage.cache_creation.ephemeral_{5m,1h}_input_tokens`; the hand wrapper around it
+/// gives the total write. The 1-hour writes are priced at the 1-hour rate, and the wrapper is
+/// still recognised as the same call.
+#[test]
+fn anthropic_sdk_write_split_is_priced_and_wrapper_still_deduped() {
+    let enricher = Enricher::new(&PricingConfig::default()).unwrap();
+    let sdk = SpanSpec::new(
+        "anthropic.messages.create",
+        &[
+            ("gen_ai.provider.name", s("anthropic")),
+            ("gen_ai.request.model", s("claude-sonnet-4-6")),
+            ("gen_ai.response.model", s("claude-sonnet-4-6")),
+            ("gen_ai.response.id", s("msg_fake_1h")),
+            ("gen_ai.usage.input_tokens", i(80_000)),
+            ("gen_ai.usage.output_tokens", i(4_000)),
+            ("gen_ai.usage.cache_read.input_tokens", i(60_000)),
+            ("gen_ai.usage.cache_write.input_tokens", i(10_000)),
+            (
+                "anthropic.usage.cache_creation.ephemeral_5m_input_tokens",
+                i(0),
+            ),
+            (
+                "anthropic.usage.cache_creation.ephemeral_1h_input_tokens",
+                i(10_000),
+            ),
+        ],
+    )
+    .trace(40)
+    .id(3)
+    .parent(2)
+    .scope("com.anthropic.sdk.typescript");
+    let wrapper = SpanSpec::new(
+        "llm.call",
+        &[
+            ("llm.vendor", s("anthropic")),
+            ("llm.model", s("claude-sonnet-4-6")),
+            ("llm.input_tokens", i(10_000)),
+            ("llm.output_tokens", i(4_000)),
+            ("llm.cache_read_input_tokens", i(60_000)),
+            ("llm.cache_creation_input_tokens", i(10_000)),
+        ],
+    )
+    .trace(40)
+    .id(2)
+    .parent(1);
+    let r = run(&enricher, &request(&[sdk, wrapper], &[]));
+    // 10 000 × 3000 + 60 000 × 300 + 10 000 × 6000 (1-hour write) + 4000 × 15 000 nano-USD.
+    assert_eq!(priced_once(std::slice::from_ref(&r)), (168_000_000, 1));
+    assert_eq!(
+        r.string(0, "tollgate.pricing.status").as_deref(),
+        Some("priced")
+    );
+    assert_eq!(
+        r.string(1, "tollgate.pricing.status").as_deref(),
+        Some("aggregate")
+    );
+}
+
+/// OpenLLMetry's `anthropic.chat` span and the SDK's sibling span of one call (shared response id),
+/// the OpenLLMetry span first in the request: the call is still priced from the SDK span, the one
+/// that knows the 1-hour cache writes (as the end-to-end suite's OpenLLMetry agent sometimes
+/// exports them).
+#[test]
+fn report_knowing_the_write_split_is_priced_whatever_the_order_in_the_request() {
+    let enricher = Enricher::new(&PricingConfig::default()).unwrap();
+    let common = [
+        ("gen_ai.provider.name", s("anthropic")),
+        ("gen_ai.request.model", s("claude-sonnet-4-6")),
+        ("gen_ai.response.model", s("claude-sonnet-4-6")),
+        ("gen_ai.response.id", s("msg_fake_order")),
+        ("gen_ai.usage.input_tokens", i(10_400)),
+        ("gen_ai.usage.output_tokens", i(200)),
+        ("gen_ai.usage.cache_read.input_tokens", i(9000)),
+    ];
+    let mut openllmetry = SpanSpec::new("anthropic.chat", &common)
+        .trace(50)
+        .id(2)
+        .parent(1);
+    openllmetry
+        .attrs
+        .push(("gen_ai.usage.cache_creation.input_tokens".into(), i(1000)));
+    let mut sdk = SpanSpec::new("anthropic.messages.create", &common)
+        .trace(50)
+        .id(3)
+        .parent(1)
+        .scope("com.anthropic.sdk.python");
+    for (k, v) in [
+        ("gen_ai.usage.cache_write.input_tokens", 1000),
+        (
+            "anthropic.usage.cache_creation.ephemeral_5m_input_tokens",
+            0,
+        ),
+        (
+            "anthropic.usage.cache_creation.ephemeral_1h_input_tokens",
+            1000,
+        ),
+    ] {
+        sdk.attrs.push((k.into(), i(v)));
+    }
+    let r = run(&enricher, &request(&[openllmetry, sdk], &[]));
+    // 400 × 3000 + 9000 × 300 + 1000 × 6000 (1-hour write) + 200 × 15 000 nano-USD.
+    assert_eq!(priced_once(std::slice::from_ref(&r)), (12_900_000, 1));
+    assert_eq!(
+        r.string(0, "tollgate.pricing.status").as_deref(),
+        Some("aggregate")
+    );
+    assert_eq!(
+        r.string(1, "tollgate.pricing.status").as_deref(),
+        Some("priced")
+    );
+}

@@ -241,6 +241,36 @@ fn fixtures() -> Vec<Fixture> {
             reasoning: 0,
             cache_hit_ratio: Some(0.6),
         },
+        // 9b. Vercel AI SDK v6 doGenerate as `ai` 6.0 emits it (tests/fixtures/emitters/vercel_ai.json):
+        //     `gen_ai.usage.{input,output}_tokens` too, but the cache split only under `ai.usage.*`.
+        //     claude-haiku-4-5: 900 × 1000 = 900 000; read 4000 × 100 = 400 000; write 500 × 1250
+        //     = 625 000; output 60 × 5000 = 300 000 → 2 225 000.
+        Fixture {
+            what: "vercel v6 with gen_ai usage too",
+            span: SpanSpec::new(
+                "ai.generateText.doGenerate",
+                &[
+                    ("ai.model.provider", s("anthropic.messages")),
+                    ("ai.model.id", s("claude-haiku-4-5")),
+                    ("gen_ai.system", s("anthropic.messages")),
+                    ("gen_ai.request.model", s("claude-haiku-4-5")),
+                    ("ai.usage.inputTokens", i(5400)),
+                    ("ai.usage.inputTokenDetails.noCacheTokens", i(900)),
+                    ("ai.usage.inputTokenDetails.cacheReadTokens", i(4000)),
+                    ("ai.usage.inputTokenDetails.cacheWriteTokens", i(500)),
+                    ("ai.usage.outputTokens", i(60)),
+                    ("ai.usage.cachedInputTokens", i(4000)),
+                    ("gen_ai.response.model", s("claude-haiku-4-5")),
+                    ("gen_ai.usage.input_tokens", i(5400)),
+                    ("gen_ai.usage.output_tokens", i(60)),
+                ],
+            ),
+            entry: "claude-haiku-4-5",
+            tier: None,
+            cost: cost(900_000, 400_000, 625_000, 0, 300_000),
+            reasoning: 0,
+            cache_hit_ratio: Some(4000.0 / 5400.0),
+        },
         // 10. OpenAI reasoning via GenAI semconv (reasoning inside output). o4-mini: 1.10 / 4.40
         //     / read 0.275. uncached 1000 × 1100 = 1 100 000; read 1000 × 275 = 275 000;
         //     output 3000 × 4400 = 13 200 000 → 14 575 000.

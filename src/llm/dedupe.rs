@@ -32,12 +32,27 @@ impl Fingerprint {
 
     /// Two reports of the same call: the same normalised counts, and the same model when both
     /// name one.
+    ///
+    /// The cache-write lifetime split is not compared: only some emitters report it (the
+    /// Anthropic SDK span does, a wrapper or instrumentation span around it gives the total).
     pub fn same_call(&self, other: &Fingerprint) -> bool {
-        self.usage == other.usage
-            && match (self.model, other.model) {
-                (Some(a), Some(b)) => a == b,
-                _ => true,
-            }
+        let (a, b) = (&self.usage, &other.usage);
+        (
+            a.input,
+            a.cache_read,
+            a.cache_write(),
+            a.output,
+            a.reasoning,
+        ) == (
+            b.input,
+            b.cache_read,
+            b.cache_write(),
+            b.output,
+            b.reasoning,
+        ) && match (self.model, other.model) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
     }
 }
 

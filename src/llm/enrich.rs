@@ -106,6 +106,45 @@ pub struct Enriched {
     pub outcome: LlmOutcome,
 }
 
+/// An LLM span read but not yet concluded: what was recognised, and the attribute ranges
+/// tollgate will remove (its own, and a reported cost).
+pub struct Prepared<'a> {
+    rec: Recognised<'a>,
+    own: Vec<Range<u32>>,
+    reported: Vec<Range<u32>>,
+}
+
+impl Prepared<'_> {
+    /// True when the span said which cache writes were 5-minute and which 1-hour (the Anthropic
+    /// SDK spans): such a report of a call should be checked in before the others.
+    pub fn knows_write_split(&self) -> bool {
+        matches!(self.rec.usage, UsageRead::Valid(u) if u.write_split_known)
+    }
+}
+
+/// One pass over a span's attributes; `None` for a span that is not an LLM span.
+pub fn prepare<'a>(span: &SpanRef<'a>) -> Option<Prepared<'a>> {
+    let mut r = Recogniser::new();
+    let mut own: Vec<Range<u32>> = Vec::new();
+    let mut reported: Vec<Range<u32>> = Vec::new();
+    span.for_each_attribute_field(&mut |k, v, range| {
+        if r.observe(k, v) {
+            if is_reported_cost_key(k) {
+                reported.push(range);
+            }
+        } else if is_own_key(k) {
+            own.push(range);
+        } else if is_reported_cost_key(k) {
+            reported.push(range);
+        }
+    });
+    if r.saw_nothing() {
+        return None;
+    }
+    let rec = r.finish(span.name());
+    (rec.class != SpanClass::NotLlm).then_some(Prepared { rec, own, reported })
+}
+
 /// Recognises, dedupes and prices LLM spans.
 #[derive(Debug)]
 pub struct Enricher {
@@ -141,23 +180,30 @@ impl Enricher {
 
     /// Enriches every span of a scanned request: one edit per span (`Keep` for non-LLM spans) and
     /// the outcome of each LLM span.
+    ///
+    /// When one call is reported by several spans of the request, the first one checked in is
+    /// priced. Spans that say which cache writes were 5-minute and which 1-hour (the Anthropic SDK
+    /// spans) are checked in before the others, so the call is priced from the report that
+    /// knows the split, whatever order the emitter exported the spans in.
     pub fn enrich_request(
         &self,
         buf: &[u8],
         index: &RequestIndex,
     ) -> (Vec<SpanEdit>, Vec<Option<LlmOutcome>>) {
-        let mut edits = Vec::with_capacity(index.spans.len());
-        let mut outcomes = Vec::with_capacity(index.spans.len());
-        for i in 0..index.spans.len() {
-            match self.enrich(&SpanRef::new(buf, index, i)) {
-                Some(e) => {
-                    edits.push(e.edit);
-                    outcomes.push(Some(e.outcome));
-                }
-                None => {
-                    edits.push(SpanEdit::Keep);
-                    outcomes.push(None);
-                }
+        let n = index.spans.len();
+        let spans: Vec<SpanRef<'_>> = (0..n).map(|i| SpanRef::new(buf, index, i)).collect();
+        let mut prepared: Vec<Option<Prepared<'_>>> = spans.iter().map(prepare).collect();
+        let mut edits = vec![SpanEdit::Keep; n];
+        let mut outcomes = vec![None; n];
+        let knows_split =
+            |p: &Option<Prepared<'_>>| p.as_ref().is_some_and(|p| p.knows_write_split());
+        let first: Vec<usize> = (0..n).filter(|&i| knows_split(&prepared[i])).collect();
+        let rest: Vec<usize> = (0..n).filter(|&i| !knows_split(&prepared[i])).collect();
+        for i in first.into_iter().chain(rest) {
+            if let Some(p) = prepared[i].take() {
+                let e = self.finish(&spans[i], p);
+                edits[i] = e.edit;
+                outcomes[i] = Some(e.outcome);
             }
         }
         (edits, outcomes)
@@ -166,27 +212,12 @@ impl Enricher {
     /// Enriches one span; `None` for a span that is not an LLM span (leave it untouched).
     /// One pass over the attributes; nothing is allocated for non-LLM spans.
     pub fn enrich(&self, span: &SpanRef<'_>) -> Option<Enriched> {
-        let mut r = Recogniser::new();
-        let mut own: Vec<Range<u32>> = Vec::new();
-        let mut reported: Vec<Range<u32>> = Vec::new();
-        span.for_each_attribute_field(&mut |k, v, range| {
-            if r.observe(k, v) {
-                if is_reported_cost_key(k) {
-                    reported.push(range);
-                }
-            } else if is_own_key(k) {
-                own.push(range);
-            } else if is_reported_cost_key(k) {
-                reported.push(range);
-            }
-        });
-        if r.saw_nothing() {
-            return None;
-        }
-        let rec = r.finish(span.name());
-        if rec.class == SpanClass::NotLlm {
-            return None;
-        }
+        prepare(span).map(|p| self.finish(span, p))
+    }
+
+    /// Concludes a [`prepare`]d span (dedupe, price) and says what to write on it.
+    pub fn finish<'a>(&self, span: &SpanRef<'a>, p: Prepared<'a>) -> Enriched {
+        let Prepared { rec, own, reported } = p;
         let table = self.pricer.snapshot();
         let outcome = self.conclude(span, &rec, &table);
         let had_reported = !reported.is_empty();
@@ -199,10 +230,10 @@ impl Enricher {
         }
         let mut append = Vec::with_capacity(512);
         write_attributes(&mut append, &outcome, &table, had_reported);
-        Some(Enriched {
+        Enriched {
             edit: SpanEdit::Modify { remove, append },
             outcome,
-        })
+        }
     }
 
     /// The outcome for any span view (no edit); `None` for non-LLM spans.

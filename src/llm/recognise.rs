@@ -184,6 +184,12 @@ fn classify(key: &str) -> Option<Key> {
             "ai.response.providerMetadata" => X(Txt::AiProviderMetadata),
             _ => return None,
         },
+        // The Anthropic SDKs' own spans carry the cache-write lifetime split only here.
+        b"ant" => match key {
+            "anthropic.usage.cache_creation.ephemeral_5m_input_tokens" => T(Tok::Write5m),
+            "anthropic.usage.cache_creation.ephemeral_1h_input_tokens" => T(Tok::Write1h),
+            _ => return None,
+        },
         b"ope" if key == "openinference.span.kind" => X(Txt::OiKind),
         b"tra" if key == "traceloop.span.kind" => X(Txt::TraceloopKind),
         b"tol" if key == "tollgate.batch" => Key::Batch,
@@ -441,30 +447,8 @@ impl<'a> Recogniser<'a> {
             _ => InputSemantics::ExcludesCache,
         };
         let candidates = [
-            Raw {
-                conv: Convention::GenAi,
-                input: any(&[Tok::GIn, Tok::GPrompt]),
-                output: any(&[Tok::GOut, Tok::GCompletion]),
-                read: any(&[Tok::GCacheRead, Tok::GCacheReadOld]),
-                write: any(&[
-                    Tok::GCacheWrite,
-                    Tok::GCacheCreation,
-                    Tok::GCacheCreationOld,
-                ]),
-                reasoning: any(&[Tok::GReasoning, Tok::GReasoningOld, Tok::LuReasoning]),
-                semantics: InputSemantics::IncludesCache,
-                uncached: None,
-            },
-            Raw {
-                conv: Convention::OpenInference,
-                input: v(Tok::OiPrompt),
-                output: v(Tok::OiCompletion),
-                read: v(Tok::OiCacheRead),
-                write: v(Tok::OiCacheWrite),
-                reasoning: v(Tok::OiReasoning),
-                semantics: InputSemantics::IncludesCache,
-                uncached: None,
-            },
+            // The AI SDK also writes `gen_ai.usage.{input,output}_tokens` on its call spans, but
+            // only `ai.usage.*` has the cache split: when both are there, `ai.usage.*` wins.
             Raw {
                 conv: Convention::VercelAi,
                 input: any(&[Tok::VIn, Tok::VPrompt]),
@@ -489,6 +473,30 @@ impl<'a> Recogniser<'a> {
                     InputSemantics::IncludesCache
                 },
                 uncached: v(Tok::VNoCache),
+            },
+            Raw {
+                conv: Convention::GenAi,
+                input: any(&[Tok::GIn, Tok::GPrompt]),
+                output: any(&[Tok::GOut, Tok::GCompletion]),
+                read: any(&[Tok::GCacheRead, Tok::GCacheReadOld]),
+                write: any(&[
+                    Tok::GCacheWrite,
+                    Tok::GCacheCreation,
+                    Tok::GCacheCreationOld,
+                ]),
+                reasoning: any(&[Tok::GReasoning, Tok::GReasoningOld, Tok::LuReasoning]),
+                semantics: InputSemantics::IncludesCache,
+                uncached: None,
+            },
+            Raw {
+                conv: Convention::OpenInference,
+                input: v(Tok::OiPrompt),
+                output: v(Tok::OiCompletion),
+                read: v(Tok::OiCacheRead),
+                write: v(Tok::OiCacheWrite),
+                reasoning: v(Tok::OiReasoning),
+                semantics: InputSemantics::IncludesCache,
+                uncached: None,
             },
             Raw {
                 conv: Convention::LlmUsage,

@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use super::{Processor, SpanFacts};
 use crate::alert::{AlertEngine, AlertsConfig};
-use crate::llm::enrich::langfuse_details;
+use crate::llm::enrich::{langfuse_details, prepare, Prepared};
 use crate::llm::{Enricher, LlmOutcome, PricingConfig};
 use crate::task::{LlmUsage, SpanInput, TaskTracker, TasksConfig};
 use crate::telemetry::llm_metrics::{CallObservation, LlmMetrics, TaskObservation, TokenCounts};
@@ -121,14 +121,14 @@ impl Processing {
         }
     }
 
-    fn process_span(
+    fn process_span<'a>(
         &self,
-        i: usize,
-        span: &SpanRef<'_>,
+        (i, span): (usize, &SpanRef<'a>),
+        prepared: Option<Prepared<'a>>,
         edit: &mut SpanEdit,
         facts: &mut SpanFacts,
     ) {
-        let enriched = self.enricher.enrich(span);
+        let enriched = prepared.map(|p| self.enricher.finish(span, p));
         let outcome = enriched.as_ref().map(|e| &e.outcome);
         if let Some(o) = outcome {
             facts.mark_llm(i);
@@ -283,16 +283,33 @@ impl Processor for Processing {
         facts: &mut SpanFacts,
     ) {
         // Children first, roots last: a root carries the roll-up of children in the same request.
+        // Within each, reports that know the cache-write split first: of several spans reporting
+        // one call, the first checked in is priced.
+        let mut prepared: Vec<Option<Prepared<'_>>> = (0..edits.len())
+            .map(|i| match edits[i] {
+                SpanEdit::Drop => None,
+                _ => prepare(&SpanRef::new(buf, index, i)),
+            })
+            .collect();
+        let knows: Vec<bool> = prepared
+            .iter()
+            .map(|p| p.as_ref().is_some_and(|p| p.knows_write_split()))
+            .collect();
         for roots in [false, true] {
-            for (i, edit) in edits.iter_mut().enumerate() {
-                if matches!(edit, SpanEdit::Drop) {
-                    continue;
+            for split in [true, false] {
+                for (i, edit) in edits.iter_mut().enumerate() {
+                    if matches!(edit, SpanEdit::Drop) {
+                        continue;
+                    }
+                    let span = SpanRef::new(buf, index, i);
+                    if span.parent_span_id().is_empty() != roots {
+                        continue;
+                    }
+                    if knows[i] != split {
+                        continue;
+                    }
+                    self.process_span((i, &span), prepared[i].take(), edit, facts);
                 }
-                let span = SpanRef::new(buf, index, i);
-                if span.parent_span_id().is_empty() != roots {
-                    continue;
-                }
-                self.process_span(i, &span, edit, facts);
             }
         }
     }

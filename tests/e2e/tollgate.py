@@ -51,7 +51,8 @@ class TollgateConfig:
         if self.pricing:
             out.append(pricing_toml())
         for name, url in self.otlp_http.items():
-            out += ["[[exporters]]", f'name = "{name}"', 'kind = "otlp_http"', f'endpoint = "{url}"', ""]
+            out += ["[[exporters]]", f'name = "{name}"', 'kind = "otlp_http"', f'endpoint = "{url}"',
+                    "insecure = true", ""]
         if self.file_path is not None:
             out += ["[[exporters]]", 'name = "file"', 'kind = "file"', f'path = "{self.file_path}"', ""]
         if self.alert_rules:
