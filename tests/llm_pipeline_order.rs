@@ -76,7 +76,8 @@ fn sdk_span_with_write_split_is_the_priced_report_even_when_second() {
     let body = request(&[openllmetry, sdk], &[("service.name", s("agent"))]);
     let index = wire::scan(&body).unwrap();
     let mut edits = vec![wire::edit::SpanEdit::Keep; index.spans.len()];
-    processing.process(&body, &index, &mut edits);
+    let mut facts = tollgate::pipeline::SpanFacts::new(Default::default(), index.spans.len());
+    processing.process(&body, &index, &mut edits, &mut facts);
     let out = ExportTraceServiceRequest::decode(wire::edit::rebuild(&body, &index, &edits, None))
         .unwrap();
     let spans: Vec<_> = out

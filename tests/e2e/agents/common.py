@@ -34,7 +34,8 @@ def start_tracing(service_name: str) -> TracerProvider:
         "openinference.project.name": os.environ.get("E2E_PROJECT", "default"),
         "e2e.protocol": protocol,
     }))
-    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=200))
+    # One export at shutdown: a task's spans reach tollgate in one request (see otel.ts).
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=60000))
     trace.set_tracer_provider(provider)
     return provider
 
