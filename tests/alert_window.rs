@@ -24,6 +24,10 @@ min_input_tokens = 10000
 severity = "critical"
 "#;
 
+/// The tests in this file read process-wide gauges (`tollgate_alerts_firing{rule}`) and share rule
+/// names, so they run one at a time to keep the before/after deltas exact.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn span_with_ratio(task: &str, n: u8, read: u64, uncached: u64) -> TestSpan {
     let mut s = TestSpan::llm(task, n, 1_000);
     s.llm = Some(LlmUsage {
@@ -53,6 +57,7 @@ fn observe_prod(engine: &tollgate::alert::AlertEngine, s: &TestSpan) -> Vec<u8> 
 
 #[tokio::test]
 async fn window_fires_on_low_ratio_and_resolves_when_the_ratio_recovers() {
+    let _serial = SERIAL.lock().await;
     let (engine, clock) = engine(RULES);
     let mut rx = engine.subscribe();
     let firing_before = counter("tollgate_alerts_firing", &[("rule", "cache_hit_ratio_low")]);
@@ -127,6 +132,7 @@ async fn window_fires_on_low_ratio_and_resolves_when_the_ratio_recovers() {
 
 #[tokio::test]
 async fn window_resolves_when_traffic_stops_and_groups_are_separate() {
+    let _serial = SERIAL.lock().await;
     let (engine, clock) = engine(RULES);
     let mut rx = engine.subscribe();
     observe_prod(&engine, &span_with_ratio("a", 1, 4_000, 6_000));
@@ -145,6 +151,7 @@ async fn window_resolves_when_traffic_stops_and_groups_are_separate() {
 
 #[tokio::test]
 async fn p95_duration_window_fires_on_slow_spans() {
+    let _serial = SERIAL.lock().await;
     let (engine, clock) = engine(
         r#"
         [[rules]]
@@ -178,6 +185,7 @@ async fn p95_duration_window_fires_on_slow_spans() {
 
 #[tokio::test]
 async fn span_rule_fires_per_matching_span_only() {
+    let _serial = SERIAL.lock().await;
     let (engine, _clock) = engine(
         r#"
         [[rules]]
@@ -209,6 +217,7 @@ async fn span_rule_fires_per_matching_span_only() {
 
 #[tokio::test]
 async fn for_delays_firing_until_the_condition_held_long_enough() {
+    let _serial = SERIAL.lock().await;
     let (engine, clock) = engine(
         r#"
         [[rules]]
