@@ -8,7 +8,7 @@ use super::dedupe::{CallRegistry, Fingerprint, Sighting, Verdict};
 use super::metrics::metrics;
 use super::price_table::{ConfigError, Cost, PriceRequest, Unpriced, ValidatedTable};
 use super::pricer::Pricer;
-use super::recognise::{Recognised, Recogniser, SpanClass, UsageRead};
+use super::recognise::{may_be_ours, Recognised, Recogniser, SpanClass, UsageRead};
 use super::usage::{Convention, InputSemantics, Usage};
 use crate::wire::attr::{push_span_attribute, NewValue};
 use crate::wire::edit::SpanEdit;
@@ -122,22 +122,28 @@ impl Prepared<'_> {
     }
 }
 
-/// One pass over a span's attributes; `None` for a span that is not an LLM span.
+/// One pass over a span's indexed attributes; `None` for a span that is not an LLM span. Keys
+/// are tested as bytes first, and values are read only for the keys recognition uses.
 pub fn prepare<'a>(span: &SpanRef<'a>) -> Option<Prepared<'a>> {
     let mut r = Recogniser::new();
     let mut own: Vec<Range<u32>> = Vec::new();
     let mut reported: Vec<Range<u32>> = Vec::new();
-    span.for_each_attribute_field(&mut |k, v, range| {
-        if r.observe(k, v) {
+    for a in span.attrs() {
+        // Every key below (ours, reported costs, recognition's) passes `may_be_ours`.
+        if !may_be_ours(span.key_bytes(a)) {
+            continue;
+        }
+        let k = span.key(a);
+        if r.observe_lazy(k, || span.value(a.value)) {
             if is_reported_cost_key(k) {
-                reported.push(range);
+                reported.push(a.field.clone());
             }
         } else if is_own_key(k) {
-            own.push(range);
+            own.push(a.field.clone());
         } else if is_reported_cost_key(k) {
-            reported.push(range);
+            reported.push(a.field.clone());
         }
-    });
+    }
     if r.saw_nothing() {
         return None;
     }

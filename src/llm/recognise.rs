@@ -97,6 +97,17 @@ enum Key {
 
 /// Maps an attribute key to its role. Keys that cannot be ours are rejected on their first
 /// bytes, which is all most attributes of most spans cost.
+/// A cheap first test on a key's bytes: false for every key [`Recogniser::observe`] ignores
+/// except a few that share its prefixes, so that a span's other attributes cost one comparison.
+#[inline]
+pub fn may_be_ours(key: &[u8]) -> bool {
+    key.len() >= 5
+        && matches!(
+            &key[..3],
+            b"gen" | b"llm" | b"ai." | b"ant" | b"ope" | b"tra" | b"tol"
+        )
+}
+
 fn classify(key: &str) -> Option<Key> {
     use Key::{Tok as T, Txt as X};
     let b = key.as_bytes();
@@ -296,9 +307,17 @@ impl<'a> Recogniser<'a> {
     /// Feeds one attribute; returns true when the key was one of ours.
     #[inline]
     pub fn observe(&mut self, key: &'a str, value: AttrValue<'a>) -> bool {
+        self.observe_lazy(key, || value)
+    }
+
+    /// Like [`Self::observe`], but reads the value only when the key is one of ours (a span's
+    /// other attributes, prompts included, are never converted).
+    #[inline]
+    pub fn observe_lazy(&mut self, key: &'a str, value: impl FnOnce() -> AttrValue<'a>) -> bool {
         let Some(k) = classify(key) else {
             return false;
         };
+        let value = value();
         self.any_key = true;
         match k {
             Key::Tok(t) => {

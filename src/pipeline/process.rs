@@ -127,6 +127,7 @@ impl Processing {
         prepared: Option<Prepared<'a>>,
         edit: &mut SpanEdit,
         facts: &mut SpanFacts,
+        attrs: &mut Vec<(&'a str, AttrValue<'a>)>,
     ) {
         let enriched = prepared.map(|p| self.enricher.finish(span, p));
         let outcome = enriched.as_ref().map(|e| &e.outcome);
@@ -139,12 +140,11 @@ impl Processing {
             }
         }
 
-        let task_key = self.tasks.task_key(span);
+        let mut hex = [0u8; 32];
+        let task_key = self.tasks.task_key_in(span, &mut hex);
         let task_type = self.tasks.task_type(span);
         let service = service_name(span);
-        let rules = self.engine.rules();
-        let mut attrs: Vec<(&str, AttrValue<'_>)> = Vec::new();
-        rules.extract_attributes(span, &mut attrs);
+        self.engine.rules().extract_attributes(span, attrs);
         let is_task_root = span.parent_span_id().is_empty()
             && self
                 .tasks
@@ -163,7 +163,7 @@ impl Processing {
             end_unix_nano: span.end_time_unix_nano(),
             error: span.status_code() == 2,
             llm: outcome.filter(|o| o.is_llm_call).map(llm_usage),
-            attributes: &attrs,
+            attributes: attrs,
         };
         let extra = self.engine.observe(&input);
 
@@ -284,32 +284,39 @@ impl Processor for Processing {
     ) {
         // Children first, roots last: a root carries the roll-up of children in the same request.
         // Within each, reports that know the cache-write split first: of several spans reporting
-        // one call, the first checked in is priced.
-        let mut prepared: Vec<Option<Prepared<'_>>> = (0..edits.len())
-            .map(|i| match edits[i] {
-                SpanEdit::Drop => None,
-                _ => prepare(&SpanRef::new(buf, index, i)),
-            })
-            .collect();
-        let knows: Vec<bool> = prepared
-            .iter()
-            .map(|p| p.as_ref().is_some_and(|p| p.knows_write_split()))
-            .collect();
-        for roots in [false, true] {
-            for split in [true, false] {
-                for (i, edit) in edits.iter_mut().enumerate() {
-                    if matches!(edit, SpanEdit::Drop) {
-                        continue;
-                    }
-                    let span = SpanRef::new(buf, index, i);
-                    if span.parent_span_id().is_empty() != roots {
-                        continue;
-                    }
-                    if knows[i] != split {
-                        continue;
-                    }
-                    self.process_span((i, &span), prepared[i].take(), edit, facts);
+        // one call, the first checked in is priced. Only LLM spans hold a `Prepared`.
+        let n = edits.len();
+        let mut prepared: Vec<Option<Prepared<'_>>> = Vec::new();
+        let mut slot: Vec<u32> = vec![u32::MAX; n];
+        // 0: child knowing the split, 1: other child, 2: root knowing the split, 3: other root,
+        // 4: dropped.
+        let mut class: Vec<u8> = vec![4; n];
+        for (i, edit) in edits.iter().enumerate() {
+            if matches!(edit, SpanEdit::Drop) {
+                continue;
+            }
+            let span = SpanRef::new(buf, index, i);
+            let p = prepare(&span);
+            let knows = p.as_ref().is_some_and(Prepared::knows_write_split);
+            class[i] = if span.parent_span_id().is_empty() {
+                2
+            } else {
+                0
+            } + u8::from(!knows);
+            if p.is_some() {
+                slot[i] = prepared.len() as u32;
+                prepared.push(p);
+            }
+        }
+        let mut attrs = Vec::new();
+        for c in 0..4 {
+            for i in 0..n {
+                if class[i] != c {
+                    continue;
                 }
+                let span = SpanRef::new(buf, index, i);
+                let p = prepared.get_mut(slot[i] as usize).and_then(Option::take);
+                self.process_span((i, &span), p, &mut edits[i], facts, &mut attrs);
             }
         }
     }

@@ -110,6 +110,27 @@ impl TasksConfig {
         Cow::Owned(hex::encode(span.trace_id()))
     }
 
+    /// [`Self::task_key`] without allocating for the common cases: an attribute value borrowed
+    /// from the span, or the trace id written as hex into `buf`.
+    pub fn task_key_in<'s, 'a: 's, S: SpanAttrs<'a>>(
+        &self,
+        span: &S,
+        buf: &'s mut [u8; 32],
+    ) -> Cow<'s, str> {
+        if let Some(key) = &self.key_attribute {
+            if let Some(v) = lookup_str(span, key) {
+                return v;
+            }
+        }
+        let id = span.trace_id();
+        if id.len() == 16 && hex::encode_to_slice(id, buf).is_ok() {
+            if let Ok(s) = std::str::from_utf8(buf) {
+                return Cow::Borrowed(s);
+            }
+        }
+        Cow::Owned(hex::encode(id))
+    }
+
     /// The task type of a span (span attribute, then resource), if any.
     pub fn task_type<'a, S: SpanAttrs<'a>>(&self, span: &S) -> Option<Cow<'a, str>> {
         lookup_str(span, &self.task_type_attribute)

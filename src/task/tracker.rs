@@ -330,34 +330,37 @@ impl TaskTracker {
         let key = clip(span.task_key);
         let mut evicted = None;
         let result = {
-            let mut shard = self.shard(key).lock();
-            if !shard.map.contains_key(key) {
-                if shard.map.len() >= self.per_shard_cap {
-                    evicted = shard.evict_oldest();
-                }
-                let seq = shard.next_seq;
-                shard.next_seq += 1;
-                let mut trace_id = [0u8; 16];
-                if span.trace_id.len() == 16 {
-                    trace_id.copy_from_slice(span.trace_id);
-                }
-                let k: Arc<str> = Arc::from(key);
-                shard.order.push_back((k.clone(), seq));
-                shard.map.insert(
-                    k,
-                    TaskState {
-                        seq,
-                        trace_id,
-                        totals: TaskTotals::default(),
-                        last_activity_ms: now,
-                        root_seen_ms: None,
-                        service: Box::from(clip(span.service)),
-                        task_type: Box::from(clip(span.task_type)),
-                        marks: Vec::new(),
-                    },
-                );
-                METRICS.active.inc();
+            let mut guard = self.shard(key).lock();
+            let shard = &mut *guard;
+            if let Some(state) = shard.map.get_mut(key) {
+                apply(state, span, now);
+                return f(&mut TaskEntry { state });
             }
+            if shard.map.len() >= self.per_shard_cap {
+                evicted = shard.evict_oldest();
+            }
+            let seq = shard.next_seq;
+            shard.next_seq += 1;
+            let mut trace_id = [0u8; 16];
+            if span.trace_id.len() == 16 {
+                trace_id.copy_from_slice(span.trace_id);
+            }
+            let k: Arc<str> = Arc::from(key);
+            shard.order.push_back((k.clone(), seq));
+            shard.map.insert(
+                k,
+                TaskState {
+                    seq,
+                    trace_id,
+                    totals: TaskTotals::default(),
+                    last_activity_ms: now,
+                    root_seen_ms: None,
+                    service: Box::from(clip(span.service)),
+                    task_type: Box::from(clip(span.task_type)),
+                    marks: Vec::new(),
+                },
+            );
+            METRICS.active.inc();
             let Some(state) = shard.map.get_mut(key) else {
                 unreachable!("the task was just inserted under the lock")
             };

@@ -18,7 +18,7 @@ pub mod scan;
 pub mod testdata;
 
 pub use attr::AttrValue;
-pub use scan::{scan, RequestIndex, ScanError, SpanRef};
+pub use scan::{scan, AttrIdx, RequestIndex, ScanError, SpanRef, ValueIdx};
 
 /// A read-only view of one span with its resource and scope, as processors see it; everything it
 /// returns borrows from the underlying request for `'a`.

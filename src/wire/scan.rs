@@ -35,8 +35,19 @@ pub(crate) enum Field<'a> {
 }
 
 /// Reads a varint the way prost does: at most 10 bytes, the 10th at most 1.
-#[inline]
+#[inline(always)]
 pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let b = *buf.get(*pos)?;
+    if b < 0x80 {
+        *pos += 1;
+        return Some(u64::from(b));
+    }
+    read_varint_slow(buf, pos)
+}
+
+#[cold]
+#[inline(never)]
+fn read_varint_slow(buf: &[u8], pos: &mut usize) -> Option<u64> {
     let mut value: u64 = 0;
     for i in 0..10 {
         let b = *buf.get(*pos)?;
@@ -297,15 +308,6 @@ fn check_entity_ref(buf: &[u8], base: usize, depth: u32) -> Result<(), ScanError
     })
 }
 
-fn check_resource(buf: &[u8], base: usize, depth: u32) -> Result<(), ScanError> {
-    walk(buf, base, depth, |tag, f, at| match tag {
-        1 => nested(f, at, depth, check_key_value),
-        2 => expect_varint(f, at).map(|_| ()),
-        3 => nested(f, at, depth, check_entity_ref),
-        _ => unknown(depth, at),
-    })
-}
-
 fn check_scope(buf: &[u8], base: usize, depth: u32) -> Result<(), ScanError> {
     walk(buf, base, depth, |tag, f, at| match tag {
         1 | 2 => expect_str(f, at),
@@ -353,6 +355,41 @@ pub struct ResourceIdx {
     pub field: Range<u32>,
     /// The `ResourceSpans` body.
     pub body: Range<u32>,
+    /// The resource's attributes: a range of [`RequestIndex::resource_attrs`].
+    pub attrs: Range<u32>,
+}
+
+/// Where one attribute (`KeyValue`) sits, read once by the scan so that processors never walk
+/// the encoded fields again.
+#[derive(Debug, Clone)]
+pub struct AttrIdx {
+    /// The whole `KeyValue` field within its span or resource, tag and length prefix included.
+    pub field: Range<u32>,
+    /// The key (validated UTF-8).
+    pub key: Range<u32>,
+    /// The value, as prost would read it (the last set value of the last `AnyValue`).
+    pub value: ValueIdx,
+}
+
+/// An attribute value as positions in the request (see [`AttrIdx`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueIdx {
+    /// No value set.
+    Empty,
+    /// A string (validated UTF-8): start and end.
+    Str(u32, u32),
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A double (its bits).
+    Double(u64),
+    /// Bytes: start and end.
+    Bytes(u32, u32),
+    /// An `ArrayValue` body: start and end.
+    Array(u32, u32),
+    /// A `KeyValueList` body: start and end.
+    KvList(u32, u32),
 }
 
 /// Where one `ScopeSpans` entry sits.
@@ -393,6 +430,8 @@ pub struct SpanIdx {
     pub start: u64,
     /// `end_time_unix_nano`.
     pub end: u64,
+    /// The span's attributes: a range of [`RequestIndex::attrs`].
+    pub attrs: Range<u32>,
 }
 
 /// The result of a successful [`scan`]: where everything is.
@@ -404,6 +443,10 @@ pub struct RequestIndex {
     pub scopes: Vec<ScopeIdx>,
     /// Every span, in order.
     pub spans: Vec<SpanIdx>,
+    /// Every span attribute, span by span.
+    pub attrs: Vec<AttrIdx>,
+    /// Every resource attribute, resource by resource.
+    pub resource_attrs: Vec<AttrIdx>,
 }
 
 fn r(range_start: usize, len: usize) -> Range<u32> {
@@ -430,11 +473,14 @@ pub fn scan(buf: &[u8]) -> Result<RequestIndex, ScanError> {
         let body = expect_len(field, field_start)?;
         let body_start = pos - body.len();
         let resource = index.resources.len() as u32;
+        let first_attr = index.resource_attrs.len() as u32;
         index.resources.push(ResourceIdx {
             field: field_start as u32..pos as u32,
             body: r(body_start, body.len()),
+            attrs: 0..0,
         });
         scan_resource_spans(buf, body_start, body.len(), resource, depth - 1, &mut index)?;
+        index.resources[resource as usize].attrs = first_attr..index.resource_attrs.len() as u32;
     }
     Ok(index)
 }
@@ -460,7 +506,13 @@ fn scan_resource_spans(
                 0
             };
         match tag {
-            1 => nested(field, at, depth, check_resource)?,
+            1 => {
+                let b = expect_len(field, at)?;
+                if depth == 0 {
+                    return Err(err("recursion limit reached", at));
+                }
+                scan_resource(buf, at, b.len(), depth - 1, &mut index.resource_attrs)?;
+            }
             2 => {
                 let b = expect_len(field, start + field_start)?;
                 if depth == 0 {
@@ -522,7 +574,7 @@ fn scan_scope_spans(
                 if depth == 0 {
                     return Err(err("recursion limit reached", at));
                 }
-                let span = scan_span(buf, at, b.len(), scope, depth - 1)?;
+                let span = scan_span(buf, at, b.len(), scope, depth - 1, &mut index.attrs)?;
                 index.spans.push(SpanIdx {
                     field: (start + field_start) as u32..(start + pos) as u32,
                     ..span
@@ -541,14 +593,41 @@ fn offset_in(outer: &[u8], inner: &[u8]) -> Range<u32> {
     r(start, inner.len())
 }
 
+/// The absolute offset of a field's payload: where a length-delimited payload starts, else the
+/// field's own start (for error offsets).
+#[inline(always)]
+fn payload_at(base: usize, start: usize, pos: usize, field: &Field<'_>) -> usize {
+    match field {
+        Field::Len(b) => base + pos - b.len(),
+        _ => base + start,
+    }
+}
+
+#[inline(always)]
+fn shifted(e: ScanError, base: usize) -> ScanError {
+    ScanError {
+        offset: base + e.offset,
+        ..e
+    }
+}
+
+#[inline(always)]
+fn utf8(b: &[u8], at: usize) -> Result<(), ScanError> {
+    std::str::from_utf8(b)
+        .map(|_| ())
+        .map_err(|_| err("invalid string value: data is not UTF-8 encoded", at))
+}
+
 fn scan_span(
     buf: &[u8],
     start: usize,
     len: usize,
     scope: u32,
     depth: u32,
+    attrs: &mut Vec<AttrIdx>,
 ) -> Result<SpanIdx, ScanError> {
     let body = &buf[start..start + len];
+    let first_attr = attrs.len() as u32;
     let mut span = SpanIdx {
         scope,
         field: 0..0,
@@ -561,21 +640,37 @@ fn scan_span(
         status_code: 0,
         start: 0,
         end: 0,
+        attrs: 0..0,
     };
-    walk(body, start, depth, |tag, f, at| {
+    let mut pos = 0;
+    while pos < body.len() {
+        let field_start = pos;
+        let (tag, f) = next_field(body, &mut pos, depth).map_err(|e| shifted(e, start))?;
+        let at = payload_at(start, field_start, pos, &f);
         match tag {
-            1 => span.trace_id = offset_in(buf, expect_len(f, at)?),
-            2 => span.span_id = offset_in(buf, expect_len(f, at)?),
+            9 => {
+                let b = expect_len(f, at)?;
+                if depth == 0 {
+                    return Err(err("recursion limit reached", at));
+                }
+                let (key, value) = scan_key_value(buf, at, b.len(), depth - 1)?;
+                attrs.push(AttrIdx {
+                    field: r(start + field_start, pos - field_start),
+                    key,
+                    value,
+                });
+            }
+            1 => span.trace_id = r(at, expect_len(f, at)?.len()),
+            2 => span.span_id = r(at, expect_len(f, at)?.len()),
             3 => expect_str(f, at)?,
-            4 => span.parent_span_id = offset_in(buf, expect_len(f, at)?),
+            4 => span.parent_span_id = r(at, expect_len(f, at)?.len()),
             5 => {
                 expect_str(f, at)?;
-                span.name = offset_in(buf, expect_len(f, at)?);
+                span.name = r(at, expect_len(f, at)?.len());
             }
             6 => span.kind = expect_varint(f, at)? as i32,
             7 => span.start = expect_fixed64(f, at)?,
             8 => span.end = expect_fixed64(f, at)?,
-            9 => nested(f, at, depth, check_key_value)?,
             10 | 12 | 14 => {
                 expect_varint(f, at)?;
             }
@@ -596,9 +691,137 @@ fn scan_span(
             }
             _ => {}
         }
-        Ok(())
-    })?;
+    }
+    span.attrs = first_attr..attrs.len() as u32;
     Ok(span)
+}
+
+/// Validates a `Resource` body (as prost would) and records its attributes.
+fn scan_resource(
+    buf: &[u8],
+    start: usize,
+    len: usize,
+    depth: u32,
+    attrs: &mut Vec<AttrIdx>,
+) -> Result<(), ScanError> {
+    let body = &buf[start..start + len];
+    let mut pos = 0;
+    while pos < body.len() {
+        let field_start = pos;
+        let (tag, f) = next_field(body, &mut pos, depth).map_err(|e| shifted(e, start))?;
+        let at = payload_at(start, field_start, pos, &f);
+        match tag {
+            1 => {
+                let b = expect_len(f, at)?;
+                if depth == 0 {
+                    return Err(err("recursion limit reached", at));
+                }
+                let (key, value) = scan_key_value(buf, at, b.len(), depth - 1)?;
+                attrs.push(AttrIdx {
+                    field: r(start + field_start, pos - field_start),
+                    key,
+                    value,
+                });
+            }
+            2 => {
+                expect_varint(f, at)?;
+            }
+            3 => nested(f, at, depth, check_entity_ref)?,
+            _ => unknown(depth, at)?,
+        }
+    }
+    Ok(())
+}
+
+/// Validates a `KeyValue` body at `start` (as prost would) and reads its key and value the way
+/// prost's merge does: the last key; the value of the last `AnyValue` that sets one.
+#[inline]
+fn scan_key_value(
+    buf: &[u8],
+    start: usize,
+    len: usize,
+    depth: u32,
+) -> Result<(Range<u32>, ValueIdx), ScanError> {
+    let body = &buf[start..start + len];
+    let mut key = r(start, 0);
+    let mut value = ValueIdx::Empty;
+    let mut pos = 0;
+    while pos < body.len() {
+        let field_start = pos;
+        let (tag, f) = next_field(body, &mut pos, depth).map_err(|e| shifted(e, start))?;
+        let at = payload_at(start, field_start, pos, &f);
+        match tag {
+            1 => {
+                let b = expect_len(f, at)?;
+                utf8(b, at)?;
+                key = r(at, b.len());
+            }
+            2 => {
+                let b = expect_len(f, at)?;
+                if depth == 0 {
+                    return Err(err("recursion limit reached", at));
+                }
+                if let Some(v) = scan_any_value(buf, at, b.len(), depth - 1)? {
+                    value = v;
+                }
+            }
+            3 => {
+                expect_varint(f, at)?;
+            }
+            _ => unknown(depth, at)?,
+        }
+    }
+    Ok((key, value))
+}
+
+/// Validates an `AnyValue` body at `start` and returns the value it sets (its last oneof field),
+/// or `None` when it sets none.
+#[inline]
+fn scan_any_value(
+    buf: &[u8],
+    start: usize,
+    len: usize,
+    depth: u32,
+) -> Result<Option<ValueIdx>, ScanError> {
+    let body = &buf[start..start + len];
+    let mut value = None;
+    let mut pos = 0;
+    while pos < body.len() {
+        let field_start = pos;
+        let (tag, f) = next_field(body, &mut pos, depth).map_err(|e| shifted(e, start))?;
+        let at = payload_at(start, field_start, pos, &f);
+        let end = (start + pos) as u32;
+        value = Some(match tag {
+            1 => {
+                utf8(expect_len(f, at)?, at)?;
+                ValueIdx::Str(at as u32, end)
+            }
+            2 => ValueIdx::Bool(expect_varint(f, at)? != 0),
+            3 => ValueIdx::Int(expect_varint(f, at)? as i64),
+            4 => ValueIdx::Double(expect_fixed64(f, at)?),
+            5 => {
+                nested(f, at, depth, check_array)?;
+                ValueIdx::Array(at as u32, end)
+            }
+            6 => {
+                nested(f, at, depth, check_kvlist)?;
+                ValueIdx::KvList(at as u32, end)
+            }
+            7 => {
+                expect_len(f, at)?;
+                ValueIdx::Bytes(at as u32, end)
+            }
+            8 => {
+                expect_varint(f, at)?;
+                ValueIdx::Empty
+            }
+            _ => {
+                unknown(depth, at)?;
+                continue;
+            }
+        });
+    }
+    Ok(value)
 }
 
 // === reading values (after a successful scan) ===
@@ -650,18 +873,6 @@ pub(crate) fn read_key_value_fields(buf: &[u8]) -> (&str, AttrValue<'_>) {
     (key, value)
 }
 
-/// Calls `f` for each `KeyValue` in the fields numbered `field_no` of a message body.
-fn for_each_kv<'a>(body: &'a [u8], field_no: u32, f: &mut dyn FnMut(&'a str, AttrValue<'a>)) {
-    for field in FieldIter::new(body) {
-        if let Ok((tag, Field::Len(b))) = field {
-            if tag == field_no {
-                let (k, v) = read_key_value_fields(b);
-                f(k, v);
-            }
-        }
-    }
-}
-
 // === the zero-copy span view ===
 
 /// A view of one indexed span in a scanned request.
@@ -691,12 +902,6 @@ impl<'a> SpanRef<'a> {
         &self.buf[r.start as usize..r.end as usize]
     }
 
-    fn resource_body(&self) -> &'a [u8] {
-        let scope = &self.index.scopes[self.span.scope as usize];
-        let res = &self.index.resources[scope.resource as usize];
-        self.slice(&res.body)
-    }
-
     /// Calls `f` for each event of the span: (time, name).
     pub fn for_each_event(&self, f: &mut dyn FnMut(u64, &'a str)) {
         for field in FieldIter::new(self.slice(&self.span.body)) {
@@ -718,20 +923,67 @@ impl<'a> SpanRef<'a> {
     /// Calls `f` for each span attribute with the byte range of its whole field within the
     /// request (so an editor can remove it).
     pub fn for_each_attribute_field(&self, f: &mut dyn FnMut(&'a str, AttrValue<'a>, Range<u32>)) {
-        let body = self.slice(&self.span.body);
-        let base = self.span.body.start;
-        let mut pos = 0usize;
-        while pos < body.len() {
-            let start = pos;
-            let Ok((tag, field)) = next_field(body, &mut pos, RECURSION_LIMIT) else {
-                break;
-            };
-            if let (9, Field::Len(b)) = (tag, field) {
-                let (k, v) = read_key_value_fields(b);
-                f(k, v, base + start as u32..base + pos as u32);
-            }
+        for a in self.attrs() {
+            f(self.str_at(&a.key), self.value(a.value), a.field.clone());
         }
     }
+
+    /// The span's attributes as the scan indexed them (keys and values are read with
+    /// [`SpanRef::key`] and [`SpanRef::value`]).
+    pub fn attrs(&self) -> &'a [AttrIdx] {
+        let r = &self.span.attrs;
+        &self.index.attrs[r.start as usize..r.end as usize]
+    }
+
+    /// The attributes of the span's resource, as the scan indexed them.
+    pub fn resource_attrs(&self) -> &'a [AttrIdx] {
+        let scope = &self.index.scopes[self.span.scope as usize];
+        let r = &self.index.resources[scope.resource as usize].attrs;
+        &self.index.resource_attrs[r.start as usize..r.end as usize]
+    }
+
+    /// The key of an indexed attribute, as bytes (compare these before converting anything).
+    #[inline]
+    pub fn key_bytes(&self, a: &AttrIdx) -> &'a [u8] {
+        self.slice(&a.key)
+    }
+
+    /// The key of an indexed attribute.
+    #[inline]
+    pub fn key(&self, a: &AttrIdx) -> &'a str {
+        self.str_at(&a.key)
+    }
+
+    /// The value of an indexed attribute.
+    #[inline]
+    pub fn value(&self, v: ValueIdx) -> AttrValue<'a> {
+        let b = |s: u32, e: u32| &self.buf[s as usize..e as usize];
+        match v {
+            ValueIdx::Empty => AttrValue::Empty,
+            ValueIdx::Str(s, e) => AttrValue::Str(std::str::from_utf8(b(s, e)).unwrap_or_default()),
+            ValueIdx::Bool(x) => AttrValue::Bool(x),
+            ValueIdx::Int(i) => AttrValue::Int(i),
+            ValueIdx::Double(bits) => AttrValue::Double(f64::from_bits(bits)),
+            ValueIdx::Bytes(s, e) => AttrValue::Bytes(b(s, e)),
+            ValueIdx::Array(s, e) => AttrValue::Array(ArrayRef(b(s, e))),
+            ValueIdx::KvList(s, e) => AttrValue::KvList(KvListRef(b(s, e))),
+        }
+    }
+
+    /// A string the scan validated (never fails after a successful scan).
+    #[inline]
+    fn str_at(&self, r: &Range<u32>) -> &'a str {
+        std::str::from_utf8(self.slice(r)).unwrap_or_default()
+    }
+}
+
+/// The value of the last attribute in `attrs` whose key is `key`, compared as bytes.
+fn find<'a>(span: &SpanRef<'a>, attrs: &'a [AttrIdx], key: &str) -> Option<AttrValue<'a>> {
+    attrs
+        .iter()
+        .rev()
+        .find(|a| span.key_bytes(a) == key.as_bytes())
+        .map(|a| span.value(a.value))
 }
 
 impl<'a> SpanAttrs<'a> for SpanRef<'a> {
@@ -764,13 +1016,19 @@ impl<'a> SpanAttrs<'a> for SpanRef<'a> {
         std::str::from_utf8(self.slice(&scope.name)).unwrap_or_default()
     }
     fn for_each_attribute(&self, f: &mut dyn FnMut(&'a str, AttrValue<'a>)) {
-        for_each_kv(self.slice(&self.span.body), 9, f);
+        for a in self.attrs() {
+            f(self.key(a), self.value(a.value));
+        }
     }
     fn for_each_resource_attribute(&self, f: &mut dyn FnMut(&'a str, AttrValue<'a>)) {
-        for field in FieldIter::new(self.resource_body()) {
-            if let Ok((1, Field::Len(res))) = field {
-                for_each_kv(res, 1, f);
-            }
+        for a in self.resource_attrs() {
+            f(self.key(a), self.value(a.value));
         }
+    }
+    fn attribute(&self, key: &str) -> Option<AttrValue<'a>> {
+        find(self, self.attrs(), key)
+    }
+    fn resource_attribute(&self, key: &str) -> Option<AttrValue<'a>> {
+        find(self, self.resource_attrs(), key)
     }
 }
