@@ -138,7 +138,7 @@ fn read_ttft_ns(v: &AttrValue<'_>, unit: Ttft) -> Option<u64> {
         _ => return None,
     };
     let ns = x * unit.ns_per_unit();
-    // 1e18 ns is some 31 years: far past any span, and still exact to convert.
+    // 1e18 ns is some 31 years: far past any span, and well inside u64.
     (ns.is_finite() && (0.0..1e18).contains(&ns)).then_some(ns as u64)
 }
 
@@ -319,8 +319,9 @@ pub struct Recognised<'a> {
     pub response_id: Option<&'a str>,
     /// A cost the emitter already reported (USD), if any.
     pub reported_cost: Option<f64>,
-    /// Time to the first streamed chunk in nanoseconds, when the span carries it (see [`Ttft`]
-    /// for the attributes read). Not yet checked against the span's duration.
+    /// Time to the first streamed chunk in nanoseconds, when the span carries it
+    /// (`gen_ai.response.time_to_first_chunk`, `ai.response.msToFirstChunk`,
+    /// `ai.stream.msToFirstChunk`). Not yet checked against the span's duration.
     pub time_to_first_token_ns: Option<u64>,
 }
 
