@@ -13,6 +13,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod export;
+pub mod grpc_status;
 pub mod llm;
 pub mod pipeline;
 pub mod receiver;

@@ -3,7 +3,8 @@
 //! reads and writes, an unpriced call, a refused span, alerts, an exporter to a dead endpoint with
 //! a one-batch queue). PromQL through Prometheus' HTTP API must return the exact cost total and
 //! token counts, the cache-hit-ratio recording rule from deploy/prometheus/rules/ the expected
-//! ratios, and deploy/check-dashboard.py must get data for every dashboard query.
+//! ratios, the time-to-first-token histogram the TTFT every call span carries, and
+//! deploy/check-dashboard.py must get data for every dashboard query.
 //!
 //! The deploy rule files are loaded with their group `interval: 1m` rewritten to `1s` so the
 //! test need not wait minutes for an evaluation; the expressions are the deploy ones.
@@ -198,6 +199,20 @@ retry = {{ initial_interval = "100ms", max_interval = "200ms", max_elapsed_time 
         ),
         (4_220, 2_800, 200, 1_200)
     );
+    // Every call span carries a 0.25 s time to first chunk in a 1.5 s span.
+    let calls = exp.calls as f64;
+    scalar_when(
+        &prom,
+        "sum(tollgate_llm_time_to_first_token_seconds_count)",
+        |v| v == calls,
+    )
+    .await;
+    scalar_when(
+        &prom,
+        "sum(tollgate_llm_time_to_first_token_seconds_sum)",
+        |v| (v - 0.25 * calls).abs() < 1e-9,
+    )
+    .await;
     let unpriced = scalar_when(&prom, "sum(tollgate_llm_unpriced_spans_total)", |_| true).await;
     assert_eq!(unpriced, 2.0);
 

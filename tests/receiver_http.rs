@@ -9,9 +9,9 @@ use bytes::Bytes;
 use prost::Message;
 use receiver_support::*;
 use tollgate::config::Secret;
+use tollgate::grpc_status::RpcStatus;
 use tollgate::otlp::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use tollgate::pipeline::Transport;
-use tollgate::receiver::status::RpcStatus;
 
 const PB: (&str, &str) = ("content-type", "application/x-protobuf");
 const JSON: (&str, &str) = ("content-type", "application/json; charset=utf-8");

@@ -16,6 +16,7 @@ use super::retry::{classify_grpc, RetryDecision};
 use super::tls::TlsSettings;
 use super::transport::{compress_after, Outcome, Transport};
 use super::ExportError;
+use crate::grpc_status::RpcStatus;
 
 /// The Export method's path.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -195,91 +196,21 @@ fn status_outcome(status: &tonic::Status) -> Outcome {
     }
 }
 
-/// `google.rpc.Status`, as carried in `grpc-status-details-bin`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct RpcStatus {
-    /// The gRPC code.
-    #[prost(int32, tag = "1")]
-    pub code: i32,
-    /// The message.
-    #[prost(string, tag = "2")]
-    pub message: String,
-    /// Typed details.
-    #[prost(message, repeated, tag = "3")]
-    pub details: Vec<Any>,
-}
-
-/// `google.protobuf.Any`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Any {
-    /// `type.googleapis.com/<full name>`.
-    #[prost(string, tag = "1")]
-    pub type_url: String,
-    /// The encoded message.
-    #[prost(bytes = "vec", tag = "2")]
-    pub value: Vec<u8>,
-}
-
-/// `google.rpc.RetryInfo`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct RetryInfo {
-    /// How long to wait.
-    #[prost(message, optional, tag = "1")]
-    pub retry_delay: Option<ProtoDuration>,
-}
-
-/// `google.protobuf.Duration`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ProtoDuration {
-    /// Seconds.
-    #[prost(int64, tag = "1")]
-    pub seconds: i64,
-    /// Nanoseconds.
-    #[prost(int32, tag = "2")]
-    pub nanos: i32,
-}
-
-/// The type URL of `google.rpc.RetryInfo` in an `Any`.
-pub const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
-
 /// Reads `RetryInfo.retry_delay` from encoded `google.rpc.Status` details.
 pub fn retry_info_delay(details: &[u8]) -> Option<Duration> {
     if details.is_empty() {
         return None;
     }
-    let status = RpcStatus::decode(details).ok()?;
-    status
-        .details
-        .iter()
-        .filter(|a| a.type_url == RETRY_INFO_TYPE)
-        .find_map(|a| RetryInfo::decode(&a.value[..]).ok())
-        .map(|ri| {
-            ri.retry_delay.map_or(Duration::ZERO, |d| {
-                Duration::new(
-                    u64::try_from(d.seconds).unwrap_or(0),
-                    u32::try_from(d.nanos).unwrap_or(0),
-                )
-            })
-        })
+    RpcStatus::decode(details).ok()?.retry_delay()
 }
 
 /// Encodes `google.rpc.Status` details carrying a RetryInfo (for servers and tests).
 pub fn retry_info_details(code: tonic::Code, message: &str, delay: Duration) -> Bytes {
-    let ri = RetryInfo {
-        retry_delay: Some(ProtoDuration {
-            seconds: i64::try_from(delay.as_secs()).unwrap_or(i64::MAX),
-            nanos: i32::try_from(delay.subsec_nanos()).unwrap_or(0),
-        }),
-    };
-    let st = RpcStatus {
-        code: code as i32,
-        message: message.into(),
-        details: vec![Any {
-            type_url: RETRY_INFO_TYPE.into(),
-            value: ri.encode_to_vec(),
-        }],
-    };
-    Bytes::from(st.encode_to_vec())
+    Bytes::from(
+        RpcStatus::new(code, message)
+            .with_retry_after(delay)
+            .encode_to_vec(),
+    )
 }
 
 #[cfg(test)]

@@ -80,6 +80,9 @@ pub struct LlmOutcome {
     pub reported_cost_usd: Option<f64>,
     /// Span duration in nanoseconds.
     pub duration_ns: u64,
+    /// Time to the first streamed token in nanoseconds, when the span carries it and it lies
+    /// within the span (a longer one is rejected, not recorded).
+    pub time_to_first_token_ns: Option<u64>,
 }
 
 impl LlmOutcome {
@@ -258,6 +261,9 @@ impl Enricher {
         rec: &Recognised<'a>,
         table: &ValidatedTable,
     ) -> LlmOutcome {
+        let duration_ns = span
+            .end_time_unix_nano()
+            .saturating_sub(span.start_time_unix_nano());
         let mut o = LlmOutcome {
             status: PricingStatus::Aggregate,
             is_llm_call: false,
@@ -273,9 +279,8 @@ impl Enricher {
             input_semantics: None,
             batch: rec.batch,
             reported_cost_usd: rec.reported_cost,
-            duration_ns: span
-                .end_time_unix_nano()
-                .saturating_sub(span.start_time_unix_nano()),
+            duration_ns,
+            time_to_first_token_ns: rec.time_to_first_token_ns.filter(|t| *t <= duration_ns),
         };
         o.status = match (rec.class, rec.usage) {
             (SpanClass::Aggregate | SpanClass::NotLlm, _) => PricingStatus::Aggregate,

@@ -88,9 +88,64 @@ enum Txt {
 
 const N_TXT: usize = Txt::AiProviderMetadata as usize + 1;
 
+/// A time-to-first-token attribute, by emitter, in order of preference. Where each name and unit
+/// comes from (read 2026-11-25):
+/// - OTel GenAI registry (`model/gen-ai/registry.yaml` in open-telemetry/semantic-conventions-genai)
+///   defines `gen_ai.response.time_to_first_chunk`, a double in seconds from issuing the request
+///   to receiving the first chunk of a streaming response. Emitters on the GenAI names
+///   (OpenLLMetry's current era, the Anthropic SDKs' own spans) are covered when they set it; no
+///   source read showed that they do.
+/// - The Vercel AI SDK (`packages/ai/core/generate-text/stream-text.ts` in vercel/ai) sets
+///   `ai.response.msToFirstChunk` and, marked deprecated, `ai.stream.msToFirstChunk` on the
+///   `doStream` span: both the same number of milliseconds since the step started (`now()` minus
+///   the start timestamp); its telemetry docs list only `ai.stream.msToFirstChunk` before v4.
+///
+/// Not read: OpenInference marks the first chunk with a span event (`First Token Stream Event`,
+/// no attributes; its time is the signal) and OpenLLMetry's OpenAI wrapper records TTFT only as a
+/// metric plus one `llm.content.completion.chunk` event per chunk. Both need a walk over span
+/// events, which this single attribute pass does not make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Ttft {
+    /// `gen_ai.response.time_to_first_chunk`, seconds.
+    GenAiSeconds,
+    /// `ai.response.msToFirstChunk`, milliseconds.
+    VercelMs,
+    /// `ai.stream.msToFirstChunk` (deprecated Vercel name), milliseconds.
+    VercelStreamMs,
+}
+
+const N_TTFT: usize = Ttft::VercelStreamMs as usize + 1;
+
+impl Ttft {
+    /// Nanoseconds per unit of the attribute's value.
+    fn ns_per_unit(self) -> f64 {
+        match self {
+            Ttft::GenAiSeconds => 1e9,
+            Ttft::VercelMs | Ttft::VercelStreamMs => 1e6,
+        }
+    }
+}
+
+/// A time to first token in nanoseconds, or `None` for a value that is not a finite,
+/// non-negative number (or is beyond any plausible span). Whether it fits inside the span is
+/// checked where the span's duration is known ([`super::enrich`]).
+fn read_ttft_ns(v: &AttrValue<'_>, unit: Ttft) -> Option<u64> {
+    let x = match *v {
+        AttrValue::Int(i) => i as f64,
+        AttrValue::Double(d) => d,
+        AttrValue::Str(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    let ns = x * unit.ns_per_unit();
+    // 1e18 ns is some 31 years: far past any span, and well inside u64.
+    (ns.is_finite() && (0.0..1e18).contains(&ns)).then_some(ns as u64)
+}
+
 enum Key {
     Tok(Tok),
     Txt(Txt),
+    Ttft(Ttft),
     Batch,
     ReportedCost,
 }
@@ -138,6 +193,7 @@ fn classify(key: &str) -> Option<Key> {
             "gen_ai.request.model" => X(Txt::ReqModel),
             "gen_ai.operation.name" => X(Txt::Operation),
             "gen_ai.response.id" => X(Txt::ResponseId),
+            "gen_ai.response.time_to_first_chunk" => Key::Ttft(Ttft::GenAiSeconds),
             "gen_ai.request.batch" => Key::Batch,
             "gen_ai.openai.request.service_tier"
             | "gen_ai.openai.response.service_tier"
@@ -193,6 +249,8 @@ fn classify(key: &str) -> Option<Key> {
             "ai.response.model" => X(Txt::AiRespModel),
             "ai.response.id" => X(Txt::ResponseId),
             "ai.response.providerMetadata" => X(Txt::AiProviderMetadata),
+            "ai.response.msToFirstChunk" => Key::Ttft(Ttft::VercelMs),
+            "ai.stream.msToFirstChunk" => Key::Ttft(Ttft::VercelStreamMs),
             _ => return None,
         },
         // The Anthropic SDKs' own spans carry the cache-write lifetime split only here.
@@ -272,6 +330,10 @@ pub struct Recognised<'a> {
     pub response_id: Option<&'a str>,
     /// A cost the emitter already reported (USD), if any.
     pub reported_cost: Option<f64>,
+    /// Time to the first streamed chunk in nanoseconds, when the span carries it
+    /// (`gen_ai.response.time_to_first_chunk`, `ai.response.msToFirstChunk`,
+    /// `ai.stream.msToFirstChunk`). Not yet checked against the span's duration.
+    pub time_to_first_token_ns: Option<u64>,
 }
 
 impl Default for Recogniser<'_> {
@@ -285,6 +347,7 @@ impl Default for Recogniser<'_> {
 pub struct Recogniser<'a> {
     tok: [Count; N_TOK],
     txt: [Option<&'a str>; N_TXT],
+    ttft: [Option<u64>; N_TTFT],
     any_tok: bool,
     any_key: bool,
     batch: bool,
@@ -297,6 +360,7 @@ impl<'a> Recogniser<'a> {
         Self {
             tok: [Count::Absent; N_TOK],
             txt: [None; N_TXT],
+            ttft: [None; N_TTFT],
             any_tok: false,
             any_key: false,
             batch: false,
@@ -327,6 +391,7 @@ impl<'a> Recogniser<'a> {
             Key::Txt(t) => {
                 self.txt[t as usize] = value.as_str().map(str::trim).filter(|s| !s.is_empty())
             }
+            Key::Ttft(t) => self.ttft[t as usize] = read_ttft_ns(&value, t),
             Key::Batch => self.batch |= value.as_bool() == Some(true),
             Key::ReportedCost => {
                 if let Some(c) = value.as_f64().filter(|c| c.is_finite()) {
@@ -438,6 +503,7 @@ impl<'a> Recogniser<'a> {
             batch,
             response_id: self.t(Txt::ResponseId),
             reported_cost: self.reported_cost,
+            time_to_first_token_ns: self.ttft.iter().find_map(|t| *t),
         }
     }
 

@@ -214,3 +214,119 @@ fn provider_families() {
         Some("anthropic")
     );
 }
+
+#[test]
+fn ttft_from_genai_seconds() {
+    let r = rec(
+        "chat gpt-4o",
+        &[
+            ("gen_ai.request.model", AttrValue::Str("gpt-4o")),
+            ("gen_ai.usage.output_tokens", AttrValue::Int(10)),
+            (
+                "gen_ai.response.time_to_first_chunk",
+                AttrValue::Double(0.25),
+            ),
+        ],
+    );
+    assert_eq!(r.class, SpanClass::Call);
+    assert_eq!(r.time_to_first_token_ns, Some(250_000_000));
+    // An integer number of seconds is read too.
+    let whole = rec(
+        "chat gpt-4o",
+        &[
+            ("gen_ai.request.model", AttrValue::Str("gpt-4o")),
+            ("gen_ai.response.time_to_first_chunk", AttrValue::Int(2)),
+        ],
+    );
+    assert_eq!(whole.time_to_first_token_ns, Some(2_000_000_000));
+}
+
+#[test]
+fn ttft_from_vercel_milliseconds_current_and_deprecated_names() {
+    let base = [
+        ("ai.model.id", AttrValue::Str("claude-sonnet-4-6")),
+        ("ai.model.provider", AttrValue::Str("anthropic.messages")),
+        ("ai.usage.outputTokens", AttrValue::Int(120)),
+    ];
+    let with = |key: &'static str, v: AttrValue<'static>| {
+        let mut attrs = base.to_vec();
+        attrs.push((key, v));
+        rec("ai.streamText.doStream", &attrs).time_to_first_token_ns
+    };
+    assert_eq!(
+        with("ai.response.msToFirstChunk", AttrValue::Double(350.5)),
+        Some(350_500_000)
+    );
+    assert_eq!(
+        with("ai.stream.msToFirstChunk", AttrValue::Int(420)),
+        Some(420_000_000)
+    );
+    assert_eq!(
+        with("ai.response.msToFirstChunk", AttrValue::Str(" 12 ")),
+        Some(12_000_000)
+    );
+    assert_eq!(
+        rec("ai.streamText.doStream", &base).time_to_first_token_ns,
+        None
+    );
+}
+
+#[test]
+fn ttft_prefers_genai_then_current_vercel_name() {
+    let r = rec(
+        "ai.streamText.doStream",
+        &[
+            ("ai.model.id", AttrValue::Str("gpt-4o")),
+            ("ai.stream.msToFirstChunk", AttrValue::Int(900)),
+            ("ai.response.msToFirstChunk", AttrValue::Int(300)),
+        ],
+    );
+    assert_eq!(r.time_to_first_token_ns, Some(300_000_000));
+    let r = rec(
+        "chat",
+        &[
+            ("gen_ai.request.model", AttrValue::Str("gpt-4o")),
+            ("ai.response.msToFirstChunk", AttrValue::Int(300)),
+            (
+                "gen_ai.response.time_to_first_chunk",
+                AttrValue::Double(0.1),
+            ),
+        ],
+    );
+    assert_eq!(r.time_to_first_token_ns, Some(100_000_000));
+}
+
+#[test]
+fn absurd_ttft_values_are_rejected() {
+    for bad in [
+        AttrValue::Double(-1.0),
+        AttrValue::Int(-5),
+        AttrValue::Double(f64::NAN),
+        AttrValue::Double(f64::INFINITY),
+        AttrValue::Double(1e300),
+        AttrValue::Str("soon"),
+        AttrValue::Bool(true),
+    ] {
+        let r = rec(
+            "chat",
+            &[
+                ("gen_ai.request.model", AttrValue::Str("gpt-4o")),
+                ("gen_ai.usage.output_tokens", AttrValue::Int(10)),
+                ("gen_ai.response.time_to_first_chunk", bad),
+            ],
+        );
+        assert_eq!(r.time_to_first_token_ns, None, "{bad:?}");
+        // A bad TTFT does not spoil the usage.
+        assert_eq!(valid(&r).usage.output, 10);
+    }
+    // A rejected preferred value falls back to a valid one.
+    let r = rec(
+        "ai.streamText.doStream",
+        &[
+            ("ai.model.id", AttrValue::Str("gpt-4o")),
+            ("ai.response.msToFirstChunk", AttrValue::Double(-3.0)),
+            ("ai.stream.msToFirstChunk", AttrValue::Int(40)),
+        ],
+    );
+    assert_eq!(r.time_to_first_token_ns, Some(40_000_000));
+}

@@ -252,7 +252,7 @@ impl Processing {
                 output: usage.output,
             },
             duration: Some(Duration::from_nanos(o.duration_ns)),
-            time_to_first_token: None,
+            time_to_first_token: o.time_to_first_token_ns.map(Duration::from_nanos),
         });
     }
 }

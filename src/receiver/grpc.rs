@@ -30,8 +30,8 @@ use tonic::{Code, Status};
 use super::auth::BearerAuth;
 use super::config::OtlpReceiverConfig;
 use super::metrics::{self, Outcome, Receiver};
-use super::status::RpcStatus;
 use super::{export_response, NodelayListener, ReceiverError};
+use crate::grpc_status::RpcStatus;
 use crate::pipeline::{Refused, TraceSink, Transport};
 
 /// The one method served.

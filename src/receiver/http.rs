@@ -27,8 +27,8 @@ use super::auth::BearerAuth;
 use super::config::OtlpReceiverConfig;
 use super::decompress::{self, DecompressError, Encoding};
 use super::metrics::{self, Outcome, Receiver};
-use super::status::RpcStatus;
 use super::{export_response, NodelayListener, ReceiverError};
+use crate::grpc_status::RpcStatus;
 use crate::pipeline::{Refused, TraceSink, Transport};
 
 /// The traces path.

@@ -12,7 +12,6 @@ pub mod decompress;
 pub mod grpc;
 pub mod http;
 pub mod metrics;
-pub mod status;
 
 use std::net::SocketAddr;
 use std::time::Duration;

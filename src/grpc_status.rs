@@ -1,4 +1,8 @@
-//! `google.rpc.Status` and `google.rpc.RetryInfo`: the error bodies OTLP receivers answer with.
+//! `google.rpc.Status` with `google.rpc.RetryInfo` details: the error body OTLP receivers answer
+//! with (tollgate's receivers write it, its gRPC exporter reads it from `grpc-status-details-bin`).
+//!
+//! Hand-written prost messages for the four types involved (`Status`, `Any`, `RetryInfo`,
+//! `Duration`), so no googleapis protos need to be compiled.
 
 use std::time::Duration;
 
@@ -76,6 +80,23 @@ impl RpcStatus {
         self
     }
 
+    /// The delay of the first decodable `RetryInfo` detail (zero when it has no delay); `None`
+    /// without one. Negative fields read as zero.
+    pub fn retry_delay(&self) -> Option<Duration> {
+        self.details
+            .iter()
+            .filter(|a| a.type_url == RETRY_INFO_TYPE_URL)
+            .find_map(|a| RetryInfo::decode(&a.value[..]).ok())
+            .map(|ri| {
+                ri.retry_delay.map_or(Duration::ZERO, |d| {
+                    Duration::new(
+                        u64::try_from(d.seconds).unwrap_or(0),
+                        u32::try_from(d.nanos).unwrap_or(0),
+                    )
+                })
+            })
+    }
+
     /// The OTLP/JSON rendering (details omitted: HTTP carries them in headers).
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::json!({ "code": self.code, "message": self.message, "details": [] })
@@ -103,6 +124,40 @@ mod tests {
                 nanos: 500_000_000
             })
         );
+        assert_eq!(decoded.retry_delay(), Some(Duration::from_millis(2500)));
+    }
+
+    #[test]
+    fn retry_delay_without_or_with_odd_retry_info() {
+        assert_eq!(
+            RpcStatus::new(tonic::Code::Unavailable, "x").retry_delay(),
+            None
+        );
+        let mut status = RpcStatus::new(tonic::Code::Unavailable, "x");
+        status.details.push(ProtoAny {
+            type_url: "type.googleapis.com/google.rpc.DebugInfo".into(),
+            value: vec![1, 2, 3],
+        });
+        assert_eq!(status.retry_delay(), None);
+        status.details.push(ProtoAny {
+            type_url: RETRY_INFO_TYPE_URL.into(),
+            value: RetryInfo { retry_delay: None }.encode_to_vec(),
+        });
+        assert_eq!(status.retry_delay(), Some(Duration::ZERO));
+        let negative = RpcStatus {
+            details: vec![ProtoAny {
+                type_url: RETRY_INFO_TYPE_URL.into(),
+                value: RetryInfo {
+                    retry_delay: Some(ProtoDuration {
+                        seconds: -3,
+                        nanos: 7,
+                    }),
+                }
+                .encode_to_vec(),
+            }],
+            ..RpcStatus::new(tonic::Code::Unavailable, "x")
+        };
+        assert_eq!(negative.retry_delay(), Some(Duration::from_nanos(7)));
     }
 
     #[test]
