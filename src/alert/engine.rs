@@ -141,9 +141,14 @@ impl AlertEngine {
     /// the task roll-up when `span.is_task_root`, and a `tollgate.alert` event per alert this
     /// span fired. Never waits on a notifier.
     pub fn observe(&self, span: &SpanInput<'_>) -> Vec<u8> {
+        self.observe_at(span, self.clock.now_ms())
+    }
+
+    /// [`Self::observe`] at a given time of the engine's clock (the pipeline reads the clock once
+    /// per request).
+    pub fn observe_at(&self, span: &SpanInput<'_>, now: u64) -> Vec<u8> {
         let rules = self.rules.load();
-        let now = self.clock.now_ms();
-        let (totals, task_fired) = self.tracker.observe(span, |entry| {
+        let (totals, task_fired) = self.tracker.observe_at(span, now, |entry| {
             let totals = entry.totals();
             let m = Measures::of_task(&totals);
             let mut fired = Vec::new();
@@ -187,7 +192,7 @@ impl AlertEngine {
                     let Some(window) = &r.window else { continue };
                     let transition = {
                         let mut w = window.lock();
-                        let t = w.add(r, r.group_values(span), now, &span_measures);
+                        let t = w.add(r, span, now, &span_measures);
                         if w.overflowed {
                             w.overflowed = false;
                             tracing::warn!(rule = %r.name, max_groups = MAX_GROUPS, "Window rule has too many groups; new groups are not judged.");

@@ -469,13 +469,38 @@ impl Rule {
         }
     }
 
-    /// The group key values of a span, in `group_by` order (missing attributes are empty).
-    pub(crate) fn group_values(&self, span: &SpanInput<'_>) -> Vec<String> {
-        self.group_by
-            .iter()
-            .map(|k| lookup(span, k).map(|v| render(&v)).unwrap_or_default())
-            .collect()
+    /// Appends the span's group key to `out` as one string (see [`split_group_key`]); allocates
+    /// nothing for string-valued attributes.
+    pub(crate) fn write_group_key(&self, span: &SpanInput<'_>, out: &mut String) {
+        for k in &self.group_by {
+            match lookup(span, k) {
+                Some(AttrValue::Str(s)) => push_part(out, s),
+                Some(v) => push_part(out, &render(&v)),
+                None => push_part(out, ""),
+            }
+        }
     }
+}
+
+/// One value of a group key: its length in bytes, `:`, the value (so that any values, separators
+/// included, map to distinct keys).
+fn push_part(out: &mut String, v: &str) {
+    use std::fmt::Write;
+    // Writing to a String cannot fail.
+    write!(out, "{}:", v.len()).expect("writing to a String");
+    out.push_str(v);
+}
+
+/// The values of a key written by [`Rule::write_group_key`], in `group_by` order.
+pub(crate) fn split_group_key(mut key: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some((len, rest)) = key.split_once(':') {
+        let n = len.parse::<usize>().unwrap_or(rest.len()).min(rest.len());
+        let (value, tail) = rest.split_at_checked(n).unwrap_or((rest, ""));
+        out.push(value.to_owned());
+        key = tail;
+    }
+    out
 }
 
 /// The attribute a rule references: the pre-extracted map first, then the span's own fields for
@@ -585,19 +610,14 @@ impl AlertRules {
         if self.keys.is_empty() {
             return;
         }
-        span.for_each_attribute(&mut |k, v| {
-            if self.keys.iter().any(|key| key == k) {
-                out.push((k, v));
-            }
-        });
-        let from_span = out.len();
-        span.for_each_resource_attribute(&mut |k, v| {
-            if self.keys.iter().any(|key| key == k)
-                && !out[..from_span].iter().any(|(x, _)| *x == k)
+        for key in &self.keys {
+            if let Some(entry) = span
+                .attribute_entry(key)
+                .or_else(|| span.resource_attribute_entry(key))
             {
-                out.push((k, v));
+                out.push(entry);
             }
-        });
+        }
     }
 
     /// The rule names, in config order.
@@ -664,6 +684,33 @@ mod tests {
             "name='r7'\nscope='window'\nwindow='1m'\nfor='a while'\nmetric='cost_usd'\nop='>'\nthreshold=1.0",
         ));
         assert!(e.contains("`for`"), "{e}");
+    }
+
+    #[test]
+    fn group_keys_split_back_into_their_values() {
+        for values in [
+            vec![],
+            vec![""],
+            vec!["svc", ""],
+            vec!["a:1", "2:b", "é:ü", "12"],
+            vec!["", "", "x"],
+        ] {
+            let mut key = String::new();
+            for v in &values {
+                super::push_part(&mut key, v);
+            }
+            assert_eq!(super::split_group_key(&key), values, "{key}");
+        }
+        // Distinct values never share a key.
+        let mut a = String::new();
+        let mut b = String::new();
+        for v in ["a:", "b"] {
+            super::push_part(&mut a, v);
+        }
+        for v in ["a", ":b"] {
+            super::push_part(&mut b, v);
+        }
+        assert_ne!(a, b);
     }
 
     #[test]

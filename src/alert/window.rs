@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::rule::{Measures, Rule, Value};
+use super::rule::{split_group_key, Measures, Rule, Value};
+use crate::task::SpanInput;
 
 /// Buckets per window.
 const BUCKETS: u64 = 60;
@@ -228,7 +229,10 @@ pub(crate) struct WindowState {
     width_ms: u64,
     for_ms: u64,
     hist: bool,
-    groups: HashMap<Vec<String>, Group>,
+    /// Groups by their key (see `Rule::write_group_key`).
+    groups: HashMap<String, Group>,
+    /// Reused for the key of each added span.
+    scratch: String,
     pub(crate) overflowed: bool,
 }
 
@@ -239,6 +243,7 @@ impl WindowState {
             for_ms: for_.as_millis() as u64,
             hist,
             groups: HashMap::new(),
+            scratch: String::new(),
             overflowed: false,
         }
     }
@@ -248,23 +253,32 @@ impl WindowState {
     pub(crate) fn add(
         &mut self,
         rule: &Rule,
-        group: Vec<String>,
+        span: &SpanInput<'_>,
         now_ms: u64,
         m: &Measures,
     ) -> Option<Transition> {
+        let mut key = std::mem::take(&mut self.scratch);
+        key.clear();
+        rule.write_group_key(span, &mut key);
+        let t = self.add_to(rule, &key, now_ms, m);
+        self.scratch = key;
+        t
+    }
+
+    fn add_to(&mut self, rule: &Rule, key: &str, now_ms: u64, m: &Measures) -> Option<Transition> {
         let epoch = now_ms / self.width_ms;
-        if !self.groups.contains_key(&group) {
+        if !self.groups.contains_key(key) {
             if self.groups.len() >= MAX_GROUPS {
                 self.overflowed = true;
                 return None;
             }
             self.groups
-                .insert(group.clone(), Group::new(self.hist, epoch));
+                .insert(key.to_owned(), Group::new(self.hist, epoch));
         }
         let for_ms = self.for_ms;
-        let g = self.groups.get_mut(&group)?;
+        let g = self.groups.get_mut(key)?;
         g.add(epoch, m);
-        judge(rule, g, now_ms, for_ms, &group)
+        judge(rule, g, now_ms, for_ms, key)
     }
 
     /// Advances every group to `now_ms`, judges it, and forgets groups that are empty and
@@ -290,7 +304,7 @@ impl WindowState {
             .iter()
             .filter_map(|(k, g)| {
                 g.firing_since.map(|since_ms| Transition::Resolve {
-                    group: k.clone(),
+                    group: split_group_key(k),
                     value: g.last_value.unwrap_or(Value::Num(0.0)),
                     since_ms,
                 })
@@ -301,7 +315,7 @@ impl WindowState {
     }
 }
 
-fn judge(rule: &Rule, g: &mut Group, now: u64, for_ms: u64, key: &[String]) -> Option<Transition> {
+fn judge(rule: &Rule, g: &mut Group, now: u64, for_ms: u64, key: &str) -> Option<Transition> {
     let value = rule.value(&g.measures());
     let holds = value.is_some_and(|v| rule.holds(v));
     if let Some(v) = value {
@@ -317,7 +331,7 @@ fn judge(rule: &Rule, g: &mut Group, now: u64, for_ms: u64, key: &[String]) -> O
             g.firing_since = Some(now);
             g.pending_since = None;
             return Some(Transition::Fire {
-                group: key.to_vec(),
+                group: split_group_key(key),
                 value: v,
             });
         }
@@ -326,7 +340,7 @@ fn judge(rule: &Rule, g: &mut Group, now: u64, for_ms: u64, key: &[String]) -> O
         g.pending_since = None;
         let since_ms = g.firing_since.take()?;
         Some(Transition::Resolve {
-            group: key.to_vec(),
+            group: split_group_key(key),
             value: g.last_value.unwrap_or(Value::Num(0.0)),
             since_ms,
         })

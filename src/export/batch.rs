@@ -11,7 +11,7 @@ use super::config::{BatchConfig, RetryConfig};
 use super::metrics::ExporterMetrics;
 use super::queue::BatchQueue;
 use super::retry::{deadline_reached, send_with_retry, RetryCtx};
-use super::transport::Transport;
+use super::transport::{Body, Transport};
 use super::ExportBatch;
 use crate::wire::{batch, scan};
 
@@ -95,9 +95,8 @@ async fn send_parts(
     parts: Vec<Arc<ExportBatch>>,
     _permit: OwnedSemaphorePermit,
 ) {
-    let bodies: Vec<_> = parts.iter().map(|b| b.bytes.clone()).collect();
+    let body = Body::new(parts.iter().map(|b| b.bytes.clone()).collect());
     let total_spans: usize = parts.iter().map(|b| b.spans).sum();
-    let body = batch::concat(&bodies);
     let ctx = RetryCtx {
         name: &shared.name,
         retry: &shared.retry,
@@ -106,17 +105,20 @@ async fn send_parts(
         shutdown: shared.shutdown.clone(),
     };
     match shared.max_request_bytes {
-        Some(max) if body.len() > max => match scan(&body) {
-            Ok(index) => {
-                for part in batch::split(&body, &index, max) {
-                    let spans = scan(&part).map_or(0, |i| i.spans.len());
-                    send_with_retry(shared.transport.as_ref(), part, spans, &ctx).await;
+        Some(max) if body.len() > max => {
+            let body = body.to_bytes();
+            match scan(&body) {
+                Ok(index) => {
+                    for part in batch::split(&body, &index, max) {
+                        let spans = scan(&part).map_or(0, |i| i.spans.len());
+                        send_with_retry(shared.transport.as_ref(), part.into(), spans, &ctx).await;
+                    }
+                }
+                Err(e) => {
+                    shared.drop_all(&parts, "invalid_data", &e.to_string());
                 }
             }
-            Err(e) => {
-                shared.drop_all(&parts, "invalid_data", &e.to_string());
-            }
-        },
+        }
         _ => {
             send_with_retry(shared.transport.as_ref(), body, total_spans, &ctx).await;
         }

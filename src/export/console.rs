@@ -1,9 +1,8 @@
 //! `console`: one human-readable line per span on stdout (the default when no backend is set).
 
-use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 
-use super::transport::{Outcome, Transport};
+use super::transport::{Body, Outcome, Transport};
 use crate::wire::{scan, AttrValue, SpanAttrs, SpanRef};
 
 pub(crate) struct ConsoleTransport;
@@ -47,7 +46,8 @@ pub fn summarize(body: &[u8]) -> Result<String, crate::wire::ScanError> {
 
 #[async_trait::async_trait]
 impl Transport for ConsoleTransport {
-    async fn send(&self, body: Bytes) -> Outcome {
+    async fn send(&self, body: Body) -> Outcome {
+        let body = body.to_bytes();
         let text = match summarize(&body) {
             Ok(t) => t,
             Err(e) => {

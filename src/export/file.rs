@@ -2,11 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 
-use super::transport::{Outcome, Transport};
+use super::transport::{Body, Outcome, Transport};
 use super::ExportError;
 
 pub(crate) struct FileTransport {
@@ -31,7 +30,8 @@ impl FileTransport {
 
 #[async_trait::async_trait]
 impl Transport for FileTransport {
-    async fn send(&self, body: Bytes) -> Outcome {
+    async fn send(&self, body: Body) -> Outcome {
+        let body = body.to_bytes();
         let mut line = match crate::wire::json::protobuf_to_json(&body) {
             Ok(j) => j,
             Err(e) => {

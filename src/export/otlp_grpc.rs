@@ -14,7 +14,7 @@ use super::config::Compression;
 use super::otlp_http::{error_chain, partial_outcome};
 use super::retry::{classify_grpc, RetryDecision};
 use super::tls::TlsSettings;
-use super::transport::{compress_after, Outcome, Transport};
+use super::transport::{compress_after, Body, Outcome, Transport};
 use super::ExportError;
 use crate::grpc_status::RpcStatus;
 
@@ -71,10 +71,10 @@ impl GrpcTransport {
 
 /// A gRPC message frame: compressed flag, big-endian length, then the (compressed) payload,
 /// compressed straight into the frame buffer.
-fn frame(body: &[u8], compression: Compression, level: u32) -> std::io::Result<Bytes> {
+fn frame(body: &Body, compression: Compression, level: u32) -> std::io::Result<Bytes> {
     let mut out = Vec::with_capacity(5 + body.len() / 4);
     out.extend_from_slice(&[u8::from(compression != Compression::None), 0, 0, 0, 0]);
-    let mut out = compress_after(out, body, compression, level)?;
+    let mut out = compress_after(out, body.parts(), compression, level)?;
     let len = u32::try_from(out.len() - 5)
         .map_err(|_| std::io::Error::other("message larger than 4 GiB"))?;
     out[1..5].copy_from_slice(&len.to_be_bytes());
@@ -83,7 +83,7 @@ fn frame(body: &[u8], compression: Compression, level: u32) -> std::io::Result<B
 
 #[async_trait::async_trait]
 impl Transport for GrpcTransport {
-    async fn send(&self, body: Bytes) -> Outcome {
+    async fn send(&self, body: Body) -> Outcome {
         let framed = match frame(&body, self.spec.compression, self.spec.level) {
             Ok(f) => f,
             Err(e) => {
@@ -237,10 +237,15 @@ mod tests {
 
     #[test]
     fn frame_layout() {
-        let f = frame(b"abc", Compression::None, 1).unwrap();
+        let f = frame(
+            &Body::from(Bytes::from_static(b"abc")),
+            Compression::None,
+            1,
+        )
+        .unwrap();
         assert_eq!(&f[..], &[0, 0, 0, 0, 3, b'a', b'b', b'c']);
         let body = b"abcabcabcabcabcabc".repeat(20);
-        let f = frame(&body, Compression::Gzip, 1).unwrap();
+        let f = frame(&Body::from(Bytes::from(body.clone())), Compression::Gzip, 1).unwrap();
         assert_eq!(f[0], 1);
         let len = u32::from_be_bytes(f[1..5].try_into().unwrap()) as usize;
         assert_eq!(len, f.len() - 5);

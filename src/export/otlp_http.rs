@@ -8,7 +8,7 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RE
 use super::config::{Compression, Encoding};
 use super::retry::{classify_http, RetryDecision};
 use super::tls::TlsSettings;
-use super::transport::{compress, Outcome, Transport};
+use super::transport::{compress, Body, Outcome, Transport};
 use super::ExportError;
 use crate::otlp::collector::trace::v1::ExportTraceServiceResponse;
 
@@ -62,11 +62,11 @@ impl HttpTransport {
 
 #[async_trait::async_trait]
 impl Transport for HttpTransport {
-    async fn send(&self, body: Bytes) -> Outcome {
+    async fn send(&self, body: Body) -> Outcome {
         let (content_type, raw) = match self.spec.encoding {
             Encoding::Protobuf => ("application/x-protobuf", body),
-            Encoding::Json => match crate::wire::json::protobuf_to_json(&body) {
-                Ok(j) => ("application/json", Bytes::from(j)),
+            Encoding::Json => match crate::wire::json::protobuf_to_json(&body.to_bytes()) {
+                Ok(j) => ("application/json", Body::from(Bytes::from(j))),
                 Err(e) => {
                     return Outcome::Drop {
                         reason: "encode_error",

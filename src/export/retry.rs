@@ -4,13 +4,12 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use backon::BackoffBuilder;
-use bytes::Bytes;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::config::RetryConfig;
 use super::metrics::ExporterMetrics;
-use super::transport::{Outcome, Transport};
+use super::transport::{Body, Outcome, Transport};
 
 /// The longest server-requested wait honoured (`Retry-After`, gRPC `RetryInfo`).
 pub const MAX_THROTTLE: Duration = Duration::from_secs(600);
@@ -108,7 +107,7 @@ pub(crate) struct RetryCtx<'a> {
 /// `max_elapsed_time` or the shutdown deadline, and counts the result.
 pub(crate) async fn send_with_retry(
     transport: &dyn Transport,
-    body: Bytes,
+    body: Body,
     spans: usize,
     ctx: &RetryCtx<'_>,
 ) -> Final {

@@ -1,6 +1,9 @@
 //! Recognising one model call reported by two spans.
 
 use std::collections::{HashMap, VecDeque};
+
+/// Span and response ids come from clients: a seeded hash of good quality, cheaper than SipHash.
+type RandomState = foldhash::quality::RandomState;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
@@ -102,9 +105,9 @@ struct Record {
 
 #[derive(Debug, Default)]
 struct Inner {
-    spans: HashMap<SpanKey, Fingerprint>,
-    children: HashMap<SpanKey, Vec<(SpanKey, Fingerprint)>>,
-    responses: HashMap<u64, (SpanKey, Fingerprint)>,
+    spans: HashMap<SpanKey, Fingerprint, RandomState>,
+    children: HashMap<SpanKey, Vec<(SpanKey, Fingerprint)>, RandomState>,
+    responses: HashMap<u64, (SpanKey, Fingerprint), RandomState>,
     order: VecDeque<Record>,
 }
 
@@ -134,7 +137,7 @@ pub struct CallRegistry {
     inner: Mutex<Inner>,
     capacity: usize,
     ttl: Duration,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: RandomState,
 }
 
 impl CallRegistry {
@@ -144,7 +147,7 @@ impl CallRegistry {
             inner: Mutex::new(Inner::default()),
             capacity: capacity.max(1),
             ttl,
-            hasher: std::collections::hash_map::RandomState::new(),
+            hasher: RandomState::default(),
         }
     }
 

@@ -133,10 +133,10 @@ pub fn prepare<'a>(span: &SpanRef<'a>) -> Option<Prepared<'a>> {
     let mut reported: Vec<Range<u32>> = Vec::new();
     for a in span.attrs() {
         // Every key below (ours, reported costs, recognition's) passes `may_be_ours`.
-        if !may_be_ours(span.key_bytes(a)) {
+        let k = span.key_bytes(a);
+        if !may_be_ours(k) {
             continue;
         }
-        let k = span.key(a);
         if r.observe_lazy(k, || span.value(a.value)) {
             if is_reported_cost_key(k) {
                 reported.push(a.field.clone());
@@ -162,15 +162,15 @@ pub struct Enricher {
 }
 
 /// Attributes tollgate owns on an LLM span (removed before writing fresh ones).
-fn is_own_key(k: &str) -> bool {
-    k.starts_with("tollgate.pricing.")
-        || k.starts_with("tollgate.cost.")
-        || k == "llm.cache_hit_ratio"
+fn is_own_key(k: &[u8]) -> bool {
+    k.starts_with(b"tollgate.pricing.")
+        || k.starts_with(b"tollgate.cost.")
+        || k == b"llm.cache_hit_ratio"
 }
 
 /// Cost attributes an emitter may have set.
-fn is_reported_cost_key(k: &str) -> bool {
-    k.starts_with("llm.cost.") || k == "gen_ai.usage.cost"
+fn is_reported_cost_key(k: &[u8]) -> bool {
+    k.starts_with(b"llm.cost.") || k == b"gen_ai.usage.cost"
 }
 
 impl Enricher {

@@ -163,105 +163,105 @@ pub fn may_be_ours(key: &[u8]) -> bool {
         )
 }
 
-fn classify(key: &str) -> Option<Key> {
+fn classify(key: &[u8]) -> Option<Key> {
     use Key::{Tok as T, Txt as X};
-    let b = key.as_bytes();
+    let b = key;
     if b.len() < 5 {
         return None;
     }
     let k = match &b[..3] {
         b"gen" => match key {
-            "gen_ai.usage.input_tokens" => T(Tok::GIn),
-            "gen_ai.usage.prompt_tokens" => T(Tok::GPrompt),
-            "gen_ai.usage.output_tokens" => T(Tok::GOut),
-            "gen_ai.usage.completion_tokens" => T(Tok::GCompletion),
-            "gen_ai.usage.cache_read.input_tokens" => T(Tok::GCacheRead),
-            "gen_ai.usage.cache_read_input_tokens" => T(Tok::GCacheReadOld),
-            "gen_ai.usage.cache_write.input_tokens" => T(Tok::GCacheWrite),
-            "gen_ai.usage.cache_creation.input_tokens" => T(Tok::GCacheCreation),
-            "gen_ai.usage.cache_creation_input_tokens" => T(Tok::GCacheCreationOld),
-            "gen_ai.usage.reasoning.output_tokens" => T(Tok::GReasoning),
-            "gen_ai.usage.reasoning_tokens" => T(Tok::GReasoningOld),
-            "gen_ai.usage.cache_creation.ephemeral_5m_input_tokens"
-            | "gen_ai.usage.cache_write.ephemeral_5m_input_tokens" => T(Tok::Write5m),
-            "gen_ai.usage.cache_creation.ephemeral_1h_input_tokens"
-            | "gen_ai.usage.cache_write.ephemeral_1h_input_tokens" => T(Tok::Write1h),
-            "gen_ai.usage.cost" => Key::ReportedCost,
-            "gen_ai.provider.name" => X(Txt::ProviderName),
-            "gen_ai.system" => X(Txt::System),
-            "gen_ai.response.model" => X(Txt::RespModel),
-            "gen_ai.request.model" => X(Txt::ReqModel),
-            "gen_ai.operation.name" => X(Txt::Operation),
-            "gen_ai.response.id" => X(Txt::ResponseId),
-            "gen_ai.response.time_to_first_chunk" => Key::Ttft(Ttft::GenAiSeconds),
-            "gen_ai.request.batch" => Key::Batch,
-            "gen_ai.openai.request.service_tier"
-            | "gen_ai.openai.response.service_tier"
-            | "gen_ai.request.service_tier"
-            | "gen_ai.response.service_tier" => X(Txt::ServiceTier),
+            b"gen_ai.usage.input_tokens" => T(Tok::GIn),
+            b"gen_ai.usage.prompt_tokens" => T(Tok::GPrompt),
+            b"gen_ai.usage.output_tokens" => T(Tok::GOut),
+            b"gen_ai.usage.completion_tokens" => T(Tok::GCompletion),
+            b"gen_ai.usage.cache_read.input_tokens" => T(Tok::GCacheRead),
+            b"gen_ai.usage.cache_read_input_tokens" => T(Tok::GCacheReadOld),
+            b"gen_ai.usage.cache_write.input_tokens" => T(Tok::GCacheWrite),
+            b"gen_ai.usage.cache_creation.input_tokens" => T(Tok::GCacheCreation),
+            b"gen_ai.usage.cache_creation_input_tokens" => T(Tok::GCacheCreationOld),
+            b"gen_ai.usage.reasoning.output_tokens" => T(Tok::GReasoning),
+            b"gen_ai.usage.reasoning_tokens" => T(Tok::GReasoningOld),
+            b"gen_ai.usage.cache_creation.ephemeral_5m_input_tokens"
+            | b"gen_ai.usage.cache_write.ephemeral_5m_input_tokens" => T(Tok::Write5m),
+            b"gen_ai.usage.cache_creation.ephemeral_1h_input_tokens"
+            | b"gen_ai.usage.cache_write.ephemeral_1h_input_tokens" => T(Tok::Write1h),
+            b"gen_ai.usage.cost" => Key::ReportedCost,
+            b"gen_ai.provider.name" => X(Txt::ProviderName),
+            b"gen_ai.system" => X(Txt::System),
+            b"gen_ai.response.model" => X(Txt::RespModel),
+            b"gen_ai.request.model" => X(Txt::ReqModel),
+            b"gen_ai.operation.name" => X(Txt::Operation),
+            b"gen_ai.response.id" => X(Txt::ResponseId),
+            b"gen_ai.response.time_to_first_chunk" => Key::Ttft(Ttft::GenAiSeconds),
+            b"gen_ai.request.batch" => Key::Batch,
+            b"gen_ai.openai.request.service_tier"
+            | b"gen_ai.openai.response.service_tier"
+            | b"gen_ai.request.service_tier"
+            | b"gen_ai.response.service_tier" => X(Txt::ServiceTier),
             _ => return None,
         },
         b"llm" => match key {
-            "llm.token_count.prompt" => T(Tok::OiPrompt),
-            "llm.token_count.completion" => T(Tok::OiCompletion),
-            "llm.token_count.prompt_details.cache_read" => T(Tok::OiCacheRead),
-            "llm.token_count.prompt_details.cache_write" => T(Tok::OiCacheWrite),
-            "llm.token_count.completion_details.reasoning" => T(Tok::OiReasoning),
-            "llm.usage.input_tokens" => T(Tok::LuIn),
-            "llm.usage.output_tokens" => T(Tok::LuOut),
-            "llm.usage.cache_read_input_tokens" => T(Tok::LuCacheRead),
-            "llm.usage.cache_creation_input_tokens" => T(Tok::LuCacheWrite),
-            "llm.usage.reasoning_tokens" => T(Tok::LuReasoning),
-            "llm.input_tokens" => T(Tok::HIn),
-            "llm.output_tokens" => T(Tok::HOut),
-            "llm.cache_read_input_tokens" => T(Tok::HCacheRead),
-            "llm.cache_creation_input_tokens" => T(Tok::HCacheWrite),
-            "llm.cache_creation.ephemeral_5m_input_tokens"
-            | "llm.usage.cache_creation.ephemeral_5m_input_tokens" => T(Tok::Write5m),
-            "llm.cache_creation.ephemeral_1h_input_tokens"
-            | "llm.usage.cache_creation.ephemeral_1h_input_tokens" => T(Tok::Write1h),
-            "llm.cost.total" => Key::ReportedCost,
-            "llm.provider" => X(Txt::LlmProvider),
-            "llm.system" => X(Txt::LlmSystem),
-            "llm.vendor" => X(Txt::LlmVendor),
-            "llm.model_name" => X(Txt::OiModel),
-            "llm.model" => X(Txt::LlmModel),
-            "llm.response.model_name" => X(Txt::OiRespModel),
-            "llm.response.model" => X(Txt::LlmRespModel),
-            "llm.request.model_name" => X(Txt::OiReqModel),
-            "llm.request.model" => X(Txt::LlmReqModel),
-            "llm.response.id" => X(Txt::ResponseId),
-            "llm.batch" => Key::Batch,
+            b"llm.token_count.prompt" => T(Tok::OiPrompt),
+            b"llm.token_count.completion" => T(Tok::OiCompletion),
+            b"llm.token_count.prompt_details.cache_read" => T(Tok::OiCacheRead),
+            b"llm.token_count.prompt_details.cache_write" => T(Tok::OiCacheWrite),
+            b"llm.token_count.completion_details.reasoning" => T(Tok::OiReasoning),
+            b"llm.usage.input_tokens" => T(Tok::LuIn),
+            b"llm.usage.output_tokens" => T(Tok::LuOut),
+            b"llm.usage.cache_read_input_tokens" => T(Tok::LuCacheRead),
+            b"llm.usage.cache_creation_input_tokens" => T(Tok::LuCacheWrite),
+            b"llm.usage.reasoning_tokens" => T(Tok::LuReasoning),
+            b"llm.input_tokens" => T(Tok::HIn),
+            b"llm.output_tokens" => T(Tok::HOut),
+            b"llm.cache_read_input_tokens" => T(Tok::HCacheRead),
+            b"llm.cache_creation_input_tokens" => T(Tok::HCacheWrite),
+            b"llm.cache_creation.ephemeral_5m_input_tokens"
+            | b"llm.usage.cache_creation.ephemeral_5m_input_tokens" => T(Tok::Write5m),
+            b"llm.cache_creation.ephemeral_1h_input_tokens"
+            | b"llm.usage.cache_creation.ephemeral_1h_input_tokens" => T(Tok::Write1h),
+            b"llm.cost.total" => Key::ReportedCost,
+            b"llm.provider" => X(Txt::LlmProvider),
+            b"llm.system" => X(Txt::LlmSystem),
+            b"llm.vendor" => X(Txt::LlmVendor),
+            b"llm.model_name" => X(Txt::OiModel),
+            b"llm.model" => X(Txt::LlmModel),
+            b"llm.response.model_name" => X(Txt::OiRespModel),
+            b"llm.response.model" => X(Txt::LlmRespModel),
+            b"llm.request.model_name" => X(Txt::OiReqModel),
+            b"llm.request.model" => X(Txt::LlmReqModel),
+            b"llm.response.id" => X(Txt::ResponseId),
+            b"llm.batch" => Key::Batch,
             _ => return None,
         },
         b"ai." => match key {
-            "ai.usage.promptTokens" => T(Tok::VPrompt),
-            "ai.usage.completionTokens" => T(Tok::VCompletion),
-            "ai.usage.inputTokens" => T(Tok::VIn),
-            "ai.usage.outputTokens" => T(Tok::VOut),
-            "ai.usage.cachedInputTokens" => T(Tok::VCached),
-            "ai.usage.reasoningTokens" => T(Tok::VReasoning),
-            "ai.usage.inputTokenDetails.noCacheTokens" => T(Tok::VNoCache),
-            "ai.usage.inputTokenDetails.cacheReadTokens" => T(Tok::VCacheRead),
-            "ai.usage.inputTokenDetails.cacheWriteTokens" => T(Tok::VCacheWrite),
-            "ai.model.provider" => X(Txt::AiProvider),
-            "ai.model.id" => X(Txt::AiModel),
-            "ai.response.model" => X(Txt::AiRespModel),
-            "ai.response.id" => X(Txt::ResponseId),
-            "ai.response.providerMetadata" => X(Txt::AiProviderMetadata),
-            "ai.response.msToFirstChunk" => Key::Ttft(Ttft::VercelMs),
-            "ai.stream.msToFirstChunk" => Key::Ttft(Ttft::VercelStreamMs),
+            b"ai.usage.promptTokens" => T(Tok::VPrompt),
+            b"ai.usage.completionTokens" => T(Tok::VCompletion),
+            b"ai.usage.inputTokens" => T(Tok::VIn),
+            b"ai.usage.outputTokens" => T(Tok::VOut),
+            b"ai.usage.cachedInputTokens" => T(Tok::VCached),
+            b"ai.usage.reasoningTokens" => T(Tok::VReasoning),
+            b"ai.usage.inputTokenDetails.noCacheTokens" => T(Tok::VNoCache),
+            b"ai.usage.inputTokenDetails.cacheReadTokens" => T(Tok::VCacheRead),
+            b"ai.usage.inputTokenDetails.cacheWriteTokens" => T(Tok::VCacheWrite),
+            b"ai.model.provider" => X(Txt::AiProvider),
+            b"ai.model.id" => X(Txt::AiModel),
+            b"ai.response.model" => X(Txt::AiRespModel),
+            b"ai.response.id" => X(Txt::ResponseId),
+            b"ai.response.providerMetadata" => X(Txt::AiProviderMetadata),
+            b"ai.response.msToFirstChunk" => Key::Ttft(Ttft::VercelMs),
+            b"ai.stream.msToFirstChunk" => Key::Ttft(Ttft::VercelStreamMs),
             _ => return None,
         },
         // The Anthropic SDKs' own spans carry the cache-write lifetime split only here.
         b"ant" => match key {
-            "anthropic.usage.cache_creation.ephemeral_5m_input_tokens" => T(Tok::Write5m),
-            "anthropic.usage.cache_creation.ephemeral_1h_input_tokens" => T(Tok::Write1h),
+            b"anthropic.usage.cache_creation.ephemeral_5m_input_tokens" => T(Tok::Write5m),
+            b"anthropic.usage.cache_creation.ephemeral_1h_input_tokens" => T(Tok::Write1h),
             _ => return None,
         },
-        b"ope" if key == "openinference.span.kind" => X(Txt::OiKind),
-        b"tra" if key == "traceloop.span.kind" => X(Txt::TraceloopKind),
-        b"tol" if key == "tollgate.batch" => Key::Batch,
+        b"ope" if key == b"openinference.span.kind" => X(Txt::OiKind),
+        b"tra" if key == b"traceloop.span.kind" => X(Txt::TraceloopKind),
+        b"tol" if key == b"tollgate.batch" => Key::Batch,
         _ => return None,
     };
     Some(k)
@@ -371,13 +371,13 @@ impl<'a> Recogniser<'a> {
     /// Feeds one attribute; returns true when the key was one of ours.
     #[inline]
     pub fn observe(&mut self, key: &'a str, value: AttrValue<'a>) -> bool {
-        self.observe_lazy(key, || value)
+        self.observe_lazy(key.as_bytes(), || value)
     }
 
     /// Like [`Self::observe`], but reads the value only when the key is one of ours (a span's
     /// other attributes, prompts included, are never converted).
     #[inline]
-    pub fn observe_lazy(&mut self, key: &'a str, value: impl FnOnce() -> AttrValue<'a>) -> bool {
+    pub fn observe_lazy(&mut self, key: &[u8], value: impl FnOnce() -> AttrValue<'a>) -> bool {
         let Some(k) = classify(key) else {
             return false;
         };
@@ -396,7 +396,7 @@ impl<'a> Recogniser<'a> {
             Key::ReportedCost => {
                 if let Some(c) = value.as_f64().filter(|c| c.is_finite()) {
                     // `llm.cost.total` is preferred; `gen_ai.usage.cost` only fills a gap.
-                    if key == "llm.cost.total" || self.reported_cost.is_none() {
+                    if key == b"llm.cost.total" || self.reported_cost.is_none() {
                         self.reported_cost = Some(c);
                     }
                 }

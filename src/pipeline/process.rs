@@ -128,6 +128,7 @@ impl Processing {
         edit: &mut SpanEdit,
         facts: &mut SpanFacts,
         attrs: &mut Vec<(&'a str, AttrValue<'a>)>,
+        now_ms: u64,
     ) {
         let enriched = prepared.map(|p| self.enricher.finish(span, p));
         let outcome = enriched.as_ref().map(|e| &e.outcome);
@@ -165,10 +166,10 @@ impl Processing {
             llm: outcome.filter(|o| o.is_llm_call).map(llm_usage),
             attributes: attrs,
         };
-        let extra = self.engine.observe(&input);
+        let extra = self.engine.observe_at(&input, now_ms);
 
         if let Some(o) = outcome.filter(|o| o.is_llm_call) {
-            self.observe_call(span, o, service, task_type.as_deref().unwrap_or(""));
+            self.observe_call(span, o, service, task_type.as_deref().unwrap_or(""), now_ms);
         }
 
         *edit = match (enriched, extra.is_empty()) {
@@ -214,7 +215,14 @@ impl Processing {
         Some(out)
     }
 
-    fn observe_call(&self, span: &SpanRef<'_>, o: &LlmOutcome, service: &str, task_type: &str) {
+    fn observe_call(
+        &self,
+        span: &SpanRef<'_>,
+        o: &LlmOutcome,
+        service: &str,
+        task_type: &str,
+        now_ms: u64,
+    ) {
         let extra: Vec<Option<&str>> = self
             .extra_keys
             .iter()
@@ -228,7 +236,7 @@ impl Processing {
         let model = o.model.as_deref().unwrap_or("");
         let cost_nano_usd = o.cost.map(|c| c.total());
         self.recent.record(
-            self.engine.tracker().clock().now_ms(),
+            now_ms,
             model,
             service,
             &recent::Usage {
@@ -309,6 +317,7 @@ impl Processor for Processing {
             }
         }
         let mut attrs = Vec::new();
+        let now_ms = self.engine.tracker().clock().now_ms();
         for c in 0..4 {
             for i in 0..n {
                 if class[i] != c {
@@ -316,7 +325,7 @@ impl Processor for Processing {
                 }
                 let span = SpanRef::new(buf, index, i);
                 let p = prepared.get_mut(slot[i] as usize).and_then(Option::take);
-                self.process_span((i, &span), p, &mut edits[i], facts, &mut attrs);
+                self.process_span((i, &span), p, &mut edits[i], facts, &mut attrs, now_ms);
             }
         }
     }

@@ -2,7 +2,11 @@
 //! bounded store of recently ended tasks.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+
+/// Task keys come from span attributes (client input): a seeded hash of good quality, much
+/// cheaper than SipHash on the per-span path.
+type RandomState = foldhash::quality::RandomState;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -188,7 +192,7 @@ impl TaskState {
 
 #[derive(Debug, Default)]
 struct Shard {
-    map: HashMap<Arc<str>, TaskState>,
+    map: HashMap<Arc<str>, TaskState, RandomState>,
     /// Creation order for eviction: (key, seq); stale entries (seq mismatch) are skipped.
     order: VecDeque<(Arc<str>, u64)>,
     next_seq: u64,
@@ -216,7 +220,7 @@ impl Shard {
 
 #[derive(Debug, Default)]
 struct EndedStore {
-    map: HashMap<Arc<str>, (TaskSummary, u64)>,
+    map: HashMap<Arc<str>, (TaskSummary, u64), RandomState>,
     order: VecDeque<(Arc<str>, u64, u64)>,
     next_seq: u64,
 }
@@ -258,7 +262,7 @@ impl TaskTracker {
         std::sync::LazyLock::force(&METRICS);
         Self {
             shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             per_shard_cap: (cfg.max_active / shards).max(1),
             idle_ms: cfg.idle_timeout.as_millis() as u64,
             grace_ms: cfg.root_grace.as_millis() as u64,
@@ -326,7 +330,16 @@ impl TaskTracker {
     /// Adds one span to its task (creating the task, evicting the oldest if the cap is reached),
     /// then calls `f` with the task's entry while the task is locked. O(1).
     pub fn observe<R>(&self, span: &SpanInput<'_>, f: impl FnOnce(&mut TaskEntry<'_>) -> R) -> R {
-        let now = self.clock.now_ms();
+        self.observe_at(span, self.clock.now_ms(), f)
+    }
+
+    /// [`Self::observe`] at `now` (milliseconds of this tracker's clock).
+    pub fn observe_at<R>(
+        &self,
+        span: &SpanInput<'_>,
+        now: u64,
+        f: impl FnOnce(&mut TaskEntry<'_>) -> R,
+    ) -> R {
         let key = clip(span.task_key);
         let mut evicted = None;
         let result = {

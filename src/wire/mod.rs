@@ -60,6 +60,28 @@ pub trait SpanAttrs<'a> {
         found
     }
 
+    /// One span attribute (last occurrence) with its key as the span spells it, if present.
+    fn attribute_entry(&self, key: &str) -> Option<(&'a str, AttrValue<'a>)> {
+        let mut found = None;
+        self.for_each_attribute(&mut |k, v| {
+            if k == key {
+                found = Some((k, v));
+            }
+        });
+        found
+    }
+
+    /// One resource attribute (last occurrence) with its key, if present.
+    fn resource_attribute_entry(&self, key: &str) -> Option<(&'a str, AttrValue<'a>)> {
+        let mut found = None;
+        self.for_each_resource_attribute(&mut |k, v| {
+            if k == key {
+                found = Some((k, v));
+            }
+        });
+        found
+    }
+
     /// The value of one resource attribute (last occurrence), if present.
     fn resource_attribute(&self, key: &str) -> Option<AttrValue<'a>> {
         let mut found = None;

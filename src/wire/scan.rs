@@ -96,7 +96,7 @@ fn err(reason: &'static str, offset: usize) -> ScanError {
 }
 
 /// Reads one field (key + payload) at `pos`. Groups are skipped whole, as prost skips them.
-#[inline]
+#[inline(always)]
 fn next_field<'a>(
     buf: &'a [u8],
     pos: &mut usize,
@@ -222,10 +222,7 @@ fn expect_len<'a>(field: Field<'a>, at: usize) -> Result<&'a [u8], ScanError> {
 }
 
 fn expect_str(field: Field<'_>, at: usize) -> Result<(), ScanError> {
-    let b = expect_len(field, at)?;
-    std::str::from_utf8(b)
-        .map(|_| ())
-        .map_err(|_| err("invalid string value: data is not UTF-8 encoded", at))
+    utf8(expect_len(field, at)?, at)
 }
 
 fn expect_varint(field: Field<'_>, at: usize) -> Result<u64, ScanError> {
@@ -461,7 +458,15 @@ pub fn scan(buf: &[u8]) -> Result<RequestIndex, ScanError> {
     if buf.len() >= u32::MAX as usize {
         return Err(err("request too large", 0));
     }
-    let mut index = RequestIndex::default();
+    // Sized for the typical request (~600 bytes and ~12 attributes per span) so that the vectors
+    // rarely grow while scanning.
+    let mut index = RequestIndex {
+        resources: Vec::with_capacity(4),
+        scopes: Vec::with_capacity(8),
+        spans: Vec::with_capacity((buf.len() / 400).min(1 << 14) + 1),
+        attrs: Vec::with_capacity((buf.len() / 40).min(1 << 16) + 1),
+        resource_attrs: Vec::with_capacity(32),
+    };
     let depth = RECURSION_LIMIT;
     let mut pos = 0;
     while pos < buf.len() {
@@ -611,11 +616,16 @@ fn shifted(e: ScanError, base: usize) -> ScanError {
     }
 }
 
+/// UTF-8 validation as prost does it (`str::from_utf8`), with a branch-free ASCII test first: most
+/// keys and values are short ASCII strings, for which the OR of all bytes (vectorised by the
+/// compiler) is far cheaper than the general validator's per-call setup.
 #[inline(always)]
 fn utf8(b: &[u8], at: usize) -> Result<(), ScanError> {
-    std::str::from_utf8(b)
-        .map(|_| ())
-        .map_err(|_| err("invalid string value: data is not UTF-8 encoded", at))
+    if b.iter().fold(0u8, |acc, &c| acc | c) < 0x80 || std::str::from_utf8(b).is_ok() {
+        Ok(())
+    } else {
+        Err(err("invalid string value: data is not UTF-8 encoded", at))
+    }
 }
 
 fn scan_span(
@@ -743,6 +753,20 @@ fn scan_key_value(
     depth: u32,
 ) -> Result<(Range<u32>, ValueIdx), ScanError> {
     let body = &buf[start..start + len];
+    // Fast path for the layout every SDK writes: the key, then the value, each with a one-byte
+    // length, and nothing else. It reads exactly what the general loop below would.
+    if let [0x0a, klen, ..] = *body {
+        let klen = usize::from(klen);
+        if klen < 0x80 && 4 + klen <= len && body[2 + klen] == 0x12 {
+            let vlen = usize::from(body[3 + klen]);
+            if vlen < 0x80 && 4 + klen + vlen == len && depth > 0 {
+                utf8(&body[2..2 + klen], start + 2)?;
+                let at = start + 4 + klen;
+                let value = scan_any_value(buf, at, vlen, depth - 1)?.unwrap_or(ValueIdx::Empty);
+                return Ok((r(start + 2, klen), value));
+            }
+        }
+    }
     let mut key = r(start, 0);
     let mut value = ValueIdx::Empty;
     let mut pos = 0;
@@ -784,6 +808,23 @@ fn scan_any_value(
     depth: u32,
 ) -> Result<Option<ValueIdx>, ScanError> {
     let body = &buf[start..start + len];
+    // Fast path: one scalar or short string field filling the body (what SDKs write).
+    match *body {
+        [0x0a, slen, ..] if usize::from(slen) + 2 == len && slen < 0x80 => {
+            utf8(&body[2..], start + 2)?;
+            return Ok(Some(ValueIdx::Str(
+                (start + 2) as u32,
+                (start + len) as u32,
+            )));
+        }
+        [0x18, v] if v < 0x80 => return Ok(Some(ValueIdx::Int(i64::from(v)))),
+        [0x10, v] if v < 0x80 => return Ok(Some(ValueIdx::Bool(v != 0))),
+        [0x21, ..] if len == 9 => {
+            let bits = u64::from_le_bytes(body[1..9].try_into().expect("8 bytes"));
+            return Ok(Some(ValueIdx::Double(bits)));
+        }
+        _ => {}
+    }
     let mut value = None;
     let mut pos = 0;
     while pos < body.len() {
@@ -977,13 +1018,12 @@ impl<'a> SpanRef<'a> {
     }
 }
 
-/// The value of the last attribute in `attrs` whose key is `key`, compared as bytes.
-fn find<'a>(span: &SpanRef<'a>, attrs: &'a [AttrIdx], key: &str) -> Option<AttrValue<'a>> {
+/// The last attribute in `attrs` whose key is `key`, compared as bytes.
+fn find<'a>(span: &SpanRef<'a>, attrs: &'a [AttrIdx], key: &str) -> Option<&'a AttrIdx> {
     attrs
         .iter()
         .rev()
         .find(|a| span.key_bytes(a) == key.as_bytes())
-        .map(|a| span.value(a.value))
 }
 
 impl<'a> SpanAttrs<'a> for SpanRef<'a> {
@@ -1026,9 +1066,15 @@ impl<'a> SpanAttrs<'a> for SpanRef<'a> {
         }
     }
     fn attribute(&self, key: &str) -> Option<AttrValue<'a>> {
-        find(self, self.attrs(), key)
+        find(self, self.attrs(), key).map(|a| self.value(a.value))
     }
     fn resource_attribute(&self, key: &str) -> Option<AttrValue<'a>> {
-        find(self, self.resource_attrs(), key)
+        find(self, self.resource_attrs(), key).map(|a| self.value(a.value))
+    }
+    fn attribute_entry(&self, key: &str) -> Option<(&'a str, AttrValue<'a>)> {
+        find(self, self.attrs(), key).map(|a| (self.key(a), self.value(a.value)))
+    }
+    fn resource_attribute_entry(&self, key: &str) -> Option<(&'a str, AttrValue<'a>)> {
+        find(self, self.resource_attrs(), key).map(|a| (self.key(a), self.value(a.value)))
     }
 }
