@@ -23,8 +23,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use prometheus::{
-    Counter, CounterVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
-    Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
 };
 
 use super::cardinality::{SeriesCache, ValueCap, OTHER};
@@ -161,7 +160,8 @@ struct Label {
 
 #[derive(Debug)]
 struct CallSeries {
-    cost: Counter,
+    /// Nano-USD (exact); shown in USD by [`UsdCounterVec`].
+    cost: IntCounter,
     tokens: [IntCounter; 4],
     calls: IntCounter,
     duration: Histogram,
@@ -182,7 +182,7 @@ struct Inner {
     call_labels: Vec<Label>,
     task_labels: Vec<Label>,
     others: Vec<&'static str>,
-    cost: CounterVec,
+    cost: UsdCounterVec,
     tokens: IntCounterVec,
     calls: IntCounterVec,
     duration: HistogramVec,
@@ -194,6 +194,30 @@ struct Inner {
     task_series: SeriesCache<TaskSeries>,
     call_series_overflow: IntCounter,
     task_series_overflow: IntCounter,
+}
+
+/// A USD counter summed exactly as integer nano-USD and divided once, at scrape time: adding
+/// millions of small float amounts would drift; this cannot (exact up to 2^53 nano-USD, about
+/// $9 million, per series).
+#[derive(Debug, Clone)]
+struct UsdCounterVec(IntCounterVec);
+
+impl prometheus::core::Collector for UsdCounterVec {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.0.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let mut families = self.0.collect();
+        for family in &mut families {
+            for m in family.mut_metric() {
+                let mut c = m.get_counter().clone();
+                c.set_value(c.get_value() / 1e9);
+                m.set_counter(c);
+            }
+        }
+        families
+    }
 }
 
 /// The LLM and task metrics. Cheap to clone; thread-safe.
@@ -289,20 +313,54 @@ impl LlmMetrics {
         };
 
         let inner = Inner {
-            cost: CounterVec::new(
-                Opts::new(COST, "USD spent on priced LLM calls (float sum for display; exact totals are in task roll-ups)."),
+            cost: UsdCounterVec(IntCounterVec::new(
+                Opts::new(
+                    COST,
+                    "USD spent on priced LLM calls (summed exactly in nano-USD).",
+                ),
                 &call_refs,
-            )?,
+            )?),
             tokens: IntCounterVec::new(
-                Opts::new(TOKENS, "LLM tokens by kind: input_uncached, cache_read, cache_write, output."),
+                Opts::new(
+                    TOKENS,
+                    "LLM tokens by kind: input_uncached, cache_read, cache_write, output.",
+                ),
                 &token_refs,
             )?,
-            calls: IntCounterVec::new(Opts::new(CALLS, "LLM calls seen, priced or not."), &call_refs)?,
-            duration: hist(CALL_DURATION, "LLM call duration in seconds.", DURATION_BUCKETS, &call_refs)?,
-            ttft: hist(TTFT, "Time to the first output token in seconds.", TTFT_BUCKETS, &call_refs)?,
-            tps: hist(OUTPUT_TPS, "Output tokens per second after the first token.", TPS_BUCKETS, &call_refs)?,
-            task_cost: hist(TASK_COST, "Cost of a finished task in USD.", TASK_COST_BUCKETS, &task_refs)?,
-            task_calls: hist(TASK_CALLS, "LLM calls of a finished task.", TASK_CALLS_BUCKETS, &task_refs)?,
+            calls: IntCounterVec::new(
+                Opts::new(CALLS, "LLM calls seen, priced or not."),
+                &call_refs,
+            )?,
+            duration: hist(
+                CALL_DURATION,
+                "LLM call duration in seconds.",
+                DURATION_BUCKETS,
+                &call_refs,
+            )?,
+            ttft: hist(
+                TTFT,
+                "Time to the first output token in seconds.",
+                TTFT_BUCKETS,
+                &call_refs,
+            )?,
+            tps: hist(
+                OUTPUT_TPS,
+                "Output tokens per second after the first token.",
+                TPS_BUCKETS,
+                &call_refs,
+            )?,
+            task_cost: hist(
+                TASK_COST,
+                "Cost of a finished task in USD.",
+                TASK_COST_BUCKETS,
+                &task_refs,
+            )?,
+            task_calls: hist(
+                TASK_CALLS,
+                "LLM calls of a finished task.",
+                TASK_CALLS_BUCKETS,
+                &task_refs,
+            )?,
             call_series_overflow: series_overflow.with_label_values(&["llm_call"]),
             task_series_overflow: series_overflow.with_label_values(&["task"]),
             call_series: SeriesCache::new(config.max_series),
@@ -354,7 +412,7 @@ impl LlmMetrics {
         let s = &*series.handles;
         s.calls.inc();
         if let Some(nano) = obs.cost_nano_usd.filter(|n| *n > 0) {
-            s.cost.inc_by(nano as f64 / 1e9);
+            s.cost.inc_by(nano.unsigned_abs());
         }
         for (counter, n) in s.tokens.iter().zip(obs.tokens.by_kind()) {
             if n > 0 {
@@ -413,7 +471,7 @@ impl Inner {
             self.tokens.with_label_values(&with_kind)
         });
         CallSeries {
-            cost: self.cost.with_label_values(v),
+            cost: self.cost.0.with_label_values(v),
             tokens,
             calls: self.calls.with_label_values(v),
             duration: self.duration.with_label_values(v),

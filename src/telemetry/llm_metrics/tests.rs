@@ -99,6 +99,35 @@ fn records_cost_tokens_calls_and_duration() {
 }
 
 #[test]
+fn cost_counter_sums_exactly_without_float_drift() {
+    // A float counter adding $0.10 ten times shows 0.9999999999999999, and a million calls of
+    // $0.000123457 drift further; the counter keeps nano-USD and divides once per scrape.
+    let registry = Registry::new();
+    let m = LlmMetrics::with_registry(&MetricsConfig::default(), &registry).unwrap();
+    let mut obs = call("claude-sonnet-4-6", &[]);
+    obs.cost_nano_usd = Some(100_000_000);
+    for _ in 0..10 {
+        m.observe_call(&obs);
+    }
+    assert_eq!(counter_sum(&registry.gather(), COST, &[]), 1.0);
+    let mut float = 0.0f64;
+    for _ in 0..10 {
+        float += 0.1;
+    }
+    assert_ne!(float, 1.0, "the float sum this test guards against");
+
+    let registry = Registry::new();
+    let m = LlmMetrics::with_registry(&MetricsConfig::default(), &registry).unwrap();
+    obs.cost_nano_usd = Some(123_457);
+    for _ in 0..1_000_000 {
+        m.observe_call(&obs);
+    }
+    // 1 000 000 × 123 457 nano-USD = $123.457 exactly.
+    assert_eq!(counter_sum(&registry.gather(), COST, &[]), 123.457);
+    assert!(text(&registry).contains("} 123.457\n"));
+}
+
+#[test]
 fn unpriced_calls_count_but_add_no_cost_and_empty_values_are_unknown() {
     let registry = Registry::new();
     let m = LlmMetrics::with_registry(&MetricsConfig::default(), &registry).unwrap();
