@@ -745,7 +745,7 @@ fn scan_resource(
 
 /// Validates a `KeyValue` body at `start` (as prost would) and reads its key and value the way
 /// prost's merge does: the last key; the value of the last `AnyValue` that sets one.
-#[inline]
+#[inline(always)]
 fn scan_key_value(
     buf: &[u8],
     start: usize,
@@ -800,7 +800,7 @@ fn scan_key_value(
 
 /// Validates an `AnyValue` body at `start` and returns the value it sets (its last oneof field),
 /// or `None` when it sets none.
-#[inline]
+#[inline(always)]
 fn scan_any_value(
     buf: &[u8],
     start: usize,
