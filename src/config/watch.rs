@@ -20,6 +20,13 @@ use super::{Config, Issue};
 /// Every this many polls the content is compared even when mtime and size are unchanged.
 const FULL_COMPARE_EVERY: u32 = 5;
 
+/// A changed file is read again after this long and applied only once two reads agree, so a
+/// write caught half-way (truncated, or partly written) is never loaded.
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// At most this many extra reads while a file keeps changing; then the latest read is used.
+const SETTLE_READS: u32 = 20;
+
 /// `[reload]`: how the config file is watched.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,12 +141,27 @@ pub fn watch(
             } else if !seen.may_have_changed(&path, full_compare) {
                 continue;
             }
-            let Some(now) = Fingerprint::read(&path) else {
+            let Some(mut now) = Fingerprint::read(&path) else {
                 // Missing for now (an editor between delete and create): try again next poll.
                 continue;
             };
             if !forced && now.content == seen.as_ref().map_or(&[][..], |s| &s.content[..]) {
                 seen = Some(now);
+                continue;
+            }
+            let mut vanished = false;
+            for _ in 0..SETTLE_READS {
+                tokio::time::sleep(SETTLE).await;
+                match Fingerprint::read(&path) {
+                    Some(again) if again.content == now.content => break,
+                    Some(again) => now = again,
+                    None => {
+                        vanished = true;
+                        break;
+                    }
+                }
+            }
+            if vanished {
                 continue;
             }
             apply(&path, &now.content, &tx);
@@ -153,6 +175,11 @@ fn apply(path: &Path, content: &[u8], tx: &tokio_watch::Sender<Arc<Config>>) {
     let loaded = std::str::from_utf8(content)
         .map_err(|e| format!("the file is not UTF-8: {e}"))
         .and_then(|text| {
+            // An empty file would load as all defaults (every user price and rule gone): far
+            // more likely an accident than an intent while running.
+            if text.trim().is_empty() {
+                return Err("the file is empty".to_owned());
+            }
             Config::from_str_with_env(text, &super::ProcessEnv).map_err(|e| e.reasons().join("; "))
         });
     match loaded {
@@ -246,4 +273,83 @@ async fn next_hangup(hangups: Option<&mut Hangups>) {
     #[cfg(not(unix))]
     let _ = hangups;
     std::future::pending().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(price: &str) -> String {
+        format!(
+            "[reload]\npoll_interval = \"10ms\"\n[pricing]\nbuiltin = false\n\
+             [[pricing.models]]\nname = \"m\"\nprovider = \"openai\"\ninput = {price}\noutput = 0.0\n"
+        )
+    }
+
+    /// The test model's input price (micro-USD per million tokens, as parsed).
+    fn price(c: &Config) -> Option<u64> {
+        c.pricing.models.first().map(|m| m.input.0)
+    }
+
+    fn count(outcome: &str) -> u64 {
+        ReloadMetrics::get()
+            .reloads
+            .with_label_values(&[outcome])
+            .get()
+    }
+
+    const TWO: Option<u64> = Some(2_000_000);
+
+    // One test: the reload counters are process-wide.
+    #[tokio::test]
+    async fn half_written_and_empty_files_are_never_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tollgate.toml");
+        std::fs::write(&path, cfg("1.0")).unwrap();
+        let initial = Config::from_str_with_env(&cfg("1.0"), &super::super::ProcessEnv).unwrap();
+        let mut rx = watch(&path, initial);
+        let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        {
+            let seen = seen.clone();
+            let mut rx = rx.clone();
+            tokio::spawn(async move {
+                while rx.changed().await.is_ok() {
+                    let p = price(&rx.borrow_and_update());
+                    seen.lock().push(p);
+                }
+            });
+        }
+
+        // Truncate, then write the new content a moment later (a slow in-place save): the
+        // empty state in between is seen by the poll but never applied.
+        let (ok, failed) = (count("success"), count("failure"));
+        std::fs::write(&path, "").unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        std::fs::write(&path, cfg("2.0")).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while price(&rx.borrow_and_update()) != TWO {
+                rx.changed().await.unwrap();
+            }
+        })
+        .await
+        .expect("the new file is loaded");
+        assert_eq!(
+            *seen.lock(),
+            vec![TWO],
+            "only the finished file was applied"
+        );
+        assert_eq!((count("success") - ok, count("failure") - failed), (1, 0));
+
+        // A file left empty is refused and counted; the current config stays.
+        std::fs::write(&path, "  \n").unwrap();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while count("failure") == failed {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the empty file is refused");
+        assert_eq!(price(&rx.borrow()), TWO);
+        assert_eq!(*seen.lock(), vec![TWO]);
+    }
 }

@@ -1,6 +1,7 @@
 //! Attribute values as borrowed views, and encoders for the attributes and events tollgate adds.
 
-use super::scan::{read_key_value_fields, FieldIter};
+use super::scan::FieldIter;
+use super::view::{read_any_value, read_key_value_fields};
 
 /// One attribute value, borrowed from the request it was read from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,7 +76,7 @@ impl<'a> ArrayRef<'a> {
     pub fn for_each(&self, mut f: impl FnMut(AttrValue<'a>)) {
         for field in FieldIter::new(self.0) {
             if let Ok((1, super::scan::Field::Len(b))) = field {
-                f(super::scan::read_any_value(b));
+                f(read_any_value(b));
             }
         }
     }

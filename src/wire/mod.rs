@@ -16,9 +16,11 @@ pub mod json;
 pub mod prost_view;
 pub mod scan;
 pub mod testdata;
+pub mod view;
 
 pub use attr::AttrValue;
-pub use scan::{scan, AttrIdx, RequestIndex, ScanError, SpanRef, ValueIdx};
+pub use scan::{scan, AttrIdx, RequestIndex, ScanError, ValueIdx};
+pub use view::SpanRef;
 
 /// A read-only view of one span with its resource and scope, as processors see it; everything it
 /// returns borrows from the underlying request for `'a`.
