@@ -71,6 +71,10 @@ impl Fanout for ExportFanout {
         self.variants.clone()
     }
 
+    fn has_room(&self, bytes: usize) -> bool {
+        self.exporters.has_room(bytes)
+    }
+
     fn dispatch(&self, built: &mut [Option<Built>], spans: usize, permit: MemoryPermit) {
         if let ([only], [group]) = (&mut *built, self.groups.as_slice()) {
             // One variant (the usual case): the batch owns the permit, as with no filter at all.

@@ -174,7 +174,8 @@ impl Default for BatchConfig {
 }
 
 /// `queue`: the exporter's own bounded queue; when full, new batches are dropped for this
-/// exporter only (`reason="queue_full"`).
+/// exporter only (`reason="queue_full"`). When every exporter's queue is full, receivers refuse
+/// new requests with a retryable answer.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {

@@ -379,6 +379,14 @@ impl Exporters {
         }
     }
 
+    /// True when at least one exporter's queue would take a batch of `bytes` now (or there are
+    /// no exporters). The pipeline refuses a request, with a retryable answer, only when none
+    /// would: a request accepted then is delivered somewhere, while one slow or dead backend
+    /// alone never blocks the others.
+    pub fn has_room(&self, bytes: usize) -> bool {
+        self.exporters.is_empty() || self.exporters.iter().any(|h| h.queue.has_room(bytes))
+    }
+
     /// Counts `spans` spans left out by the `spans` filter of the exporters at `exporters`.
     pub fn count_filtered(&self, exporters: &[usize], spans: usize) {
         if spans == 0 {

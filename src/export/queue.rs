@@ -130,6 +130,12 @@ impl BatchQueue {
         g.items.drain(..).collect()
     }
 
+    /// True when a batch of `bytes` would be queued now (not full, not closed).
+    pub(crate) fn has_room(&self, bytes: usize) -> bool {
+        let g = self.inner.lock();
+        !g.closed && g.items.len() < self.max_batches && g.bytes + bytes <= self.max_bytes
+    }
+
     /// (batches, bytes) waiting.
     pub(crate) fn len(&self) -> (usize, usize) {
         let g = self.inner.lock();

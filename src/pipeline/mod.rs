@@ -149,6 +149,12 @@ pub trait Fanout: Send + Sync + 'static {
     /// exporter's filter left out `spans - built.spans`). `permit` holds the bytes of every
     /// variant in the memory budget until every exporter is done with them.
     fn dispatch(&self, built: &mut [Option<Built>], spans: usize, permit: MemoryPermit);
+
+    /// False when no exporter could queue a request of `bytes` now (every queue is full): the
+    /// pipeline then refuses it with a retryable answer instead of accepting data it would drop.
+    fn has_room(&self, _bytes: usize) -> bool {
+        true
+    }
 }
 
 /// A per-request processor: sees every span (via the scanned index) and decides its edit.
@@ -172,6 +178,9 @@ pub struct Pipeline<F: Fanout, P: Processor> {
     plan: variant::Plan,
     draining: AtomicBool,
     retry_after: Duration,
+    started: std::time::Instant,
+    /// Second (since `started`) of the last "full" warning; `u64::MAX` before the first.
+    last_full_log: std::sync::atomic::AtomicU64,
 }
 
 impl<F: Fanout, P: Processor> Pipeline<F, P> {
@@ -191,6 +200,8 @@ impl<F: Fanout, P: Processor> Pipeline<F, P> {
             plan,
             draining: AtomicBool::new(false),
             retry_after: Duration::from_secs(1),
+            started: std::time::Instant::now(),
+            last_full_log: std::sync::atomic::AtomicU64::new(u64::MAX),
         }
     }
 
@@ -223,14 +234,23 @@ impl<F: Fanout, P: Processor> Pipeline<F, P> {
             refused(receiver, "shutting_down", total);
             return Err(Refused::ShuttingDown);
         }
+        if !self.fanout.has_room(body.len()) {
+            refused(receiver, "pipeline_full", total);
+            self.warn_full(
+                receiver,
+                total,
+                "Every exporter queue is full; refusing request with a retryable answer.",
+            );
+            return Err(Refused::Full {
+                retry_after: self.retry_after,
+            });
+        }
         let Some(mut permit) = self.budget.try_acquire(body.len()) else {
             refused(receiver, "pipeline_full", total);
-            tracing::warn!(
+            self.warn_full(
                 receiver,
-                spans = total,
-                used = self.budget.used(),
-                limit = self.budget.limit(),
-                "Pipeline memory limit reached; refusing request with a retryable answer."
+                total,
+                "Pipeline memory limit reached; refusing request with a retryable answer.",
             );
             return Err(Refused::Full {
                 retry_after: self.retry_after,
@@ -277,6 +297,29 @@ impl<F: Fanout, P: Processor> Pipeline<F, P> {
             rejected_spans: rejected as i64,
             error_message: message.unwrap_or_default(),
         })
+    }
+}
+
+impl<F: Fanout, P: Processor> Pipeline<F, P> {
+    /// Logs a refusal for lack of room, at most once a second (they come in floods; every one is
+    /// counted in `tollgate_receiver_refused_spans_total{reason="pipeline_full"}`).
+    fn warn_full(&self, receiver: &str, spans: usize, message: &'static str) {
+        let now = self.started.elapsed().as_secs();
+        let last = self.last_full_log.load(Ordering::Relaxed);
+        if (now > last || last == u64::MAX)
+            && self
+                .last_full_log
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                receiver,
+                spans,
+                used = self.budget.used(),
+                limit = self.budget.limit(),
+                "{message}"
+            );
+        }
     }
 }
 
