@@ -2,7 +2,6 @@
 //! retryable answer instead of accepting spans nobody could take (issue 7: "clients get retryable
 //! refusals instead of the process growing or dropping silently").
 
-#[allow(dead_code)]
 mod live_support;
 
 use live_support::{client, free_port, round_request, start_tollgate};
