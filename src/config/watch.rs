@@ -22,7 +22,7 @@ const FULL_COMPARE_EVERY: u32 = 5;
 
 /// A changed file is read again after this long and applied only once two reads agree, so a
 /// write caught half-way (truncated, or partly written) is never loaded.
-const SETTLE: Duration = Duration::from_millis(100);
+const SETTLE: Duration = Duration::from_millis(250);
 
 /// At most this many extra reads while a file keeps changing; then the latest read is used.
 const SETTLE_READS: u32 = 20;
@@ -320,12 +320,16 @@ mod tests {
             });
         }
 
-        // Truncate, then write the new content a moment later (a slow in-place save): the
-        // empty state in between is seen by the poll but never applied.
+        // A slow in-place save: first a part of the new file (valid TOML on its own, without
+        // the price entry), the rest a moment later. The poll sees the part, but it changes
+        // within the settle time, so only the finished file is applied. (The margin for a stalled
+        // test thread is the settle time, 250 ms, minus the 20 ms between the writes.)
         let (ok, failed) = (count("success"), count("failure"));
-        std::fs::write(&path, "").unwrap();
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        std::fs::write(&path, cfg("2.0")).unwrap();
+        let full = cfg("2.0");
+        let part = &full[..full.find("[[pricing.models]]").unwrap()];
+        std::fs::write(&path, part).unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        std::fs::write(&path, &full).unwrap();
         tokio::time::timeout(Duration::from_secs(10), async {
             while price(&rx.borrow_and_update()) != TWO {
                 rx.changed().await.unwrap();
