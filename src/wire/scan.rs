@@ -488,6 +488,37 @@ pub fn scan(buf: &[u8]) -> Result<RequestIndex, ScanError> {
     Ok(index)
 }
 
+/// Walks the fields of the message body at `buf[start..start + len]`, calling `f` with each
+/// field's tag, payload, whole-field range and payload offset (all absolute).
+#[inline(always)]
+fn for_each_field<'a>(
+    buf: &'a [u8],
+    start: usize,
+    len: usize,
+    depth: u32,
+    mut f: impl FnMut(u32, Field<'a>, Range<usize>, usize) -> Result<(), ScanError>,
+) -> Result<(), ScanError> {
+    let body = &buf[start..start + len];
+    let mut pos = 0;
+    while pos < body.len() {
+        let field_start = pos;
+        let (tag, field) = next_field(body, &mut pos, depth).map_err(|e| shifted(e, start))?;
+        let at = payload_at(start, field_start, pos, &field);
+        f(tag, field, start + field_start..start + pos, at)?;
+    }
+    Ok(())
+}
+
+/// The payload of a nested message field, refused at the recursion limit as prost does.
+#[inline(always)]
+fn nested_body<'a>(field: Field<'a>, at: usize, depth: u32) -> Result<&'a [u8], ScanError> {
+    let b = expect_len(field, at)?;
+    if depth == 0 {
+        return Err(err("recursion limit reached", at));
+    }
+    Ok(b)
+}
+
 fn scan_resource_spans(
     buf: &[u8],
     start: usize,
@@ -496,45 +527,25 @@ fn scan_resource_spans(
     depth: u32,
     index: &mut RequestIndex,
 ) -> Result<(), ScanError> {
-    let body = &buf[start..start + len];
-    let mut pos = 0;
-    while pos < body.len() {
-        let field_start = pos;
-        let (tag, field) =
-            next_field(body, &mut pos, depth).map_err(|e| err(e.reason, start + e.offset))?;
-        let at = start + pos
-            - if let Field::Len(b) = field {
-                b.len()
-            } else {
-                0
-            };
-        match tag {
-            1 => {
-                let b = expect_len(field, at)?;
-                if depth == 0 {
-                    return Err(err("recursion limit reached", at));
-                }
-                scan_resource(buf, at, b.len(), depth - 1, &mut index.resource_attrs)?;
-            }
-            2 => {
-                let b = expect_len(field, start + field_start)?;
-                if depth == 0 {
-                    return Err(err("recursion limit reached", at));
-                }
-                let scope = index.scopes.len() as u32;
-                index.scopes.push(ScopeIdx {
-                    resource,
-                    field: (start + field_start) as u32..(start + pos) as u32,
-                    body: r(at, b.len()),
-                    name: 0..0,
-                });
-                scan_scope_spans(buf, at, b.len(), scope, depth - 1, index)?;
-            }
-            3 => expect_str(field, at)?,
-            _ => {}
+    for_each_field(buf, start, len, depth, |tag, field, whole, at| match tag {
+        1 => {
+            let b = nested_body(field, at, depth)?;
+            scan_resource(buf, at, b.len(), depth - 1, &mut index.resource_attrs)
         }
-    }
-    Ok(())
+        2 => {
+            let b = nested_body(field, at, depth)?;
+            let scope = index.scopes.len() as u32;
+            index.scopes.push(ScopeIdx {
+                resource,
+                field: whole.start as u32..whole.end as u32,
+                body: r(at, b.len()),
+                name: 0..0,
+            });
+            scan_scope_spans(buf, at, b.len(), scope, depth - 1, index)
+        }
+        3 => expect_str(field, at),
+        _ => Ok(()),
+    })
 }
 
 fn scan_scope_spans(
@@ -545,49 +556,33 @@ fn scan_scope_spans(
     depth: u32,
     index: &mut RequestIndex,
 ) -> Result<(), ScanError> {
-    let body = &buf[start..start + len];
-    let mut pos = 0;
-    while pos < body.len() {
-        let field_start = pos;
-        let (tag, field) =
-            next_field(body, &mut pos, depth).map_err(|e| err(e.reason, start + e.offset))?;
-        let at = start + pos
-            - if let Field::Len(b) = field {
-                b.len()
-            } else {
-                0
-            };
-        match tag {
-            1 => {
-                nested(field, at, depth, check_scope)?;
-                // Last name wins, as with prost's merge of a repeated optional message.
-                let b = expect_len(field, at)?;
-                let mut name = None;
-                for f in FieldIter::new(b) {
-                    if let Ok((1, Field::Len(n))) = f {
-                        name = Some(offset_in(buf, n));
-                    }
-                }
-                if let Some(name) = name {
-                    index.scopes[scope as usize].name = name;
+    for_each_field(buf, start, len, depth, |tag, field, whole, at| match tag {
+        1 => {
+            nested(field, at, depth, check_scope)?;
+            // Last name wins, as with prost's merge of a repeated optional message.
+            let mut name = None;
+            for f in FieldIter::new(expect_len(field, at)?) {
+                if let Ok((1, Field::Len(n))) = f {
+                    name = Some(offset_in(buf, n));
                 }
             }
-            2 => {
-                let b = expect_len(field, start + field_start)?;
-                if depth == 0 {
-                    return Err(err("recursion limit reached", at));
-                }
-                let span = scan_span(buf, at, b.len(), scope, depth - 1, &mut index.attrs)?;
-                index.spans.push(SpanIdx {
-                    field: (start + field_start) as u32..(start + pos) as u32,
-                    ..span
-                });
+            if let Some(name) = name {
+                index.scopes[scope as usize].name = name;
             }
-            3 => expect_str(field, at)?,
-            _ => {}
+            Ok(())
         }
-    }
-    Ok(())
+        2 => {
+            let b = nested_body(field, at, depth)?;
+            let span = scan_span(buf, at, b.len(), scope, depth - 1, &mut index.attrs)?;
+            index.spans.push(SpanIdx {
+                field: whole.start as u32..whole.end as u32,
+                ..span
+            });
+            Ok(())
+        }
+        3 => expect_str(field, at),
+        _ => Ok(()),
+    })
 }
 
 /// The range of `inner` (a subslice of `outer`) within `outer`.
@@ -709,10 +704,7 @@ fn scan_attribute(
     field: Range<usize>,
     depth: u32,
 ) -> Result<AttrIdx, ScanError> {
-    let b = expect_len(f, at)?;
-    if depth == 0 {
-        return Err(err("recursion limit reached", at));
-    }
+    let b = nested_body(f, at, depth)?;
     let (key, value) = scan_key_value(buf, at, b.len(), depth - 1)?;
     Ok(AttrIdx {
         field: field.start as u32..field.end as u32,
@@ -729,28 +721,15 @@ fn scan_resource(
     depth: u32,
     attrs: &mut Vec<AttrIdx>,
 ) -> Result<(), ScanError> {
-    let body = &buf[start..start + len];
-    let mut pos = 0;
-    while pos < body.len() {
-        let field_start = pos;
-        let (tag, f) = next_field(body, &mut pos, depth).map_err(|e| shifted(e, start))?;
-        let at = payload_at(start, field_start, pos, &f);
-        match tag {
-            1 => attrs.push(scan_attribute(
-                buf,
-                f,
-                at,
-                start + field_start..start + pos,
-                depth,
-            )?),
-            2 => {
-                expect_varint(f, at)?;
-            }
-            3 => nested(f, at, depth, check_entity_ref)?,
-            _ => unknown(depth, at)?,
+    for_each_field(buf, start, len, depth, |tag, f, whole, at| match tag {
+        1 => {
+            attrs.push(scan_attribute(buf, f, at, whole, depth)?);
+            Ok(())
         }
-    }
-    Ok(())
+        2 => expect_varint(f, at).map(|_| ()),
+        3 => nested(f, at, depth, check_entity_ref),
+        _ => unknown(depth, at),
+    })
 }
 
 /// Validates a `KeyValue` body at `start` (as prost would) and reads its key and value the way
