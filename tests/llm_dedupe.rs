@@ -274,40 +274,7 @@ fn anthropic_sdk_write_split_is_priced_and_wrapper_still_deduped() {
 #[test]
 fn report_knowing_the_write_split_is_priced_whatever_the_order_in_the_request() {
     let enricher = Enricher::new(&PricingConfig::default()).unwrap();
-    let common = [
-        ("gen_ai.provider.name", s("anthropic")),
-        ("gen_ai.request.model", s("claude-sonnet-4-6")),
-        ("gen_ai.response.model", s("claude-sonnet-4-6")),
-        ("gen_ai.response.id", s("msg_fake_order")),
-        ("gen_ai.usage.input_tokens", i(10_400)),
-        ("gen_ai.usage.output_tokens", i(200)),
-        ("gen_ai.usage.cache_read.input_tokens", i(9000)),
-    ];
-    let mut openllmetry = SpanSpec::new("anthropic.chat", &common)
-        .trace(50)
-        .id(2)
-        .parent(1);
-    openllmetry
-        .attrs
-        .push(("gen_ai.usage.cache_creation.input_tokens".into(), i(1000)));
-    let mut sdk = SpanSpec::new("anthropic.messages.create", &common)
-        .trace(50)
-        .id(3)
-        .parent(1)
-        .scope("com.anthropic.sdk.python");
-    for (k, v) in [
-        ("gen_ai.usage.cache_write.input_tokens", 1000),
-        (
-            "anthropic.usage.cache_creation.ephemeral_5m_input_tokens",
-            0,
-        ),
-        (
-            "anthropic.usage.cache_creation.ephemeral_1h_input_tokens",
-            1000,
-        ),
-    ] {
-        sdk.attrs.push((k.into(), i(v)));
-    }
+    let [openllmetry, sdk] = openllmetry_and_sdk_reports(50, "msg_fake_order");
     let r = run(&enricher, &request(&[openllmetry, sdk], &[]));
     // 400 × 3000 + 9000 × 300 + 1000 × 6000 (1-hour write) + 200 × 15 000 nano-USD.
     assert_eq!(priced_once(std::slice::from_ref(&r)), (12_900_000, 1));

@@ -39,40 +39,7 @@ fn sdk_span_with_write_split_is_the_priced_report_even_when_second() {
         tracker,
     )
     .unwrap();
-    let common = [
-        ("gen_ai.provider.name", s("anthropic")),
-        ("gen_ai.request.model", s("claude-sonnet-4-6")),
-        ("gen_ai.response.model", s("claude-sonnet-4-6")),
-        ("gen_ai.response.id", s("msg_fake_pipeline_order")),
-        ("gen_ai.usage.input_tokens", i(10_400)),
-        ("gen_ai.usage.output_tokens", i(200)),
-        ("gen_ai.usage.cache_read.input_tokens", i(9000)),
-    ];
-    let mut openllmetry = SpanSpec::new("anthropic.chat", &common)
-        .trace(60)
-        .id(2)
-        .parent(1);
-    openllmetry
-        .attrs
-        .push(("gen_ai.usage.cache_creation.input_tokens".into(), i(1000)));
-    let mut sdk = SpanSpec::new("anthropic.messages.create", &common)
-        .trace(60)
-        .id(3)
-        .parent(1)
-        .scope("com.anthropic.sdk.python");
-    for (k, v) in [
-        ("gen_ai.usage.cache_write.input_tokens", 1000),
-        (
-            "anthropic.usage.cache_creation.ephemeral_5m_input_tokens",
-            0,
-        ),
-        (
-            "anthropic.usage.cache_creation.ephemeral_1h_input_tokens",
-            1000,
-        ),
-    ] {
-        sdk.attrs.push((k.into(), i(v)));
-    }
+    let [openllmetry, sdk] = openllmetry_and_sdk_reports(60, "msg_fake_pipeline_order");
     let body = request(&[openllmetry, sdk], &[("service.name", s("agent"))]);
     let index = wire::scan(&body).unwrap();
     let mut edits = vec![wire::edit::SpanEdit::Keep; index.spans.len()];

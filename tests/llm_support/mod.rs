@@ -203,3 +203,45 @@ pub fn unpriced(reason: &str) -> u64 {
         .with_label_values(&[reason])
         .get()
 }
+
+/// One Anthropic call reported twice in trace `trace` (shared response id `response_id`, both
+/// children of span 1): OpenLLMetry's `anthropic.chat` span, which only has the total cache
+/// writes (1 000), and the SDK's own span, which says they were all 1-hour writes. Returned in
+/// that order: the report that does not know the split comes first.
+pub fn openllmetry_and_sdk_reports(trace: u8, response_id: &str) -> [SpanSpec; 2] {
+    let common = [
+        ("gen_ai.provider.name", s("anthropic")),
+        ("gen_ai.request.model", s("claude-sonnet-4-6")),
+        ("gen_ai.response.model", s("claude-sonnet-4-6")),
+        ("gen_ai.response.id", s(response_id)),
+        ("gen_ai.usage.input_tokens", i(10_400)),
+        ("gen_ai.usage.output_tokens", i(200)),
+        ("gen_ai.usage.cache_read.input_tokens", i(9000)),
+    ];
+    let mut openllmetry = SpanSpec::new("anthropic.chat", &common)
+        .trace(trace)
+        .id(2)
+        .parent(1);
+    openllmetry
+        .attrs
+        .push(("gen_ai.usage.cache_creation.input_tokens".into(), i(1000)));
+    let mut sdk = SpanSpec::new("anthropic.messages.create", &common)
+        .trace(trace)
+        .id(3)
+        .parent(1)
+        .scope("com.anthropic.sdk.python");
+    for (k, v) in [
+        ("gen_ai.usage.cache_write.input_tokens", 1000),
+        (
+            "anthropic.usage.cache_creation.ephemeral_5m_input_tokens",
+            0,
+        ),
+        (
+            "anthropic.usage.cache_creation.ephemeral_1h_input_tokens",
+            1000,
+        ),
+    ] {
+        sdk.attrs.push((k.into(), i(v)));
+    }
+    [openllmetry, sdk]
+}
