@@ -142,7 +142,7 @@ impl Processing {
         }
 
         let mut hex = [0u8; 32];
-        let task_key = self.tasks.task_key_in(span, &mut hex);
+        let task_key = self.tasks.task_key(span, &mut hex);
         let task_type = self.tasks.task_type(span);
         let service = service_name(span);
         self.engine.rules().extract_attributes(span, attrs);

@@ -100,19 +100,9 @@ impl Default for TasksConfig {
 
 impl TasksConfig {
     /// The task id of a span: the configured attribute (span, then resource) when set and
-    /// present, otherwise the trace id in lowercase hex.
-    pub fn task_key<'a, S: SpanAttrs<'a>>(&self, span: &S) -> Cow<'a, str> {
-        if let Some(key) = &self.key_attribute {
-            if let Some(v) = lookup_str(span, key) {
-                return v;
-            }
-        }
-        Cow::Owned(hex::encode(span.trace_id()))
-    }
-
-    /// [`Self::task_key`] without allocating for the common cases: an attribute value borrowed
-    /// from the span, or the trace id written as hex into `buf`.
-    pub fn task_key_in<'s, 'a: 's, S: SpanAttrs<'a>>(
+    /// present, otherwise the trace id in lowercase hex, written into `buf` (no allocation in
+    /// either common case).
+    pub fn task_key<'s, 'a: 's, S: SpanAttrs<'a>>(
         &self,
         span: &S,
         buf: &'s mut [u8; 32],
@@ -268,13 +258,13 @@ mod tests {
             ..TasksConfig::default()
         };
         let view = ProstSpan::new(&plain, Some(&resource), None);
-        assert_eq!(by_trace.task_key(&view), "ab".repeat(16));
-        assert_eq!(by_session.task_key(&view), "sess-1");
+        assert_eq!(by_trace.task_key(&view, &mut [0; 32]), "ab".repeat(16));
+        assert_eq!(by_session.task_key(&view, &mut [0; 32]), "sess-1");
         assert_eq!(by_session.task_type(&view).as_deref(), Some("chat"));
         let view = ProstSpan::new(&tagged, Some(&resource), None);
-        assert_eq!(by_session.task_key(&view), "sess-2");
+        assert_eq!(by_session.task_key(&view, &mut [0; 32]), "sess-2");
         let view = ProstSpan::new(&plain, None, None);
-        assert_eq!(by_session.task_key(&view), "ab".repeat(16));
+        assert_eq!(by_session.task_key(&view, &mut [0; 32]), "ab".repeat(16));
         assert_eq!(by_session.task_type(&view), None);
     }
 
