@@ -463,3 +463,72 @@ async fn cancellation_drains_in_flight_requests() {
         "no longer accepting"
     );
 }
+
+/// Issue 18 point 1: an SDK left at its default protocol (gRPC) but pointed at the HTTP port
+/// delivers: `content-type: application/grpc` goes to the gRPC service, with its limits.
+#[tokio::test]
+async fn grpc_on_the_http_port_is_served() {
+    use tollgate::otlp::collector::trace::v1::trace_service_client::TraceServiceClient;
+    let mut cfg = config();
+    cfg.max_recv_msg_size_mib = 1;
+    let mut server = start_http(cfg).await;
+    let mut client = TraceServiceClient::connect(format!("http://{}", server.addr))
+        .await
+        .unwrap();
+    let req = sample_request(3, 10);
+    let answer = client.export(req.clone()).await.unwrap().into_inner();
+    assert_eq!(answer.partial_success, None);
+    assert_eq!(
+        server.next().await,
+        (Bytes::from(req.encode_to_vec()), Transport::Grpc)
+    );
+    let mut gz = client
+        .clone()
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    gz.export(req.clone()).await.unwrap();
+    assert_eq!(server.next().await.0, Bytes::from(req.encode_to_vec()));
+    // The gRPC limit applies: RESOURCE_EXHAUSTED, not delivered.
+    let big = client.export(sample_request(1, 2 << 20)).await.unwrap_err();
+    assert_eq!(big.code(), tonic::Code::ResourceExhausted);
+    // A method tollgate does not serve is UNIMPLEMENTED with a hint.
+    let (code, message) = raw_grpc_path(
+        server.addr,
+        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    )
+    .await;
+    assert_eq!(code, tonic::Code::Unimplemented as i32);
+    assert!(message.contains("OTEL_METRICS_EXPORTER=none"), "{message}");
+    assert!(server.nothing_submitted());
+    // HTTP on the same port still works, over HTTP/1.1 and h2c.
+    still_serving(&mut server).await;
+    let pb = sample_request(1, 0).encode_to_vec();
+    let h2 = send(server.addr, "POST", "/v1/traces", &[PB], sized(pb), true).await;
+    assert_eq!(h2.status, 200);
+    server.next().await;
+    server.stop().await.unwrap();
+}
+
+/// Unknown paths answer with a hint that names what to change.
+#[tokio::test]
+async fn unknown_paths_answer_with_a_hint() {
+    let server = start_http(config()).await;
+    let answer = send(
+        server.addr,
+        "POST",
+        "/v1/traces/v1/traces",
+        &[JSON],
+        sized(b"{}".to_vec()),
+        false,
+    )
+    .await;
+    assert_eq!(answer.status, 404);
+    let message = status_json(&answer)["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("OTEL_EXPORTER_OTLP_ENDPOINT is a base URL"),
+        "{message}"
+    );
+    server.stop().await.unwrap();
+}

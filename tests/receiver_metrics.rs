@@ -12,13 +12,14 @@ use tollgate::otlp::collector::trace::v1::trace_service_client::TraceServiceClie
 use tonic::codec::CompressionEncoding;
 
 const PB: (&str, &str) = ("content-type", "application/x-protobuf");
-const OUTCOMES: [&str; 9] = [
+const OUTCOMES: [&str; 10] = [
     "accepted",
     "partial",
     "invalid",
     "too_large",
     "unsupported_media_type",
     "method_not_allowed",
+    "unknown_path",
     "unauthenticated",
     "pipeline_full",
     "shutting_down",
@@ -78,6 +79,26 @@ async fn every_outcome_is_counted() {
     )
     .await;
     assert_eq!(get.status, 405);
+    let lost = send(
+        server.addr,
+        "POST",
+        "/v1/metrics",
+        &[PB],
+        sized(Vec::new()),
+        false,
+    )
+    .await;
+    assert_eq!(lost.status, 404);
+    // gRPC on the HTTP port is counted under the gRPC receiver.
+    let grpc_before = snapshot("otlp_grpc");
+    let (code, _) = raw_grpc(server.addr, grpc_frame(false, &pb), None).await;
+    assert_eq!(code, 0);
+    let (code, _) = raw_grpc_path(server.addr, "/foo.Bar/Baz").await;
+    assert_eq!(code, tonic::Code::Unimplemented as i32);
+    assert_eq!(
+        deltas("otlp_grpc", &grpc_before),
+        vec![("accepted", 1), ("unknown_path", 1)]
+    );
     server.sink.set(Mode::Full(Duration::from_secs(1)));
     assert_eq!(post(vec![PB], pb.clone()).await, 503);
     server.sink.set(Mode::ShuttingDown);
@@ -91,6 +112,7 @@ async fn every_outcome_is_counted() {
             ("too_large", 1),
             ("unsupported_media_type", 1),
             ("method_not_allowed", 1),
+            ("unknown_path", 1),
             ("pipeline_full", 1),
             ("shutting_down", 1),
         ]

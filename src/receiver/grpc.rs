@@ -9,6 +9,12 @@
 //! 2. tonic inflates gzip/zstd messages into a buffer limited to `max_decompressed_mib` and
 //!    answers RESOURCE_EXHAUSTED when the limit is hit (tonic applies one limit to both the wire
 //!    and the inflated size, which is why step 1 exists).
+//!
+//! The same service also answers gRPC requests that reach the OTLP/HTTP port (the HTTP receiver
+//! hands every `content-type: application/grpc` request to [`GrpcReceiver::service`]): SDKs
+//! default to gRPC and are often pointed at 4318. A call to any other method (an SDK's metrics or
+//! logs exporter, a typo) is answered UNIMPLEMENTED, counted (`outcome="unknown_path"`) and logged
+//! with a hint.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -67,6 +73,13 @@ impl GrpcReceiver {
         }
     }
 
+    /// The tower service that answers one gRPC request (for serving gRPC on another listener).
+    pub fn service(&self) -> ExportService {
+        ExportService {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Serves on `listener` until `shutdown` is cancelled, then stops accepting, lets in-flight
     /// requests finish and returns.
     pub async fn serve(
@@ -102,7 +115,7 @@ impl GrpcReceiver {
 
 /// The tower service tonic's server runs for every request.
 #[derive(Clone)]
-struct ExportService {
+pub struct ExportService {
     shared: Arc<Shared>,
 }
 
@@ -124,8 +137,9 @@ impl tower::Service<http::Request<Body>> for ExportService {
 impl Shared {
     async fn handle(self: Arc<Self>, req: http::Request<Body>) -> http::Response<Body> {
         if req.uri().path() != EXPORT_PATH {
-            return Status::unimplemented(format!("unknown method {}", req.uri().path()))
-                .into_http();
+            let message = unknown_method(req.uri().path());
+            metrics::refuse(Receiver::Grpc, Outcome::UnknownPath, &message);
+            return Status::unimplemented(message).into_http();
         }
         if !self.auth.allows(req.headers()) {
             let message = "missing or invalid bearer token";
@@ -225,6 +239,24 @@ impl Shared {
                 Err(Status::unavailable(message))
             }
         }
+    }
+}
+
+/// The answer to a call of a method other than `TraceService/Export`, with what to change.
+fn unknown_method(path: &str) -> String {
+    let signal = ["metrics", "logs", "profiles"]
+        .into_iter()
+        .find(|s| path.starts_with(&format!("/opentelemetry.proto.collector.{s}.")));
+    match signal {
+        Some(signal) => format!(
+            "unknown method {path}: tollgate receives traces only; turn the client's {signal} \
+             exporter off (OTEL_{}_EXPORTER=none) or send {signal} elsewhere",
+            signal.to_ascii_uppercase()
+        ),
+        None => format!(
+            "unknown method {path}: tollgate serves only {}",
+            &EXPORT_PATH[1..]
+        ),
     }
 }
 
@@ -340,5 +372,23 @@ impl Decoder for BytesCodec {
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
         let len = src.remaining();
         Ok(Some(src.copy_to_bytes(len)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_get_a_hint() {
+        let m = unknown_method("/opentelemetry.proto.collector.metrics.v1.MetricsService/Export");
+        assert!(m.contains("OTEL_METRICS_EXPORTER=none"), "{m}");
+        let m = unknown_method("/opentelemetry.proto.collector.logs.v1.LogsService/Export");
+        assert!(m.contains("OTEL_LOGS_EXPORTER=none"), "{m}");
+        let m = unknown_method("/foo.Bar/Baz");
+        assert!(
+            m.ends_with("opentelemetry.proto.collector.trace.v1.TraceService/Export"),
+            "{m}"
+        );
     }
 }

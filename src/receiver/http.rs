@@ -1,5 +1,10 @@
 //! The OTLP/HTTP receiver: `POST /v1/traces` with protobuf or JSON bodies, HTTP/1.1 and h2c.
 //!
+//! The port also serves OTLP/gRPC: a request with `content-type: application/grpc` goes to the
+//! gRPC receiver's service, with the gRPC receiver's limits. OpenTelemetry SDKs default to gRPC
+//! and are often pointed at 4318; this way they deliver instead of failing silently. Requests
+//! to any other path are answered 404 with a hint, counted (`outcome="unknown_path"`) and logged.
+//!
 //! Protection, in the order a request meets it:
 //! 1. bearer token (401), content type (415), content encoding (415);
 //! 2. the body as sent: a `Content-Length` over `max_request_body_mib` is refused before reading,
@@ -7,7 +12,9 @@
 //! 3. inflating stops at `max_decompressed_mib` (413), so a compression bomb is never inflated;
 //! 4. JSON is converted to protobuf; the pipeline validates the protobuf (400 when invalid).
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -16,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use bytes::Bytes;
+use futures::future::{BoxFuture, FutureExt};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost::Message;
@@ -26,6 +34,7 @@ use tonic::Code;
 use super::auth::BearerAuth;
 use super::config::OtlpReceiverConfig;
 use super::decompress::{self, DecompressError, Encoding};
+use super::grpc::{ExportService, GrpcReceiver};
 use super::metrics::{self, Outcome, Receiver};
 use super::{export_response, NodelayListener, ReceiverError};
 use crate::grpc_status::RpcStatus;
@@ -40,6 +49,7 @@ const JSON: &str = "application/json";
 /// The OTLP/HTTP receiver.
 pub struct HttpReceiver {
     shared: Arc<Shared>,
+    grpc: ExportService,
     config_error: Option<super::ReceiverConfigError>,
 }
 
@@ -54,6 +64,7 @@ impl HttpReceiver {
     /// Builds the receiver; nothing is bound until [`serve`](Self::serve).
     pub fn new(cfg: &OtlpReceiverConfig, sink: Arc<dyn TraceSink>) -> Self {
         Self {
+            grpc: GrpcReceiver::new(cfg, sink.clone()).service(),
             shared: Arc::new(Shared {
                 sink,
                 auth: BearerAuth::new(&cfg.auth.bearer_tokens),
@@ -64,7 +75,7 @@ impl HttpReceiver {
         }
     }
 
-    /// The axum router (for embedding or `oneshot` tests).
+    /// The axum router of OTLP/HTTP alone (for embedding or `oneshot` tests).
     pub fn router(&self) -> Router {
         Router::new()
             .route(TRACES_PATH, post(export).fallback(method_not_allowed))
@@ -84,12 +95,66 @@ impl HttpReceiver {
         }
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "OTLP/HTTP receiver listening.");
-        axum::serve(NodelayListener::new(listener), self.router())
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await?;
+        let service = HttpOrGrpc {
+            http: self.router(),
+            grpc: self.grpc,
+        };
+        axum::serve(
+            NodelayListener::new(listener),
+            tower::make::Shared::new(service),
+        )
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
         tracing::info!(%addr, "OTLP/HTTP receiver stopped.");
         Ok(())
     }
+}
+
+/// Sends HTTP/2 `content-type: application/grpc` requests to the gRPC service, the rest to the
+/// router.
+#[derive(Clone)]
+struct HttpOrGrpc {
+    http: Router,
+    grpc: ExportService,
+}
+
+impl tower::Service<Request> for HttpOrGrpc {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        use tower::ServiceExt;
+        // gRPC needs HTTP/2; over HTTP/1.1 the request gets the HTTP receiver's 415.
+        if req.version() == http::Version::HTTP_2 && is_grpc(req.headers()) {
+            let req = req.map(tonic::body::Body::new);
+            let grpc = self.grpc.clone();
+            async move {
+                let response = grpc.oneshot(req).await?;
+                Ok(response.map(Body::new))
+            }
+            .boxed()
+        } else {
+            self.http.clone().oneshot(req).boxed()
+        }
+    }
+}
+
+/// `application/grpc`, alone or with a suffix (`application/grpc+proto`).
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let v = v.trim().as_bytes();
+            v.len() >= 16
+                && v[..16].eq_ignore_ascii_case(b"application/grpc")
+                && matches!(v.get(16), None | Some(b'+' | b';'))
+        })
 }
 
 /// The body encoding of a request, and so of its answer.
@@ -198,8 +263,10 @@ async fn method_not_allowed(headers: HeaderMap, method: http::Method) -> Respons
     .into_response()
 }
 
-async fn not_found(headers: HeaderMap, uri: http::Uri) -> Response {
-    let status = RpcStatus::new(Code::NotFound, format!("no such path {}", uri.path()));
+async fn not_found(headers: HeaderMap, method: http::Method, uri: http::Uri) -> Response {
+    let message = unknown_path(&method, uri.path());
+    metrics::refuse(Receiver::Http, Outcome::UnknownPath, &message);
+    let status = RpcStatus::new(Code::NotFound, message);
     let format = answer_format(&headers);
     let body = match format {
         Format::Protobuf => status.encode_to_vec(),
@@ -211,6 +278,31 @@ async fn not_found(headers: HeaderMap, uri: http::Uri) -> Response {
         body,
     )
         .into_response()
+}
+
+/// The answer to a request for a path other than `/v1/traces`, with what to change.
+fn unknown_path(method: &http::Method, path: &str) -> String {
+    let signal = ["metrics", "logs", "profiles"]
+        .into_iter()
+        .find(|s| path.ends_with(&format!("/v1/{s}")));
+    if let Some(signal) = signal {
+        return format!(
+            "no such path {path}: tollgate receives traces only; turn the client's {signal} \
+             exporter off (OTEL_{}_EXPORTER=none) or send {signal} elsewhere",
+            signal.to_ascii_uppercase()
+        );
+    }
+    if path.ends_with(TRACES_PATH) || path.ends_with("/v1/traces/") {
+        return format!(
+            "no such path {path}: traces go to {TRACES_PATH}. OTEL_EXPORTER_OTLP_ENDPOINT is a \
+             base URL (the SDK appends {TRACES_PATH}): set it to http://HOST:PORT, or give the \
+             full URL in OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        );
+    }
+    format!(
+        "no such path {path} ({method}): OTLP/HTTP traces go to POST {TRACES_PATH}; this port also \
+         serves OTLP/gRPC (content-type application/grpc)"
+    )
 }
 
 async fn export(State(shared): State<Arc<Shared>>, req: Request) -> Response {
@@ -438,6 +530,34 @@ mod tests {
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
             assert_eq!(Format::from_headers(&h), want, "{ct}");
         }
+    }
+
+    #[test]
+    fn grpc_content_types() {
+        let mut h = HeaderMap::new();
+        assert!(!is_grpc(&h));
+        for (ct, want) in [
+            ("application/grpc", true),
+            ("application/grpc+proto", true),
+            ("Application/GRPC; charset=x", true),
+            ("application/grpc-web", false),
+            ("application/grpcx", false),
+            ("application/x-protobuf", false),
+        ] {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            assert_eq!(is_grpc(&h), want, "{ct}");
+        }
+    }
+
+    #[test]
+    fn unknown_paths_get_a_hint() {
+        let post = http::Method::POST;
+        let m = unknown_path(&post, "/v1/metrics");
+        assert!(m.contains("OTEL_METRICS_EXPORTER=none"), "{m}");
+        let m = unknown_path(&post, "/v1/traces/v1/traces");
+        assert!(m.contains("base URL"), "{m}");
+        let m = unknown_path(&http::Method::GET, "/");
+        assert!(m.contains("POST /v1/traces") && m.contains("(GET)"), "{m}");
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub enum Outcome {
     UnsupportedMediaType,
     /// Not a POST.
     MethodNotAllowed,
+    /// A path (HTTP) or method (gRPC) the receiver does not serve.
+    UnknownPath,
     /// Missing or wrong bearer token.
     Unauthenticated,
     /// The pipeline refused with "full".
@@ -54,13 +56,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    const ALL: [Outcome; 9] = [
+    const ALL: [Outcome; 10] = [
         Outcome::Accepted,
         Outcome::Partial,
         Outcome::Invalid,
         Outcome::TooLarge,
         Outcome::UnsupportedMediaType,
         Outcome::MethodNotAllowed,
+        Outcome::UnknownPath,
         Outcome::Unauthenticated,
         Outcome::PipelineFull,
         Outcome::ShuttingDown,
@@ -75,6 +78,7 @@ impl Outcome {
             Outcome::TooLarge => "too_large",
             Outcome::UnsupportedMediaType => "unsupported_media_type",
             Outcome::MethodNotAllowed => "method_not_allowed",
+            Outcome::UnknownPath => "unknown_path",
             Outcome::Unauthenticated => "unauthenticated",
             Outcome::PipelineFull => "pipeline_full",
             Outcome::ShuttingDown => "shutting_down",

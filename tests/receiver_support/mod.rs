@@ -331,11 +331,29 @@ pub async fn send(
 /// Sends one raw gRPC Export call over h2c: `frame` is the whole length-prefixed message,
 /// `encoding` the `grpc-encoding` header. Returns grpc-status and grpc-message.
 pub async fn raw_grpc(addr: SocketAddr, frame: Bytes, encoding: Option<&str>) -> (i32, String) {
+    raw_grpc_call(
+        addr,
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        frame,
+        encoding,
+    )
+    .await
+}
+
+/// A gRPC call of `path` with an empty message; returns grpc-status and grpc-message.
+pub async fn raw_grpc_path(addr: SocketAddr, path: &str) -> (i32, String) {
+    raw_grpc_call(addr, path, grpc_frame(false, b""), None).await
+}
+
+async fn raw_grpc_call(
+    addr: SocketAddr,
+    path: &str,
+    frame: Bytes,
+    encoding: Option<&str>,
+) -> (i32, String) {
     let mut req = http::Request::builder()
         .method("POST")
-        .uri(format!(
-            "http://{addr}/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-        ))
+        .uri(format!("http://{addr}{path}"))
         .header("content-type", "application/grpc")
         .header("te", "trailers");
     if let Some(e) = encoding {
