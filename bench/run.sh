@@ -15,7 +15,7 @@ if [[ "$(nproc)" -lt 2 ]]; then
 fi
 command -v taskset >/dev/null || { echo "bench: taskset missing (apt-get install util-linux)" >&2; exit 1; }
 
-cargo build --release --bin tollgate --bin tollgate-loadgen
+cargo build --release --features testkit --bin tollgate --bin tollgate-loadgen
 
 rotel="$(find bench/.venv -name rotel-agent -type f 2>/dev/null | head -n 1 || true)"
 if [[ -z "${ROTEL:-}" && -z "$rotel" ]]; then

@@ -12,7 +12,7 @@ root=$(pwd)
 bash scripts/install-test-deps.sh
 
 echo "== cargo test"
-cargo build --bins
+cargo build --bins --features testkit
 cargo test --all-targets
 
 if [ -x deploy/validate.sh ] || [ -f deploy/validate.sh ]; then

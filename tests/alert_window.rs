@@ -8,7 +8,7 @@ use std::sync::Arc;
 use alert_support::{counter, decode_added, engine, TestSpan};
 use tokio::sync::broadcast::Receiver;
 use tollgate::alert::{Alert, AlertState, AlertsConfig};
-use tollgate::task::LlmUsage;
+use tollgate::task::{LlmUsage, Tokens};
 use tollgate::wire::AttrValue;
 
 const RULES: &str = r#"
@@ -32,10 +32,12 @@ fn span_with_ratio(task: &str, n: u8, read: u64, uncached: u64) -> TestSpan {
     let mut s = TestSpan::llm(task, n, 1_000);
     s.llm = Some(LlmUsage {
         cost_nano_usd: 1_000,
-        input_uncached: uncached,
-        cache_read: read,
-        cache_write: 0,
-        output: 10,
+        tokens: Tokens {
+            input_uncached: uncached,
+            cache_read: read,
+            cache_write: 0,
+            output: 10,
+        },
     });
     s
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use prometheus::Registry;
 use tollgate::telemetry::llm_metrics::{
-    CallObservation, LlmMetrics, MetricsConfig, TaskObservation, TokenCounts,
+    CallObservation, LlmMetrics, MetricsConfig, TaskObservation,
 };
+use tollgate::units::Tokens;
 
 fn read(path: &str) -> String {
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
@@ -87,9 +88,9 @@ fn dashboard_and_rules_query_only_exported_llm_metrics() {
         service: "agent",
         task_type: "triage",
         cost_nano_usd: Some(1),
-        tokens: TokenCounts {
+        tokens: Tokens {
             output: 10,
-            ..TokenCounts::default()
+            ..Tokens::default()
         },
         duration: Some(Duration::from_secs(2)),
         time_to_first_token: Some(Duration::from_secs(1)),

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use prometheus::Registry;
 use tollgate::telemetry::llm_metrics::{
-    AttributeLabel, CallObservation, LlmMetrics, MetricsConfig, TaskObservation, TokenCounts,
+    AttributeLabel, CallObservation, LlmMetrics, MetricsConfig, TaskObservation,
 };
+use tollgate::units::Tokens;
 
 #[test]
 fn observing_a_known_label_set_does_not_allocate() {
@@ -28,7 +29,7 @@ fn observing_a_known_label_set_does_not_allocate() {
         task_type: "triage",
         extra: &extra,
         cost_nano_usd: Some(3_000_000),
-        tokens: TokenCounts {
+        tokens: Tokens {
             input_uncached: 10,
             cache_read: 20,
             cache_write: 30,

@@ -6,7 +6,7 @@ mod alert_support;
 use std::sync::Arc;
 
 use alert_support::counter;
-use tollgate::task::{LlmUsage, ManualClock, SpanInput, TaskTracker, TasksConfig};
+use tollgate::task::{LlmUsage, ManualClock, SpanInput, TaskTracker, TasksConfig, Tokens};
 
 #[test]
 fn a_million_tasks_stay_bounded() {
@@ -34,8 +34,10 @@ fn a_million_tasks_stay_bounded() {
             task_type: "chat",
             llm: Some(LlmUsage {
                 cost_nano_usd: 1,
-                input_uncached: 1,
-                ..LlmUsage::default()
+                tokens: Tokens {
+                    input_uncached: 1,
+                    ..Tokens::default()
+                },
             }),
             ..SpanInput::default()
         };

@@ -7,7 +7,7 @@ use alert_support::{decode_added, engine, TestSpan};
 use prost::Message;
 use tollgate::otlp::common::v1::any_value::Value;
 use tollgate::otlp::trace::v1::Span;
-use tollgate::task::LlmUsage;
+use tollgate::task::{LlmUsage, Tokens};
 
 fn attr<'a>(span: &'a Span, key: &str) -> Option<&'a Value> {
     span.attributes
@@ -24,10 +24,12 @@ async fn root_span_carries_the_task_roll_up() {
         let mut s = TestSpan::llm("task-r", n, 200_000_000);
         s.llm = Some(LlmUsage {
             cost_nano_usd: 200_000_000,
-            input_uncached: 600,
-            cache_read: 300,
-            cache_write: 100,
-            output: 50,
+            tokens: Tokens {
+                input_uncached: 600,
+                cache_read: 300,
+                cache_write: 100,
+                output: 50,
+            },
         });
         // Children carry nothing.
         assert!(engine.observe(&s.input()).is_empty());

@@ -6,7 +6,6 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::Secret;
-use crate::task::de_duration;
 
 /// `[alerts]`: alert rules and where alerts go.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -121,16 +120,25 @@ pub struct NotifyConfig {
     #[serde(default = "default_queue_size")]
     pub queue_size: usize,
     /// Per-request timeout.
-    #[serde(default = "default_timeout", deserialize_with = "de_duration")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
     pub timeout: Duration,
     /// Attempts per delivery (5xx and network errors are retried with backoff; 4xx are not).
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
     /// Alertmanager: how often firing window alerts are re-sent (with `endsAt` 4 minutes ahead).
-    #[serde(default = "default_resend_interval", deserialize_with = "de_duration")]
+    #[serde(
+        default = "default_resend_interval",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
     pub resend_interval: Duration,
     /// Alertmanager: how long one-shot (span and task) alerts stay active.
-    #[serde(default = "default_event_ttl", deserialize_with = "de_duration")]
+    #[serde(
+        default = "default_event_ttl",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
     pub event_ttl: Duration,
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use crate::task::{SpanInput, TaskTotals};
+use crate::units::{NanoUsd, Tokens};
 use crate::wire::AttrValue;
 
 use super::window::WindowState;
@@ -175,10 +176,7 @@ impl Op {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Measures {
     pub(crate) cost_nano_usd: i64,
-    pub(crate) input_uncached: u64,
-    pub(crate) cache_read: u64,
-    pub(crate) cache_write: u64,
-    pub(crate) output: u64,
+    pub(crate) tokens: Tokens,
     pub(crate) llm_calls: u64,
     pub(crate) spans: u64,
     pub(crate) errors: u64,
@@ -192,10 +190,7 @@ impl Measures {
         let llm = span.llm.unwrap_or_default();
         Measures {
             cost_nano_usd: llm.cost_nano_usd,
-            input_uncached: llm.input_uncached,
-            cache_read: llm.cache_read,
-            cache_write: llm.cache_write,
-            output: llm.output,
+            tokens: llm.tokens,
             llm_calls: u64::from(span.llm.is_some()),
             spans: 1,
             errors: u64::from(span.error),
@@ -208,10 +203,7 @@ impl Measures {
     pub(crate) fn of_task(t: &TaskTotals) -> Self {
         Measures {
             cost_nano_usd: t.cost_nano_usd,
-            input_uncached: t.tokens.input_uncached,
-            cache_read: t.tokens.cache_read,
-            cache_write: t.tokens.cache_write,
-            output: t.tokens.output,
+            tokens: t.tokens,
             llm_calls: t.llm_calls,
             spans: t.spans,
             errors: t.errors,
@@ -220,7 +212,7 @@ impl Measures {
     }
 
     pub(crate) fn input(&self) -> u64 {
-        self.input_uncached + self.cache_read + self.cache_write
+        self.tokens.input()
     }
 }
 
@@ -234,14 +226,14 @@ pub(crate) enum Value {
 impl Value {
     pub(crate) fn as_f64(self) -> f64 {
         match self {
-            Value::Nano(n) => n as f64 / 1e9,
+            Value::Nano(n) => NanoUsd(n).as_usd_f64(),
             Value::Num(x) => x,
         }
     }
 
     pub(crate) fn text(self) -> String {
         match self {
-            Value::Nano(n) => crate::task::format_usd(n),
+            Value::Nano(n) => NanoUsd(n).to_string(),
             Value::Num(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
             Value::Num(x) => format!("{x:.4}")
                 .trim_end_matches('0')
@@ -342,7 +334,7 @@ impl Rule {
             errors.push(err("threshold must be a finite number".into()));
         }
         let window = match (&cfg.window, scope) {
-            (Some(w), Some(Scope::Window)) => match parse_duration(w) {
+            (Some(w), Some(Scope::Window)) => match crate::config::duration::parse(w) {
                 Ok(d) if d >= Duration::from_secs(1) => Some(d),
                 Ok(_) => {
                     errors.push(err(format!("window {w:?} must be at least 1s")));
@@ -364,7 +356,7 @@ impl Rule {
             _ => None,
         };
         let for_ = match &cfg.for_ {
-            Some(f) => match parse_duration(f) {
+            Some(f) => match crate::config::duration::parse(f) {
                 Ok(d) if scope == Some(Scope::Window) => d,
                 Ok(_) => {
                     errors.push(err("`for` only applies to scope window".into()));
@@ -442,13 +434,11 @@ impl Rule {
         match self.metric {
             Metric::CostUsd => Some(Value::Nano(m.cost_nano_usd)),
             Metric::InputTokens => num(m.input()),
-            Metric::OutputTokens => num(m.output),
-            Metric::TotalTokens => num(m.input() + m.output),
-            Metric::CacheReadTokens => num(m.cache_read),
-            Metric::CacheWriteTokens => num(m.cache_write),
-            Metric::CacheHitRatio => {
-                (m.input() > 0).then(|| Value::Num(m.cache_read as f64 / m.input() as f64))
-            }
+            Metric::OutputTokens => num(m.tokens.output),
+            Metric::TotalTokens => num(m.input() + m.tokens.output),
+            Metric::CacheReadTokens => num(m.tokens.cache_read),
+            Metric::CacheWriteTokens => num(m.tokens.cache_write),
+            Metric::CacheHitRatio => m.tokens.cache_hit_ratio().map(Value::Num),
             Metric::LlmCalls => num(m.llm_calls),
             Metric::SpanCount => num(m.spans),
             Metric::ErrorCount => num(m.errors),
@@ -524,10 +514,6 @@ fn render(v: &AttrValue<'_>) -> String {
         AttrValue::Bool(b) => b.to_string(),
         _ => String::new(),
     }
-}
-
-fn parse_duration(s: &str) -> Result<Duration, humantime::DurationError> {
-    humantime::parse_duration(s)
 }
 
 /// Turns an attribute key into a legacy Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`):

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::rule::{split_group_key, Measures, Rule, Value};
 use crate::task::SpanInput;
+use crate::units::Tokens;
 
 /// Buckets per window.
 const BUCKETS: u64 = 60;
@@ -20,10 +21,7 @@ struct Sums {
     errors: u64,
     llm_calls: u64,
     cost_nano_usd: i64,
-    input_uncached: u64,
-    cache_read: u64,
-    cache_write: u64,
-    output: u64,
+    tokens: Tokens,
 }
 
 impl Sums {
@@ -32,10 +30,7 @@ impl Sums {
         self.errors += m.errors;
         self.llm_calls += m.llm_calls;
         self.cost_nano_usd = self.cost_nano_usd.saturating_add(m.cost_nano_usd);
-        self.input_uncached += m.input_uncached;
-        self.cache_read += m.cache_read;
-        self.cache_write += m.cache_write;
-        self.output += m.output;
+        self.tokens += m.tokens;
     }
 
     fn sub(&mut self, o: &Sums) {
@@ -43,10 +38,7 @@ impl Sums {
         self.errors -= o.errors;
         self.llm_calls -= o.llm_calls;
         self.cost_nano_usd = self.cost_nano_usd.saturating_sub(o.cost_nano_usd);
-        self.input_uncached -= o.input_uncached;
-        self.cache_read -= o.cache_read;
-        self.cache_write -= o.cache_write;
-        self.output -= o.output;
+        self.tokens -= o.tokens;
     }
 }
 
@@ -196,10 +188,7 @@ impl Group {
         let t = &self.total;
         Measures {
             cost_nano_usd: t.cost_nano_usd,
-            input_uncached: t.input_uncached,
-            cache_read: t.cache_read,
-            cache_write: t.cache_write,
-            output: t.output,
+            tokens: t.tokens,
             llm_calls: t.llm_calls,
             spans: t.spans,
             errors: t.errors,

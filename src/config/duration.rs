@@ -6,14 +6,20 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-/// Deserializes a humantime string such as `"1s"` or `"250ms"`.
+/// Deserializes a humantime string such as `"1s"` or `"250ms"`; the one duration reader of every
+/// config section.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
-    humantime::parse_duration(&text).map_err(|e| {
+    parse(&text).map_err(|e| {
         serde::de::Error::custom(format!(
             "invalid duration `{text}`: {e} (examples: \"500ms\", \"1s\", \"5m\")"
         ))
     })
+}
+
+/// Parses a humantime string (for values read from inside other strings, e.g. rule windows).
+pub fn parse(text: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(text)
 }
 
 #[cfg(test)]

@@ -28,15 +28,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::config::Secret;
-
-/// Parses a humantime duration string such as `"5s"` or `"250ms"`.
-pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
-}
 
 /// What kind of destination an exporter is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -149,7 +143,10 @@ pub struct BatchConfig {
     #[serde(default = "default_batch_bytes")]
     pub max_bytes: usize,
     /// Send what is waiting at most this long after the first batch arrived (e.g. "200ms").
-    #[serde(default = "default_batch_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_batch_timeout",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
     pub timeout: Duration,
 }
 
@@ -208,13 +205,22 @@ impl Default for QueueConfig {
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
     /// First wait after a failure.
-    #[serde(default = "default_initial", deserialize_with = "duration")]
+    #[serde(
+        default = "default_initial",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
     pub initial_interval: Duration,
     /// Longest wait between attempts (a server's Retry-After may ask for more, up to 10 min).
-    #[serde(default = "default_max_interval", deserialize_with = "duration")]
+    #[serde(
+        default = "default_max_interval",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
     pub max_interval: Duration,
     /// Give up on a request this long after its first attempt (`reason="retries_exhausted"`).
-    #[serde(default = "default_max_elapsed", deserialize_with = "duration")]
+    #[serde(
+        default = "default_max_elapsed",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
     pub max_elapsed_time: Duration,
 }
 
@@ -275,7 +281,10 @@ pub struct ExporterConfig {
     #[serde(default = "default_level")]
     pub compression_level: u32,
     /// Time limit for one request attempt.
-    #[serde(default = "default_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
     pub timeout: Duration,
     /// Requests in flight at once.
     #[serde(default = "default_concurrency")]

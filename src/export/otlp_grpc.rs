@@ -12,7 +12,7 @@ use tower::ServiceExt;
 
 use super::config::Compression;
 use super::otlp_http::{error_chain, partial_outcome};
-use super::retry::{classify_grpc, RetryDecision};
+use super::retry::classify_grpc;
 use super::tls::TlsSettings;
 use super::transport::{compress_after, Body, Outcome, Transport};
 use super::ExportError;
@@ -178,22 +178,7 @@ impl Transport for GrpcTransport {
 fn status_outcome(status: &tonic::Status) -> Outcome {
     let delay = retry_info_delay(status.details());
     let detail = format!("gRPC {:?}: {}", status.code(), status.message());
-    match classify_grpc(status.code(), delay) {
-        RetryDecision::Retryable => Outcome::Retry {
-            delay: None,
-            reason: "grpc_status",
-            detail,
-        },
-        RetryDecision::Throttled(d) => Outcome::Retry {
-            delay: Some(d),
-            reason: "throttled",
-            detail,
-        },
-        RetryDecision::NonRetryable => Outcome::Drop {
-            reason: "permanent_error",
-            detail,
-        },
-    }
+    Outcome::refused(classify_grpc(status.code(), delay), "grpc_status", detail)
 }
 
 /// Reads `RetryInfo.retry_delay` from encoded `google.rpc.Status` details.

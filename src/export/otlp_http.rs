@@ -6,7 +6,7 @@ use prost::Message;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 
 use super::config::{Compression, Encoding};
-use super::retry::{classify_http, RetryDecision};
+use super::retry::classify_http;
 use super::tls::TlsSettings;
 use super::transport::{compress, Body, Outcome, Transport};
 use super::ExportError;
@@ -129,22 +129,11 @@ impl Transport for HttpTransport {
             .map(str::to_owned);
         let text = resp.text().await.unwrap_or_default();
         let detail = format!("HTTP {status}: {}", truncate(&text, 300));
-        match classify_http(status.as_u16(), retry_after.as_deref()) {
-            RetryDecision::Retryable => Outcome::Retry {
-                delay: None,
-                reason: "http_status",
-                detail,
-            },
-            RetryDecision::Throttled(d) => Outcome::Retry {
-                delay: Some(d),
-                reason: "throttled",
-                detail,
-            },
-            RetryDecision::NonRetryable => Outcome::Drop {
-                reason: "permanent_error",
-                detail,
-            },
-        }
+        Outcome::refused(
+            classify_http(status.as_u16(), retry_after.as_deref()),
+            "http_status",
+            detail,
+        )
     }
 }
 

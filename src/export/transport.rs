@@ -35,6 +35,36 @@ pub(crate) enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The outcome of a refused export as classified (see `retry::classify_http` and
+    /// `classify_grpc`), shared by the HTTP and gRPC transports: retryable failures count under
+    /// `retry_reason` (`http_status`, `grpc_status`), throttling under `throttled`, the rest
+    /// are permanent.
+    pub(crate) fn refused(
+        decision: super::retry::RetryDecision,
+        retry_reason: &'static str,
+        detail: String,
+    ) -> Outcome {
+        use super::retry::RetryDecision;
+        match decision {
+            RetryDecision::Retryable => Outcome::Retry {
+                delay: None,
+                reason: retry_reason,
+                detail,
+            },
+            RetryDecision::Throttled(d) => Outcome::Retry {
+                delay: Some(d),
+                reason: "throttled",
+                detail,
+            },
+            RetryDecision::NonRetryable => Outcome::Drop {
+                reason: "permanent_error",
+                detail,
+            },
+        }
+    }
+}
+
 /// One destination's way of sending one encoded `ExportTraceServiceRequest`.
 #[async_trait::async_trait]
 pub(crate) trait Transport: Send + Sync + 'static {

@@ -1,9 +1,10 @@
 //! `tollgate price MODEL …`: a price breakdown from the configured table, to check by hand.
 
 use super::config::PricingConfig;
-use super::money::{format_usd, Fraction};
+use super::money::Fraction;
 use super::price_table::{validate, ConfigError, PriceRequest, Unpriced};
 use super::usage::Usage;
+use crate::units::NanoUsd;
 
 /// Arguments of `tollgate price`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -174,13 +175,13 @@ pub fn price_breakdown(config: &PricingConfig, args: &PriceArgs) -> Result<Strin
             &mut s,
             format!(
                 "{what:<15} {tokens:>12} tokens × {price:<12} = ${}",
-                format_usd(cost)
+                NanoUsd(cost).fixed9()
             ),
         );
     }
     line(
         &mut s,
-        format!("total           ${}", format_usd(q.cost.total())),
+        format!("total           ${}", NanoUsd(q.cost.total()).fixed9()),
     );
     Ok(s)
 }

@@ -28,7 +28,10 @@ pub struct PricingConfig {
     #[serde(default = "default_dedupe_capacity")]
     pub dedupe_capacity: usize,
     /// How long to remember a call for that purpose (e.g. `"10m"`).
-    #[serde(default = "default_dedupe_ttl", with = "humantime_serde_compat")]
+    #[serde(
+        default = "default_dedupe_ttl",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
     pub dedupe_ttl: Duration,
     /// Prices for models no entry matches. Without it, such spans are `unknown_model`.
     #[serde(default)]
@@ -164,18 +167,6 @@ pub struct PriceOverride {
     pub when: BTreeMap<String, String>,
     /// Fraction off every component (0.22 = 22 % off).
     pub discount: Fraction,
-}
-
-/// Reads durations like `"10m"` or `"30s"`.
-mod humantime_serde_compat {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
-    }
 }
 
 #[cfg(test)]

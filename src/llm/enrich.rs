@@ -377,7 +377,7 @@ impl Enricher {
 }
 
 fn usd(nanos: i64) -> NewValue<'static> {
-    NewValue::Double(super::money::nanos_to_usd(nanos))
+    NewValue::Double(crate::units::NanoUsd(nanos).as_usd_f64())
 }
 
 /// Appends the attributes for `o` (see the module docs of [`super`]).
@@ -463,7 +463,7 @@ pub fn langfuse_details(o: &LlmOutcome) -> Option<LangfuseDetails> {
         "total": u.total(),
     });
     let cost = o.cost.map(|c| {
-        let d = super::money::nanos_to_usd;
+        let d = |n| crate::units::NanoUsd(n).as_usd_f64();
         serde_json::json!({
             "input": d(c.input),
             "input_cache_read": d(c.cache_read),

@@ -182,38 +182,11 @@ pub fn cost_nanos(tokens: u64, price: Price, keep_a_ppm: u64, keep_b_ppm: u64) -
     i64::try_from(rounded).ok()
 }
 
-/// Nano-USD as a USD double for span attributes (presentation only; never summed).
-pub fn nanos_to_usd(nanos: i64) -> f64 {
-    nanos as f64 / 1e9
-}
-
-/// Nano-USD as an exact decimal USD string with all nine decimals, e.g. `0.000000075`.
-pub fn format_usd(nanos: i64) -> String {
-    struct D(i64);
-    impl fmt::Display for D {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            if self.0 < 0 {
-                f.write_str("-")?;
-            }
-            write_scaled(f, u128::from(self.0.unsigned_abs()), 9)
-        }
-    }
-    D(nanos).to_string()
-}
-
 fn write_scaled(f: &mut fmt::Formatter<'_>, v: u128, places: u32) -> fmt::Result {
     let unit = 10u128.pow(places);
     let frac = format!("{:0width$}", v % unit, width = places as usize);
-    let frac = if places == 6 {
-        let t = frac.trim_end_matches('0');
-        if t.is_empty() {
-            "0".to_string()
-        } else {
-            t.to_string()
-        }
-    } else {
-        frac
-    };
+    let frac = frac.trim_end_matches('0');
+    let frac = if frac.is_empty() { "0" } else { frac };
     write!(f, "{}.{}", v / unit, frac)
 }
 
@@ -281,9 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn formats_usd_with_full_precision() {
-        assert_eq!(format_usd(75), "0.000000075");
-        assert_eq!(format_usd(1_500_000_000), "1.500000000");
+    fn formats_prices() {
         assert_eq!(Price(75_000).to_string(), "0.075");
         assert_eq!(Price(3_000_000).to_string(), "3.0");
     }

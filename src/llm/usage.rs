@@ -64,6 +64,16 @@ impl Usage {
     }
 
     /// All tokens (input incl. cache + output).
+    /// The counts by kind, as tasks, alerts and metrics hold them (`input_uncached` is `input`).
+    pub fn tokens(&self) -> crate::units::Tokens {
+        crate::units::Tokens {
+            input_uncached: self.input,
+            cache_read: self.cache_read,
+            cache_write: self.cache_write(),
+            output: self.output,
+        }
+    }
+
     pub fn total(&self) -> u64 {
         self.input_with_cache() + self.output
     }

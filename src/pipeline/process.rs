@@ -15,7 +15,7 @@ use crate::alert::{AlertEngine, AlertsConfig};
 use crate::llm::enrich::{langfuse_details, prepare, Prepared};
 use crate::llm::{Enricher, LlmOutcome, PricingConfig};
 use crate::task::{LlmUsage, SpanInput, TaskTracker, TasksConfig};
-use crate::telemetry::llm_metrics::{CallObservation, LlmMetrics, TaskObservation, TokenCounts};
+use crate::telemetry::llm_metrics::{CallObservation, LlmMetrics, TaskObservation};
 use crate::telemetry::recent::{self, RecentSpend};
 use crate::wire::attr::{push_span_attribute, NewValue};
 use crate::wire::edit::SpanEdit;
@@ -240,10 +240,9 @@ impl Processing {
             model,
             service,
             &recent::Usage {
-                cost_nano_usd: i128::from(cost_nano_usd.unwrap_or(0)),
+                cost_nano_usd: cost_nano_usd.unwrap_or(0),
                 calls: 1,
-                cache_read: usage.cache_read,
-                input_total: usage.input_with_cache(),
+                tokens: usage.tokens(),
             },
         );
         self.metrics.observe_call(&CallObservation {
@@ -253,12 +252,7 @@ impl Processing {
             task_type,
             extra: &extra,
             cost_nano_usd,
-            tokens: TokenCounts {
-                input_uncached: usage.input,
-                cache_read: usage.cache_read,
-                cache_write: usage.cache_write(),
-                output: usage.output,
-            },
+            tokens: usage.tokens(),
             duration: Some(Duration::from_nanos(o.duration_ns)),
             time_to_first_token: o.time_to_first_token_ns.map(Duration::from_nanos),
         });
@@ -269,10 +263,7 @@ fn llm_usage(o: &LlmOutcome) -> LlmUsage {
     let usage = o.usage.unwrap_or_default();
     LlmUsage {
         cost_nano_usd: o.total_nanos(),
-        input_uncached: usage.input,
-        cache_read: usage.cache_read,
-        cache_write: usage.cache_write(),
-        output: usage.output,
+        tokens: usage.tokens(),
     }
 }
 

@@ -10,7 +10,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::{format_usd, EndReason, TaskStatus, TaskSummary, TaskTracker};
+use super::{EndReason, TaskStatus, TaskSummary, TaskTracker};
+use crate::units::NanoUsd;
 
 /// Most tasks one list call returns.
 pub const MAX_LIST_LIMIT: usize = 1000;
@@ -87,8 +88,8 @@ impl From<&TaskSummary> for TaskView {
             }
             .into(),
             end_reason: s.end_reason.map(|r: EndReason| r.as_str().to_string()),
-            cost_usd: format_usd(t.cost_nano_usd),
-            cost_usd_value: t.cost_nano_usd as f64 / 1e9,
+            cost_usd: NanoUsd(t.cost_nano_usd).to_string(),
+            cost_usd_value: NanoUsd(t.cost_nano_usd).as_usd_f64(),
             cost_nano_usd: t.cost_nano_usd,
             tokens: TokensView {
                 input: t.tokens.input(),

@@ -12,7 +12,8 @@ use tonic::{Request, Response, Status};
 
 use crate::alert::{Alert, AlertEngine};
 
-use super::{format_usd, TaskStatus, TaskSummary, TaskTracker};
+use super::{TaskStatus, TaskSummary, TaskTracker};
+use crate::units::NanoUsd;
 
 /// The generated protobuf and tonic types of package `tollgate.v1`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -45,8 +46,8 @@ impl From<&TaskSummary> for pb::Task {
         let t = &s.totals;
         pb::Task {
             task_id: s.task_id.to_string(),
-            cost_usd: format_usd(t.cost_nano_usd),
-            cost_usd_value: t.cost_nano_usd as f64 / 1e9,
+            cost_usd: NanoUsd(t.cost_nano_usd).to_string(),
+            cost_usd_value: NanoUsd(t.cost_nano_usd).as_usd_f64(),
             cost_nano_usd: t.cost_nano_usd,
             input_tokens: t.tokens.input(),
             input_uncached_tokens: t.tokens.input_uncached,

@@ -18,14 +18,15 @@ mod tracker;
 use std::borrow::Cow;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::wire::{AttrValue, SpanAttrs};
 
+pub use crate::units::{LlmUsage, Tokens};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub(crate) use tracker::clip;
 pub use tracker::{
-    EndReason, TaskEntry, TaskStatus, TaskSummary, TaskTotals, TaskTracker, Tokens, MAX_KEY_BYTES,
+    EndReason, TaskEntry, TaskStatus, TaskSummary, TaskTotals, TaskTracker, MAX_KEY_BYTES,
 };
 
 /// `[tasks]`: how spans are grouped into agent tasks and how long tasks are kept.
@@ -44,20 +45,32 @@ pub struct TasksConfig {
     #[serde(default = "default_max_active")]
     pub max_active: usize,
     /// A task with no new span for this long has ended.
-    #[serde(default = "default_idle_timeout", deserialize_with = "de_duration")]
+    #[serde(
+        default = "default_idle_timeout",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
     pub idle_timeout: Duration,
     /// Once a task's root span has arrived, the task ends after this grace period (late
     /// children still count until then).
-    #[serde(default = "default_root_grace", deserialize_with = "de_duration")]
+    #[serde(
+        default = "default_root_grace",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
     pub root_grace: Duration,
     /// How long ended tasks stay queryable through the task API.
-    #[serde(default = "default_ended_retention", deserialize_with = "de_duration")]
+    #[serde(
+        default = "default_ended_retention",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
     pub ended_retention: Duration,
     /// Most ended tasks kept queryable; the oldest are forgotten first.
     #[serde(default = "default_max_ended")]
     pub max_ended: usize,
     /// How often the sweeper looks for tasks that have ended.
-    #[serde(default = "default_sweep_interval", deserialize_with = "de_duration")]
+    #[serde(
+        default = "default_sweep_interval",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
     pub sweep_interval: Duration,
 }
 
@@ -138,21 +151,6 @@ fn lookup_str<'a, S: SpanAttrs<'a>>(span: &S, key: &str) -> Option<Cow<'a, str>>
     }
 }
 
-/// Token counts of one priced LLM call, by kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LlmUsage {
-    /// The call's cost in nano-USD (exact).
-    pub cost_nano_usd: i64,
-    /// Input tokens neither read from nor written to a prompt cache.
-    pub input_uncached: u64,
-    /// Input tokens read from a prompt cache.
-    pub cache_read: u64,
-    /// Input tokens written to a prompt cache.
-    pub cache_write: u64,
-    /// Output tokens.
-    pub output: u64,
-}
-
 /// What the task tracker and the alert rules need from one span. The pipeline fills it from the
 /// span and its pricing outcome; everything borrows from the request.
 #[derive(Debug, Clone, Copy, Default)]
@@ -191,37 +189,9 @@ impl SpanInput<'_> {
     }
 }
 
-/// Formats nano-USD as an exact decimal USD string without trailing zeros: `600000000` → `"0.6"`,
-/// `-1` → `"-0.000000001"`, `0` → `"0"`.
-pub fn format_usd(nano_usd: i64) -> String {
-    let sign = if nano_usd < 0 { "-" } else { "" };
-    let abs = nano_usd.unsigned_abs();
-    let (whole, frac) = (abs / 1_000_000_000, abs % 1_000_000_000);
-    if frac == 0 {
-        return format!("{sign}{whole}");
-    }
-    let digits = format!("{frac:09}");
-    format!("{sign}{whole}.{}", digits.trim_end_matches('0'))
-}
-
-/// Deserialises a humantime duration (`"30s"`, `"15m"`, `"1h 30m"`).
-pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn usd_formatting_is_exact() {
-        assert_eq!(format_usd(600_000_000), "0.6");
-        assert_eq!(format_usd(0), "0");
-        assert_eq!(format_usd(1), "0.000000001");
-        assert_eq!(format_usd(-1_500_000_000), "-1.5");
-        assert_eq!(format_usd(12_000_000_000), "12");
-    }
 
     fn kv(k: &str, v: &str) -> crate::otlp::common::v1::KeyValue {
         crate::otlp::common::v1::KeyValue {

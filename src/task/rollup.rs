@@ -20,7 +20,7 @@ pub fn encode(totals: &TaskTotals, out: &mut Vec<u8>) {
     push_span_attribute(
         out,
         COST_USD,
-        NewValue::Double(totals.cost_nano_usd as f64 / 1e9),
+        NewValue::Double(crate::units::NanoUsd(totals.cost_nano_usd).as_usd_f64()),
     );
     push_span_attribute(out, LLM_CALLS, NewValue::Int(totals.llm_calls as i64));
     push_span_attribute(

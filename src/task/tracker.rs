@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::METRICS;
 use super::{Clock, SpanInput, TasksConfig};
+use crate::units::Tokens;
 
 const SHARDS: usize = 16;
 /// Task ids, service names and task types are cut to this many bytes, so one span with a huge
@@ -31,32 +32,6 @@ pub(crate) fn clip(s: &str) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-/// Token totals by kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Tokens {
-    /// Input tokens neither read from nor written to a cache.
-    pub input_uncached: u64,
-    /// Input tokens read from a cache.
-    pub cache_read: u64,
-    /// Input tokens written to a cache.
-    pub cache_write: u64,
-    /// Output tokens.
-    pub output: u64,
-}
-
-impl Tokens {
-    /// All input tokens, cache reads and writes included.
-    pub fn input(&self) -> u64 {
-        self.input_uncached + self.cache_read + self.cache_write
-    }
-
-    /// Cache reads over all input; `None` without input.
-    pub fn cache_hit_ratio(&self) -> Option<f64> {
-        let input = self.input();
-        (input > 0).then(|| self.cache_read as f64 / input as f64)
-    }
 }
 
 /// A task's running totals (what rules judge and the roll-up reports).
@@ -531,10 +506,7 @@ fn apply(state: &mut TaskState, span: &SpanInput<'_>, now: u64) {
     }
     if let Some(llm) = span.llm {
         t.cost_nano_usd = t.cost_nano_usd.saturating_add(llm.cost_nano_usd);
-        t.tokens.input_uncached += llm.input_uncached;
-        t.tokens.cache_read += llm.cache_read;
-        t.tokens.cache_write += llm.cache_write;
-        t.tokens.output += llm.output;
+        t.tokens += llm.tokens;
         t.llm_calls += 1;
     }
     if span.start_unix_nano > 0
@@ -598,10 +570,12 @@ mod tests {
             end_unix_nano: 2_000,
             llm: (cost > 0).then_some(LlmUsage {
                 cost_nano_usd: cost,
-                input_uncached: 60,
-                cache_read: 40,
-                cache_write: 0,
-                output: 10,
+                tokens: Tokens {
+                    input_uncached: 60,
+                    cache_read: 40,
+                    cache_write: 0,
+                    output: 10,
+                },
             }),
             ..SpanInput::default()
         }

@@ -18,6 +18,7 @@
 //! The label set is fixed at startup: [`LlmMetrics::new`] registers in the process registry once;
 //! a later call (a config reload) returns the same metrics and warns if `[metrics]` changed.
 
+use crate::units::Tokens;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -79,30 +80,6 @@ const TASK_CALLS_BUCKETS: &[f64] = &[
     1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0,
 ];
 
-/// Tokens of one call by kind (see [`TOKEN_KINDS`]); `input_uncached` excludes both cache kinds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TokenCounts {
-    /// Input tokens read neither from nor into the prompt cache.
-    pub input_uncached: u64,
-    /// Input tokens read from the prompt cache.
-    pub cache_read: u64,
-    /// Input tokens written to the prompt cache (all TTLs).
-    pub cache_write: u64,
-    /// Output tokens (reasoning included).
-    pub output: u64,
-}
-
-impl TokenCounts {
-    fn by_kind(&self) -> [u64; 4] {
-        [
-            self.input_uncached,
-            self.cache_read,
-            self.cache_write,
-            self.output,
-        ]
-    }
-}
-
 /// One LLM call, as the pricing stage saw it. Empty strings export as `unknown`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CallObservation<'a> {
@@ -120,7 +97,7 @@ pub struct CallObservation<'a> {
     /// Exact cost in nano-USD; `None` when the call could not be priced.
     pub cost_nano_usd: Option<i64>,
     /// Tokens by kind.
-    pub tokens: TokenCounts,
+    pub tokens: Tokens,
     /// Span duration.
     pub duration: Option<Duration>,
     /// Time to first token, when the span carries it (streaming calls).

@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use super::cardinality::OTHER;
+use crate::units::Tokens;
 
 /// One-minute buckets kept: one hour.
 pub const BUCKETS: usize = 60;
@@ -24,26 +25,23 @@ pub const DEFAULT_MAX_KEYS: usize = 256;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Usage {
     /// Exact cost in nano-USD (0 when unpriced).
-    pub cost_nano_usd: i128,
+    pub cost_nano_usd: i64,
     /// LLM calls.
     pub calls: u64,
-    /// Input tokens read from the cache.
-    pub cache_read: u64,
-    /// Input tokens including cache reads and writes.
-    pub input_total: u64,
+    /// Tokens by kind.
+    pub tokens: Tokens,
 }
 
 impl Usage {
     fn add(&mut self, other: &Usage) {
-        self.cost_nano_usd += other.cost_nano_usd;
+        self.cost_nano_usd = self.cost_nano_usd.saturating_add(other.cost_nano_usd);
         self.calls += other.calls;
-        self.cache_read += other.cache_read;
-        self.input_total += other.input_total;
+        self.tokens += other.tokens;
     }
 
     /// Cache reads over all input; `None` without input.
     pub fn cache_hit_ratio(&self) -> Option<f64> {
-        (self.input_total > 0).then(|| self.cache_read as f64 / self.input_total as f64)
+        self.tokens.cache_hit_ratio()
     }
 }
 
@@ -82,7 +80,7 @@ pub struct KeyUsage {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RecentSnapshot {
     /// Start of each of the last 60 minutes (unix ms), oldest first, with that minute's cost.
-    pub per_minute: Vec<(u64, i128)>,
+    pub per_minute: Vec<(u64, i64)>,
     /// By (model, service), costliest first.
     pub by_key: Vec<KeyUsage>,
     /// By model, costliest first.
@@ -154,7 +152,7 @@ impl RecentSpend {
     pub fn snapshot(&self, now_ms: u64) -> RecentSnapshot {
         let now_minute = now_ms / MINUTE_MS;
         let first = now_minute.saturating_sub(BUCKETS as u64 - 1);
-        let mut per_minute: Vec<(u64, i128)> =
+        let mut per_minute: Vec<(u64, i64)> =
             (first..=now_minute).map(|m| (m * MINUTE_MS, 0)).collect();
         let mut by_key: HashMap<(String, String), Usage> = HashMap::new();
         let buckets = self.buckets.lock();
@@ -165,7 +163,7 @@ impl RecentSpend {
             let slot = &mut per_minute[(b.minute - first) as usize].1;
             for (model, services) in &b.by_model {
                 for (service, u) in services {
-                    *slot += u.cost_nano_usd;
+                    *slot = slot.saturating_add(u.cost_nano_usd);
                     by_key
                         .entry((model.to_string(), service.to_string()))
                         .or_default()
@@ -221,12 +219,15 @@ fn sorted(map: HashMap<String, Usage>) -> Vec<(String, Usage)> {
 mod tests {
     use super::*;
 
-    fn usage(cost: i128, read: u64, input: u64) -> Usage {
+    fn usage(cost: i64, read: u64, input: u64) -> Usage {
         Usage {
             cost_nano_usd: cost,
             calls: 1,
-            cache_read: read,
-            input_total: input,
+            tokens: Tokens {
+                input_uncached: input - read,
+                cache_read: read,
+                ..Tokens::default()
+            },
         }
     }
 
@@ -255,7 +256,7 @@ mod tests {
         assert_eq!(s.by_service[0].1.cost_nano_usd, 666_666_671);
         assert!(s.by_model.iter().any(|(m, _)| m == "unknown"));
         assert_eq!(s.per_minute.len(), BUCKETS);
-        let last_two: Vec<i128> = s.per_minute[BUCKETS - 2..].iter().map(|p| p.1).collect();
+        let last_two: Vec<i64> = s.per_minute[BUCKETS - 2..].iter().map(|p| p.1).collect();
         assert_eq!(last_two, vec![666_666_666, 6]);
     }
 

@@ -26,7 +26,8 @@ use tokio_util::sync::CancellationToken;
 use super::recent::{RecentSpend, Usage};
 use crate::alert::{Alert, AlertEngine, AlertState, Scope};
 use crate::export::Exporters;
-use crate::task::{format_usd, TaskStatus, TaskSummary, TaskTracker};
+use crate::task::{TaskStatus, TaskSummary, TaskTracker};
+use crate::units::NanoUsd;
 
 /// Costliest tasks shown.
 pub const TOP_TASKS: usize = 10;
@@ -47,7 +48,7 @@ pub struct SpendRow {
     /// Exact USD as a decimal string.
     pub cost_usd: String,
     /// Exact nano-USD.
-    pub cost_nano_usd: i128,
+    pub cost_nano_usd: i64,
     /// LLM calls.
     pub llm_calls: u64,
     /// Cache reads over input incl. cache; null without input.
@@ -60,7 +61,7 @@ pub struct MinuteRow {
     /// Start of the minute, `HH:MM` UTC.
     pub minute: String,
     /// Exact nano-USD spent in it.
-    pub cost_nano_usd: i128,
+    pub cost_nano_usd: i64,
 }
 
 /// A costly task.
@@ -145,7 +146,7 @@ pub struct StatusData {
     /// Spend in the last hour, exact USD.
     pub spend_last_hour_usd: String,
     /// Spend in the last hour, exact nano-USD.
-    pub spend_last_hour_nano_usd: i128,
+    pub spend_last_hour_nano_usd: i64,
     /// LLM calls in the last hour.
     pub llm_calls_last_hour: u64,
     /// Cache reads in the last hour.
@@ -185,8 +186,8 @@ impl std::fmt::Debug for StatusPage {
     }
 }
 
-fn usd(nano: i128) -> String {
-    format_usd(i64::try_from(nano).unwrap_or(if nano < 0 { i64::MIN } else { i64::MAX }))
+fn usd(nano: i64) -> String {
+    NanoUsd(nano).to_string()
 }
 
 fn rfc3339_ms(ms: u64) -> String {
@@ -244,7 +245,7 @@ pub fn task_row(s: &TaskSummary, template: Option<&str>) -> TaskRow {
             TaskStatus::Ended => "ended",
         }
         .into(),
-        cost_usd: format_usd(s.totals.cost_nano_usd),
+        cost_usd: usd(s.totals.cost_nano_usd),
         cost_nano_usd: s.totals.cost_nano_usd,
         llm_calls: s.totals.llm_calls,
         trace_id,
@@ -412,8 +413,8 @@ impl StatusPage {
             spend_last_hour_usd: usd(snap.total.cost_nano_usd),
             spend_last_hour_nano_usd: snap.total.cost_nano_usd,
             llm_calls_last_hour: snap.total.calls,
-            cache_read_tokens_last_hour: snap.total.cache_read,
-            input_tokens_last_hour: snap.total.input_total,
+            cache_read_tokens_last_hour: snap.total.tokens.cache_read,
+            input_tokens_last_hour: snap.total.tokens.input(),
             cache_hit_ratio_last_hour: snap.total.cache_hit_ratio(),
             by_model: snap.by_model.iter().map(|(n, u)| spend_row(n, u)).collect(),
             by_service: snap

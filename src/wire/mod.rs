@@ -11,10 +11,12 @@
 pub mod attr;
 pub mod batch;
 pub mod edit;
+#[cfg(any(test, feature = "testkit"))]
 pub mod fuzz;
 pub mod json;
 pub mod prost_view;
 pub mod scan;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testdata;
 pub mod view;
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tollgate::alert::{AlertEngine, AlertsConfig};
-use tollgate::task::{LlmUsage, ManualClock, SpanInput, TaskTracker, TasksConfig};
+use tollgate::task::{LlmUsage, ManualClock, SpanInput, TaskTracker, TasksConfig, Tokens};
 
 /// A tracker + engine on a manual clock.
 pub fn engine(alerts_toml: &str) -> (Arc<AlertEngine>, Arc<ManualClock>) {
@@ -41,10 +41,12 @@ impl TestSpan {
             service: "agent-svc".into(),
             llm: Some(LlmUsage {
                 cost_nano_usd,
-                input_uncached: 1000,
-                cache_read: 0,
-                cache_write: 0,
-                output: 100,
+                tokens: Tokens {
+                    input_uncached: 1000,
+                    cache_read: 0,
+                    cache_write: 0,
+                    output: 100,
+                },
             }),
             start: 1_764_000_000_000_000_000,
             end: 1_764_000_001_000_000_000,

@@ -26,7 +26,7 @@ fn call<'a>(model: &'a str, extra: &'a [Option<&'a str>]) -> CallObservation<'a>
         task_type: "triage",
         extra,
         cost_nano_usd: Some(1_500_000_000),
-        tokens: TokenCounts {
+        tokens: Tokens {
             input_uncached: 1200,
             cache_read: 800,
             cache_write: 100,

@@ -1,17 +1,19 @@
 use super::*;
 use crate::alert::AlertsConfig;
 use crate::export::ExporterConfig;
-use crate::task::{LlmUsage, ManualClock, SpanInput, TasksConfig};
+use crate::task::{LlmUsage, ManualClock, SpanInput, TasksConfig, Tokens};
 
 const NOW_MS: u64 = 1_764_000_000_000;
 
 fn llm(cost: i64) -> LlmUsage {
     LlmUsage {
         cost_nano_usd: cost,
-        input_uncached: 100,
-        cache_read: 0,
-        cache_write: 0,
-        output: 10,
+        tokens: Tokens {
+            input_uncached: 100,
+            cache_read: 0,
+            cache_write: 0,
+            output: 10,
+        },
     }
 }
 
@@ -44,11 +46,14 @@ async fn page_with_data(trace_url: Option<&str>) -> (Arc<StatusPage>, Arc<AlertE
     ));
 
     // The last hour: two models, two services; $0.333333333 + $0.333333334 + $0.000000001.
-    let u = |cost: i128, read: u64, input: u64| Usage {
+    let u = |cost: i64, read: u64, input: u64| Usage {
         cost_nano_usd: cost,
         calls: 1,
-        cache_read: read,
-        input_total: input,
+        tokens: Tokens {
+            input_uncached: input - read,
+            cache_read: read,
+            ..Tokens::default()
+        },
     };
     recent.record(
         NOW_MS - 120_000,

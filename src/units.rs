@@ -1,0 +1,196 @@
+//! The shared vocabulary of money and usage: exact nano-USD ([`NanoUsd`]), token counts by kind
+//! ([`Tokens`]) and what one priced LLM call adds ([`LlmUsage`]). A leaf: it imports nothing of
+//! tollgate, and every component (llm, task, alert, telemetry, the read side) speaks it.
+
+use std::fmt;
+use std::ops::{Add, AddAssign, SubAssign};
+
+use serde::Serialize;
+
+/// Nano-USD per USD.
+const NANOS_PER_USD: u64 = 1_000_000_000;
+
+/// An exact amount of money in nano-USD (10⁻⁹ USD). Sums are integer; a float appears only when
+/// a value is presented ([`Self::as_usd_f64`]).
+///
+/// `Display` writes exact decimal USD without trailing zeros (`600000000` → `0.6`, `0` → `0`,
+/// `-1` → `-0.000000001`): the task API, the status page and alert texts. [`Self::fixed9`] writes
+/// all nine decimals (`0.600000000`), the column format of the `price` command.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct NanoUsd(pub i64);
+
+impl NanoUsd {
+    /// Zero.
+    pub const ZERO: NanoUsd = NanoUsd(0);
+
+    /// The amount in nano-USD.
+    pub fn nanos(self) -> i64 {
+        self.0
+    }
+
+    /// USD as a double, for presentation only (span attributes, Prometheus); never summed.
+    pub fn as_usd_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+
+    /// Exact decimal USD with all nine decimals, e.g. `0.000000075`, `1.500000000`.
+    pub fn fixed9(self) -> impl fmt::Display {
+        struct Fixed(i64);
+        impl fmt::Display for Fixed {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let (sign, whole, frac) = split(self.0);
+                write!(f, "{sign}{whole}.{frac:09}")
+            }
+        }
+        Fixed(self.0)
+    }
+
+    /// The saturating sum.
+    pub fn saturating_add(self, other: NanoUsd) -> NanoUsd {
+        NanoUsd(self.0.saturating_add(other.0))
+    }
+}
+
+fn split(nanos: i64) -> (&'static str, u64, u64) {
+    let sign = if nanos < 0 { "-" } else { "" };
+    let abs = nanos.unsigned_abs();
+    (sign, abs / NANOS_PER_USD, abs % NANOS_PER_USD)
+}
+
+impl fmt::Display for NanoUsd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (sign, whole, frac) = split(self.0);
+        if frac == 0 {
+            return write!(f, "{sign}{whole}");
+        }
+        let mut digits = [0u8; 9];
+        let mut rest = frac;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        let end = digits.iter().rposition(|&d| d != b'0').map_or(0, |i| i + 1);
+        let digits = std::str::from_utf8(&digits[..end]).map_err(|_| fmt::Error)?;
+        write!(f, "{sign}{whole}.{digits}")
+    }
+}
+
+/// Token counts by kind. `input_uncached` excludes both cache kinds, so the four never overlap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Tokens {
+    /// Input tokens neither read from nor written to a prompt cache.
+    pub input_uncached: u64,
+    /// Input tokens read from a prompt cache.
+    pub cache_read: u64,
+    /// Input tokens written to a prompt cache (all TTLs).
+    pub cache_write: u64,
+    /// Output tokens (reasoning included).
+    pub output: u64,
+}
+
+impl Tokens {
+    /// All input tokens, cache reads and writes included.
+    pub fn input(&self) -> u64 {
+        self.input_uncached + self.cache_read + self.cache_write
+    }
+
+    /// Cache reads over all input; `None` without input.
+    pub fn cache_hit_ratio(&self) -> Option<f64> {
+        let input = self.input();
+        (input > 0).then(|| self.cache_read as f64 / input as f64)
+    }
+
+    /// The counts in the order input_uncached, cache_read, cache_write, output.
+    pub fn by_kind(&self) -> [u64; 4] {
+        [
+            self.input_uncached,
+            self.cache_read,
+            self.cache_write,
+            self.output,
+        ]
+    }
+}
+
+impl AddAssign for Tokens {
+    fn add_assign(&mut self, o: Tokens) {
+        self.input_uncached = self.input_uncached.saturating_add(o.input_uncached);
+        self.cache_read = self.cache_read.saturating_add(o.cache_read);
+        self.cache_write = self.cache_write.saturating_add(o.cache_write);
+        self.output = self.output.saturating_add(o.output);
+    }
+}
+
+impl SubAssign for Tokens {
+    fn sub_assign(&mut self, o: Tokens) {
+        self.input_uncached = self.input_uncached.saturating_sub(o.input_uncached);
+        self.cache_read = self.cache_read.saturating_sub(o.cache_read);
+        self.cache_write = self.cache_write.saturating_sub(o.cache_write);
+        self.output = self.output.saturating_sub(o.output);
+    }
+}
+
+impl Add for Tokens {
+    type Output = Tokens;
+    fn add(mut self, o: Tokens) -> Tokens {
+        self += o;
+        self
+    }
+}
+
+/// What one priced LLM call adds: its exact cost and its tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LlmUsage {
+    /// The call's cost in nano-USD (exact; 0 when unpriced).
+    pub cost_nano_usd: i64,
+    /// Its tokens by kind.
+    pub tokens: Tokens,
+}
+
+impl LlmUsage {
+    /// The cost as money.
+    pub fn cost(&self) -> NanoUsd {
+        NanoUsd(self.cost_nano_usd)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_exact_without_trailing_zeros() {
+        let d = |n| NanoUsd(n).to_string();
+        assert_eq!(d(600_000_000), "0.6");
+        assert_eq!(d(0), "0");
+        assert_eq!(d(1), "0.000000001");
+        assert_eq!(d(-1), "-0.000000001");
+        assert_eq!(d(-1_500_000_000), "-1.5");
+        assert_eq!(d(12_000_000_000), "12");
+        assert_eq!(d(i64::MIN), "-9223372036.854775808");
+    }
+
+    #[test]
+    fn fixed9_keeps_nine_decimals() {
+        let f = |n| NanoUsd(n).fixed9().to_string();
+        assert_eq!(f(75), "0.000000075");
+        assert_eq!(f(1_500_000_000), "1.500000000");
+        assert_eq!(f(0), "0.000000000");
+        assert_eq!(f(-75), "-0.000000075");
+    }
+
+    #[test]
+    fn tokens_add_and_ratio() {
+        let a = Tokens {
+            input_uncached: 100,
+            cache_read: 300,
+            cache_write: 100,
+            output: 7,
+        };
+        let s = a + a;
+        assert_eq!(s.input(), 1000);
+        assert_eq!(s.output, 14);
+        assert_eq!(s.cache_hit_ratio(), Some(0.6));
+        assert_eq!(Tokens::default().cache_hit_ratio(), None);
+    }
+}
