@@ -17,6 +17,7 @@ pub mod grpc_status;
 pub mod llm;
 pub mod pipeline;
 pub mod receiver;
+pub mod state;
 pub mod task;
 pub mod telemetry;
 pub mod units;

@@ -1,0 +1,312 @@
+//! The state interface: what tollgate must remember between spans, behind one narrow trait.
+//!
+//! The stages (llm dedupe, task roll-ups, alert rules, budgets) describe what one request does
+//! to shared state as a [`StateBatch`] of [`Op`]s and apply it with one
+//! [`StateStore::apply`] call; the store answers one [`OpResult`] per op. The in-memory store
+//! ([`MemoryStore`]) completes synchronously; a durable store (snapshot + log) or a Redis fleet
+//! store implements the same trait.
+//!
+//! Everything here is integer: money is exact nano-USD ([`NanoUsd`]), tokens are counts
+//! ([`Tokens`]), time is milliseconds of the caller's clock (passed in the batch, so stores and
+//! their tests never read a wall clock of their own).
+
+mod memory;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use memory::MemoryStore;
+
+use crate::units::{NanoUsd, Tokens};
+
+/// Identifies one contribution (one span): its trace id and span id. A contribution is counted
+/// at most once per key it adds to, however often it is replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct ContributionId {
+    /// The trace id (16 bytes; shorter ids are zero-padded).
+    pub trace: [u8; 16],
+    /// The span id (8 bytes; shorter ids are zero-padded).
+    pub span: [u8; 8],
+}
+
+impl ContributionId {
+    /// The id of the span `span_id` in trace `trace_id` (longer inputs are cut).
+    pub fn new(trace_id: &[u8], span_id: &[u8]) -> Self {
+        let mut id = ContributionId::default();
+        let t = trace_id.len().min(16);
+        let s = span_id.len().min(8);
+        id.trace[..t].copy_from_slice(&trace_id[..t]);
+        id.span[..s].copy_from_slice(&span_id[..s]);
+        id
+    }
+}
+
+/// A task's running totals as the store holds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TaskTotalsState {
+    /// Exact cost so far.
+    pub cost: NanoUsd,
+    /// Tokens by kind.
+    pub tokens: Tokens,
+    /// Priced LLM calls.
+    pub llm_calls: u64,
+    /// Spans with error status.
+    pub errors: u64,
+    /// Spans seen.
+    pub spans: u64,
+    /// Earliest span start, nanoseconds since the epoch (0 when unknown).
+    pub first_seen_unix_nano: u64,
+    /// Latest span end, nanoseconds since the epoch.
+    pub last_seen_unix_nano: u64,
+}
+
+/// What one span adds to its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TaskDelta {
+    /// Cost of the span's LLM call (zero when it is not one).
+    pub cost: NanoUsd,
+    /// Its tokens.
+    pub tokens: Tokens,
+    /// 1 for a priced LLM call.
+    pub llm_calls: u64,
+    /// 1 for an error span.
+    pub errors: u64,
+    /// 1 for every span.
+    pub spans: u64,
+    /// The span's start, nanoseconds since the epoch (0 when unknown).
+    pub start_unix_nano: u64,
+    /// The span's end, nanoseconds since the epoch.
+    pub end_unix_nano: u64,
+}
+
+/// A budget period: the budget's name, the values of its key attributes, and the start of the
+/// period (unix milliseconds) it counts in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BudgetKey {
+    /// The budget's name.
+    pub budget: Arc<str>,
+    /// The values of its key attributes, in the budget's order.
+    pub key_values: Vec<Arc<str>>,
+    /// Start of the period, unix milliseconds.
+    pub period_start_ms: u64,
+}
+
+/// One operation of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Adds `delta` to task `task` unless `id` was already added to it; answers
+    /// [`OpResult::Task`] with the totals after (the same totals, `replayed: true`, for a
+    /// replay).
+    AddToTask {
+        /// The task id.
+        task: Arc<str>,
+        /// The contribution.
+        id: ContributionId,
+        /// What it adds.
+        delta: TaskDelta,
+    },
+    /// Forgets a task's totals, its contributions and its markers (the task ended).
+    EndTask {
+        /// The task id.
+        task: Arc<str>,
+    },
+    /// Sets marker `marker` on `scope` if it is not set yet (SET NX): answers
+    /// [`OpResult::Fired`] `true` exactly once per (scope, marker) until the scope ends (a task
+    /// scope ends with [`Op::EndTask`]) or `ttl_ms` passes. "Task already alerted for rule r" is
+    /// `scope = task id, marker = r`.
+    FireOnce {
+        /// The task id (or another scope name).
+        scope: Arc<str>,
+        /// What fired (e.g. a rule id).
+        marker: u64,
+        /// Forget the marker after this long; `None` keeps it until the scope ends.
+        ttl_ms: Option<u64>,
+    },
+    /// Claims a call fingerprint for `ttl_ms` (SET NX PX): answers [`OpResult::Claimed`]
+    /// `true` for the first claim, `false` while an earlier claim is alive.
+    ClaimCall {
+        /// A hash of what identifies the call (see `llm::dedupe`).
+        fingerprint: u128,
+        /// How long the claim lives.
+        ttl_ms: u64,
+    },
+    /// Adds `cost` to a budget period unless `id` was already added to it, and answers
+    /// [`OpResult::Budget`] with the totals before and after, checked against `limit` in the
+    /// same atomic step (check-and-increment).
+    AddToBudget {
+        /// The budget period.
+        key: BudgetKey,
+        /// The contribution.
+        id: ContributionId,
+        /// What it adds.
+        cost: NanoUsd,
+        /// The budget's limit, if any: `OpResult::Budget::crossed` is true when this add took
+        /// the total from at or below it to above it.
+        limit: Option<NanoUsd>,
+    },
+    /// Records a window alert as firing since `since_ms` (or clears it with `None`). Answers
+    /// [`OpResult::Done`].
+    SetFiring {
+        /// The rule name.
+        rule: Arc<str>,
+        /// The window group's fingerprint.
+        group: u64,
+        /// Firing since (unix ms), or `None` to resolve.
+        since_ms: Option<u64>,
+    },
+}
+
+/// The answer to one [`Op`], in batch order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpResult {
+    /// [`Op::AddToTask`]: the task's totals after the op.
+    Task {
+        /// The totals.
+        totals: TaskTotalsState,
+        /// True when the contribution had been added before (nothing was added now).
+        replayed: bool,
+    },
+    /// [`Op::FireOnce`]: true the first time.
+    Fired(bool),
+    /// [`Op::ClaimCall`]: true for the first claim.
+    Claimed(bool),
+    /// [`Op::AddToBudget`].
+    Budget {
+        /// The period's total before the op.
+        before: NanoUsd,
+        /// The period's total after it.
+        after: NanoUsd,
+        /// True when this op took the total over the limit.
+        crossed: bool,
+        /// True when the contribution had been added before (nothing was added now).
+        replayed: bool,
+    },
+    /// An op without an answer ([`Op::EndTask`], [`Op::SetFiring`]).
+    Done,
+}
+
+/// The operations one request applies to shared state, with the time they happen at.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StateBatch {
+    /// Milliseconds of the caller's clock (TTLs and periods are measured against it).
+    pub now_ms: u64,
+    /// The operations, applied in order.
+    pub ops: Vec<Op>,
+}
+
+impl StateBatch {
+    /// An empty batch at `now_ms`.
+    pub fn new(now_ms: u64) -> Self {
+        Self {
+            now_ms,
+            ops: Vec::new(),
+        }
+    }
+
+    /// Appends `op`; returns its index in the results.
+    pub fn push(&mut self, op: Op) -> usize {
+        self.ops.push(op);
+        self.ops.len() - 1
+    }
+
+    /// True when there is nothing to apply.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// Why a batch was not applied. The caller keeps serving either way: spans are never held back
+/// by state, and a failed batch is counted and logged by the stage.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The store did not answer within the batch's deadline.
+    #[error("the state store did not answer within the deadline")]
+    Deadline,
+    /// The store is unreachable or refused the batch.
+    #[error("state store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A boxed future of a batch's results.
+pub type Pending = Pin<Box<dyn Future<Output = Result<Vec<OpResult>, StateError>> + Send>>;
+
+/// The answer to [`StateStore::apply`]: at once (in-memory stores) or later (networked ones).
+pub enum Applied {
+    /// Done synchronously: no allocation, no await on the receive path.
+    Ready(Result<Vec<OpResult>, StateError>),
+    /// Completes later; the store enforces the deadline it was given.
+    Later(Pending),
+}
+
+impl std::fmt::Debug for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Applied::Ready(r) => f.debug_tuple("Ready").field(r).finish(),
+            Applied::Later(_) => f.write_str("Later(..)"),
+        }
+    }
+}
+
+impl Applied {
+    /// The results, awaiting them when they are not ready.
+    pub async fn wait(self) -> Result<Vec<OpResult>, StateError> {
+        match self {
+            Applied::Ready(r) => r,
+            Applied::Later(f) => f.await,
+        }
+    }
+
+    /// The results when the store answered synchronously, else the pending future back.
+    pub fn now(self) -> Result<Result<Vec<OpResult>, StateError>, Pending> {
+        match self {
+            Applied::Ready(r) => Ok(r),
+            Applied::Later(f) => Err(f),
+        }
+    }
+}
+
+/// Shared state: task totals, the dedupe memory, fire-once markers, firing window alerts and
+/// budget totals.
+///
+/// # Contract (every backend, tested for [`MemoryStore`] in `state::memory`)
+///
+/// - **Batch-oriented.** A stage collects one request's operations into one [`StateBatch`] and
+///   calls [`apply`](Self::apply) once: never one call per span. A networked backend sends the
+///   batch as one pipelined round trip (Redis: one `EVALSHA` per key group, pipelined).
+/// - **Atomic per op.** Each op is applied as one indivisible step: the check-and-increment of
+///   [`Op::AddToBudget`] and the "add unless already added" of [`Op::AddToTask`] happen in one
+///   step (Redis: one Lua script), so two collectors never both see the total under a limit
+///   and both cross it.
+/// - **Idempotent by contribution.** [`Op::AddToTask`] and [`Op::AddToBudget`] add a
+///   [`ContributionId`] (trace id + span id) at most once per key: a retried request, a replay
+///   after a restart or a second collector of the fleet never adds twice, and the answer of a
+///   replay carries `replayed: true` with the current totals.
+/// - **Fire once.** [`Op::FireOnce`] answers `Fired(true)` exactly once per (scope, marker)
+///   while the marker lives (Redis: `SET NX`).
+/// - **Dedupe with TTL.** [`Op::ClaimCall`] answers `Claimed(true)` for the first claim of a
+///   fingerprint and `false` until `ttl_ms` after it (Redis: `SET NX PX`); after the TTL the
+///   fingerprint may be claimed again.
+/// - **Exact money.** Totals are integer nano-USD, summed saturating, never through floats.
+/// - **Never blocks the receive path beyond a deadline.** `apply` itself does not wait: it
+///   returns [`Applied::Ready`] (in-memory: synchronous, no allocation beyond the results) or
+///   [`Applied::Later`] with a future that resolves by `deadline` at the latest, with
+///   [`StateError::Deadline`] when the backend did not answer in time. The stage then carries
+///   on without the answer (spans flow; the miss is counted).
+/// - **Durable backends** make every applied batch survive `kill -9` (snapshot + append-only
+///   log, or an embedded store) and restore it at start; [`MemoryStore`] forgets on restart.
+pub trait StateStore: Send + Sync + 'static {
+    /// Applies `batch` (see the contract above); results are in op order.
+    fn apply(&self, batch: StateBatch, deadline: Instant) -> Applied;
+
+    /// A task's totals, if the store holds the task (the read side; not on the span path).
+    fn task_totals(&self, task: &str) -> Option<TaskTotalsState>;
+
+    /// A budget period's total (zero when nothing was added).
+    fn budget_total(&self, key: &BudgetKey) -> NanoUsd;
+
+    /// Every window alert recorded as firing: (rule, group, since ms), for restoring window
+    /// state after a restart.
+    fn firing(&self) -> Vec<(Arc<str>, u64, u64)>;
+}
