@@ -13,8 +13,8 @@ pub struct Cli {
         long,
         short = 'c',
         global = true,
-        env = crate::config::ENV_CONFIG,
-        default_value = crate::config::DEFAULT_PATH,
+        env = crate::app::config::ENV_CONFIG,
+        default_value = crate::app::config::DEFAULT_PATH,
         value_name = "PATH"
     )]
     pub config: PathBuf,

@@ -5,8 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tollgate::app::config::Config;
 use tollgate::cli::{Cli, Command};
-use tollgate::config::{init_logging, Config, ConfigError};
+use tollgate::config::{init_logging, ConfigError};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

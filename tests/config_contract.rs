@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use tollgate::config::Config;
+use tollgate::app::config::Config;
 
 fn env() -> HashMap<&'static str, &'static str> {
     HashMap::from([

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use tollgate::config::{parse_str, Config, ConfigError, IssueKind, Secret};
+use tollgate::app::config::Config;
+use tollgate::config::{parse_str, ConfigError, IssueKind, Secret};
 
 fn env(pairs: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
     pairs.iter().copied().collect()

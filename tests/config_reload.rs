@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch::Receiver;
-use tollgate::config::{watch, Config, ReloadMetrics};
+use tollgate::app::config::{watch, Config, ReloadMetrics};
 
 /// Only to avoid hanging forever; no test depends on how fast a reload happens.
 const GIVE_UP: Duration = Duration::from_secs(30);

@@ -59,7 +59,7 @@ impl LogConfig {
         })
     }
 
-    pub(super) fn validate(&self) -> Vec<Issue> {
+    pub(crate) fn validate(&self) -> Vec<Issue> {
         match self.filter(None) {
             Ok(_) => Vec::new(),
             Err(e) => vec![Issue::invalid("log.level", e.to_string())],

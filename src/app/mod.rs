@@ -15,7 +15,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::config::Config;
+pub mod config;
+
+use self::config::Config;
 use crate::export::{ExportBatch, ExporterKind, Exporters};
 use crate::pipeline::process::Processing;
 use crate::pipeline::{Built, Fanout, MemoryPermit, Pipeline, TraceSink, Variant};
@@ -193,7 +195,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         });
     }
 
-    let mut reloads = crate::config::watch(config_path, config.clone());
+    let mut reloads = self::config::watch(config_path, config.clone());
     readiness.mark_ready();
     info!(
         exporters = config.exporters.len(),

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::{Config, Issue};
+use super::Config;
+use crate::config::Issue;
 
 /// Every problem found in `config`.
 pub(super) fn all(config: &Config) -> Vec<Issue> {
@@ -95,7 +96,8 @@ fn same_port(a: SocketAddr, b: SocketAddr) -> bool {
 mod tests {
     use std::collections::HashMap;
 
-    use crate::config::{Config, ConfigError, IssueKind};
+    use super::super::Config;
+    use crate::config::{ConfigError, IssueKind};
 
     fn issues(text: &str) -> Vec<crate::config::Issue> {
         match Config::from_str_with_env(text, &HashMap::<&str, &str>::new()) {

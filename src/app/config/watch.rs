@@ -15,7 +15,8 @@ use serde::Deserialize;
 use tokio::sync::watch as tokio_watch;
 use tracing::{info, warn};
 
-use super::{Config, Issue};
+use super::Config;
+use crate::config::Issue;
 
 /// Every this many polls the content is compared even when mtime and size are unchanged.
 const FULL_COMPARE_EVERY: u32 = 5;
@@ -35,7 +36,7 @@ pub struct ReloadConfig {
     /// still reloads).
     #[serde(
         default = "default_poll_interval",
-        deserialize_with = "super::duration::deserialize"
+        deserialize_with = "crate::config::duration::deserialize"
     )]
     pub poll_interval: Duration,
 }
@@ -180,7 +181,8 @@ fn apply(path: &Path, content: &[u8], tx: &tokio_watch::Sender<Arc<Config>>) {
             if text.trim().is_empty() {
                 return Err("the file is empty".to_owned());
             }
-            Config::from_str_with_env(text, &super::ProcessEnv).map_err(|e| e.reasons().join("; "))
+            Config::from_str_with_env(text, &crate::config::ProcessEnv)
+                .map_err(|e| e.reasons().join("; "))
         });
     match loaded {
         Ok(config) => {
@@ -306,7 +308,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tollgate.toml");
         std::fs::write(&path, cfg("1.0")).unwrap();
-        let initial = Config::from_str_with_env(&cfg("1.0"), &super::super::ProcessEnv).unwrap();
+        let initial = Config::from_str_with_env(&cfg("1.0"), &crate::config::ProcessEnv).unwrap();
         let mut rx = watch(&path, initial);
         let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
         {
