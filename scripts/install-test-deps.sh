@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
 # Installs everything the tests need, idempotently. Safe to run repeatedly.
+# Every real program a Rust test needs (tests/require/mod.rs: `require::program`) is installed
+# here from Debian: under CI=true a test whose program is missing fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# program -> Debian package
+declare -A programs=(
+  [prometheus]=prometheus
+  [promtool]=prometheus
+  [prometheus-alertmanager]=prometheus-alertmanager
+  [chromium]=chromium
+  [docker-compose]=docker-compose
+  [openssl]=openssl
+  [python3]=python3
+)
 need_apt=()
-command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
-command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
-command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
-command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
-command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
+for program in "${!programs[@]}"; do
+  command -v "$program" >/dev/null 2>&1 || need_apt+=("${programs[$program]}")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
+  mapfile -t need_apt < <(printf '%s\n' "${need_apt[@]}" | sort -u)
   echo "== apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  for program in "${!programs[@]}"; do
+    command -v "$program" >/dev/null 2>&1 || { echo "install-test-deps: $program still missing" >&2; exit 1; }
+  done
 fi
 
 if [ -f tests/e2e/install.sh ]; then

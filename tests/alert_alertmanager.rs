@@ -2,6 +2,7 @@
 //! whose three $0.20 LLM calls add up to $0.60 > $0.50, and none for a $0.30 task.
 
 mod alert_support;
+mod require;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -34,12 +35,8 @@ fn free_port() -> u16 {
 }
 
 fn find_binary() -> Option<String> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(BINARY))
-            .find(|p| p.is_file())
-            .map(|p| p.display().to_string())
-    })
+    require::program(BINARY, "apt-get install prometheus-alertmanager")
+        .map(|p| p.display().to_string())
 }
 
 async fn start_alertmanager(bin: &str) -> Alertmanager {
@@ -94,9 +91,6 @@ async fn query(url: &str, alertname: &str) -> Vec<serde_json::Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alertmanager_gets_exactly_one_alert_for_the_task_over_budget() {
     let Some(bin) = find_binary() else {
-        eprintln!(
-            "SKIPPED: `{BINARY}` is not installed (apt-get install -y prometheus-alertmanager)."
-        );
         return;
     };
     rustls::crypto::ring::default_provider()
@@ -193,9 +187,6 @@ async fn alertmanager_gets_exactly_one_alert_for_the_task_over_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alertmanager_shows_a_window_alert_while_it_fires_and_drops_it_once_resolved() {
     let Some(bin) = find_binary() else {
-        eprintln!(
-            "SKIPPED: `{BINARY}` is not installed (apt-get install -y prometheus-alertmanager)."
-        );
         return;
     };
     rustls::crypto::ring::default_provider()
@@ -247,4 +238,13 @@ async fn alertmanager_shows_a_window_alert_while_it_fires_and_drops_it_once_reso
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(alerts.is_empty(), "{alerts:#?}");
+}
+
+/// Issue 18 point 7: without `prometheus-alertmanager` this test fails under CI=true and skips loudly locally.
+#[test]
+fn without_prometheus_alertmanager_it_fails_under_ci() {
+    require::assert_missing_program_fails_under_ci(
+        "alertmanager_gets_exactly_one_alert_for_the_task_over_budget",
+        "prometheus-alertmanager",
+    );
 }

@@ -8,9 +8,11 @@
 //!
 //! The deploy rule files are loaded with their group `interval: 1m` rewritten to `1s` so the
 //! test need not wait minutes for an evaluation; the expressions are the deploy ones.
-//! Skips (with a message) only when `prometheus` is not installed.
+//! Needs `prometheus` (and python3): `require::program` fails the test under CI=true when it is
+//! missing and skips loudly otherwise.
 
 mod live_support;
+mod require;
 
 use std::path::Path;
 use std::process::Command;
@@ -85,11 +87,10 @@ fn write_prometheus_config(dir: &Path, admin: &str) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_exact_totals_and_every_dashboard_query_has_data() {
-    if !installed("prometheus") {
-        eprintln!(
-            "SKIPPED: prometheus is not installed (run scripts/install-test-deps.sh or \
-             apt-get install -y prometheus)."
-        );
+    if require::program("prometheus", "apt-get install prometheus").is_none() {
+        return;
+    }
+    if require::program("python3", "apt-get install python3").is_none() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -251,4 +252,13 @@ retry = {{ initial_interval = "100ms", max_interval = "200ms", max_elapsed_time 
 
     drop(prometheus);
     drop(tg);
+}
+
+/// Issue 18 point 7: without `prometheus` this test fails under CI=true and skips loudly locally.
+#[test]
+fn without_prometheus_it_fails_under_ci() {
+    require::assert_missing_program_fails_under_ci(
+        "prometheus_scrapes_exact_totals_and_every_dashboard_query_has_data",
+        "prometheus",
+    );
 }

@@ -1,9 +1,11 @@
 //! The status page of the real binary, rendered by headless Chromium (Debian `chromium`): after
 //! LLM traffic with known exact costs, the DOM shows the expected spend, cache-hit ratio, task
 //! trace links, alerts and receiver counts; a screenshot is written to `target/status-page.png`.
-//! Skips (with a message) only when `chromium` is not installed (scripts/install-test-deps.sh).
+//! Needs `chromium` (scripts/install-test-deps.sh): `require::program` fails the test under
+//! CI=true when it is missing and skips loudly otherwise.
 
 mod live_support;
+mod require;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,11 +46,7 @@ async fn chromium(args: &[&str], url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_page_shows_the_expected_numbers_in_chromium() {
-    if !installed("chromium") {
-        eprintln!(
-            "SKIPPED: chromium is not installed (run scripts/install-test-deps.sh or \
-             apt-get install -y chromium)."
-        );
+    if require::program("chromium", "apt-get install chromium").is_none() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -128,4 +126,13 @@ async fn status_page_shows_the_expected_numbers_in_chromium() {
     println!("status page screenshot: {}", shot.display());
     eprintln!("status page screenshot: {}", shot.display());
     drop(tg);
+}
+
+/// Issue 18 point 7: without `chromium` this test fails under CI=true and skips loudly locally.
+#[test]
+fn without_chromium_it_fails_under_ci() {
+    require::assert_missing_program_fails_under_ci(
+        "status_page_shows_the_expected_numbers_in_chromium",
+        "chromium",
+    );
 }

@@ -18,16 +18,6 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
-/// Whether `program` is on PATH.
-pub fn installed(program: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// A child process killed (by its PID) and reaped when dropped, also when a test panics.
 pub struct Proc {
     pub name: &'static str,
