@@ -8,6 +8,7 @@
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod alert;
 pub mod app;
 pub mod cli;

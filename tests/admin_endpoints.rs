@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tollgate::telemetry::admin::{AdminServer, Readiness, METRICS_CONTENT_TYPE};
+use tollgate::admin::server::{AdminServer, Readiness, METRICS_CONTENT_TYPE};
 
 const GIVE_UP: Duration = Duration::from_secs(30);
 

@@ -38,7 +38,7 @@ fn check_container_config(path: &str) {
         );
     }
     let receivers: tollgate::receiver::ReceiversConfig = section(&doc, "receivers");
-    let admin: tollgate::telemetry::AdminConfig = section(&doc, "admin");
+    let admin: tollgate::admin::AdminConfig = section(&doc, "admin");
     let _: tollgate::pipeline::PipelineConfig = section(&doc, "pipeline");
     let metrics: MetricsConfig = section(&doc, "metrics");
     metrics.validate().unwrap();

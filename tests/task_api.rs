@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use alert_support::{engine, TestSpan};
 use tokio_stream::wrappers::TcpListenerStream;
-use tollgate::task::api::{TaskList, TaskView};
-use tollgate::task::grpc::pb::{GetTaskRequest, WatchAlertsRequest};
-use tollgate::task::grpc::{TaskService, TaskServiceClient};
+use tollgate::admin::task_grpc::pb::{GetTaskRequest, WatchAlertsRequest};
+use tollgate::admin::task_grpc::{TaskService, TaskServiceClient};
+use tollgate::admin::task_http::{TaskList, TaskView};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_and_grpc_report_the_exact_running_cost() {
@@ -29,7 +29,7 @@ async fn http_and_grpc_report_the_exact_running_cost() {
 
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_addr = http.local_addr().unwrap();
-    let router = tollgate::task::api::router(engine.tracker().clone());
+    let router = tollgate::admin::task_http::router(engine.tracker().clone());
     tokio::spawn(async move { axum::serve(http, router).await.unwrap() });
 
     let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! # async fn demo(listener: tokio::net::TcpListener) -> std::io::Result<()> {
-//! use tollgate::telemetry::admin::{AdminServer, Readiness};
+//! use tollgate::admin::server::{AdminServer, Readiness};
 //! let readiness = Readiness::new();
 //! let token = tokio_util::sync::CancellationToken::new();
 //! let server = AdminServer::new(readiness.clone())
@@ -88,7 +88,7 @@ impl ProcessMetrics {
     /// Metric name.
     pub const UP: &'static str = "tollgate_up";
 
-    /// The process-wide instance, registered in [`super::registry`] on first use.
+    /// The process-wide instance, registered in [`crate::telemetry::registry`] on first use.
     pub fn get() -> &'static Self {
         static METRICS: LazyLock<ProcessMetrics> = LazyLock::new(|| {
             let build_info = IntGaugeVec::new(
@@ -102,7 +102,7 @@ impl ProcessMetrics {
             let up = IntGauge::new(ProcessMetrics::UP, "1 while tollgate is running.")
                 .expect("static metric definition is valid");
             up.set(1);
-            let registry = super::registry();
+            let registry = crate::telemetry::registry();
             registry
                 .register(Box::new(build_info.clone()))
                 .expect("metric is registered once");
@@ -159,7 +159,7 @@ impl AdminServer {
 
 /// `/metrics`: the whole registry in the Prometheus text format.
 async fn metrics() -> impl IntoResponse {
-    let families = super::registry().gather();
+    let families = crate::telemetry::registry().gather();
     let mut body = Vec::new();
     match TextEncoder::new().encode(&families, &mut body) {
         Ok(()) => (

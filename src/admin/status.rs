@@ -23,10 +23,10 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use super::recent::{RecentSpend, Usage};
 use crate::alert::{Alert, AlertEngine, AlertState, Scope};
 use crate::export::Exporters;
 use crate::task::{TaskStatus, TaskSummary, TaskTracker};
+use crate::telemetry::recent::{RecentSpend, Usage};
 use crate::units::NanoUsd;
 
 /// Costliest tasks shown.
@@ -433,7 +433,7 @@ impl StatusPage {
             top_tasks,
             alerts: self.firing_alerts(now_ms),
             exporters,
-            receivers: receiver_counts(&super::registry().gather()),
+            receivers: receiver_counts(&crate::telemetry::registry().gather()),
         }
     }
 }

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use crate::alert::{Alert, AlertEngine};
 
-use super::{TaskStatus, TaskSummary, TaskTracker};
+use crate::task::{TaskStatus, TaskSummary, TaskTracker};
 use crate::units::NanoUsd;
 
 /// The generated protobuf and tonic types of package `tollgate.v1`.

@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::{EndReason, TaskStatus, TaskSummary, TaskTracker};
+use crate::task::{EndReason, TaskStatus, TaskSummary, TaskTracker};
 use crate::units::NanoUsd;
 
 /// Most tasks one list call returns.

@@ -15,8 +15,8 @@
 //! let engine = Arc::new(AlertEngine::new(&cfg.alerts, tracker.clone())?);
 //! tokio::spawn(tracker.clone().run_sweeper(cancel.clone()));   // ends tasks
 //! tokio::spawn(engine.clone().run(cancel.clone()));            // window ticks
-//! admin_router.merge(task::api::router(tracker.clone()));      // HTTP API
-//! grpc.add_service(task::grpc::TaskService::server(engine.clone()));
+//! admin_router.merge(admin::task_http::router(tracker.clone()));      // HTTP API
+//! grpc.add_service(admin::task_grpc::TaskService::server(engine.clone()));
 //! // per span: rules.extract_attributes(&span, &mut attrs); fill SpanInput;
 //! //           let extra = engine.observe(&input); append `extra` to the span's bytes.
 //! ```

@@ -18,14 +18,14 @@ use tracing::{info, warn};
 pub mod config;
 
 use self::config::Config;
+use crate::admin::server::{AdminServer, Readiness};
+use crate::admin::status::StatusPage;
 use crate::export::{ExportBatch, ExporterKind, Exporters};
 use crate::pipeline::process::Processing;
 use crate::pipeline::{Built, Fanout, MemoryPermit, Pipeline, TraceSink, Variant};
 use crate::receiver::grpc::GrpcReceiver;
 use crate::receiver::http::HttpReceiver;
 use crate::task::{SystemClock, TaskTracker};
-use crate::telemetry::admin::{AdminServer, Readiness};
-use crate::telemetry::status::StatusPage;
 
 /// The exporters as the pipeline's fan-out: exporters grouped by the variant of a request they
 /// want (their `spans` filter, and the Langfuse extras for `kind = "langfuse"`); each variant is
@@ -165,11 +165,12 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     let receivers_stop = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     let admin_task = admin_listener.map(|listener| {
-        let grpc_api =
-            tonic::service::Routes::new(crate::task::grpc::TaskService::server(engine.clone()))
-                .into_axum_router();
+        let grpc_api = tonic::service::Routes::new(crate::admin::task_grpc::TaskService::server(
+            engine.clone(),
+        ))
+        .into_axum_router();
         let server = AdminServer::new(readiness.clone())
-            .merge(crate::task::api::router(tracker.clone()))
+            .merge(crate::admin::task_http::router(tracker.clone()))
             .merge(status.clone().router())
             .merge(grpc_api);
         tokio::spawn(server.serve(listener, admin_stop.clone()))

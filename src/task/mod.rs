@@ -5,12 +5,10 @@
 //! The pipeline turns each span (and its pricing outcome) into a [`SpanInput`]; the alert engine
 //! feeds it to the [`TaskTracker`], which keeps at most `max_active` tasks in sharded maps, ends
 //! them after an idle timeout or once their root span has arrived and a grace period passed, and
-//! keeps recently ended tasks queryable ([`api`] over HTTP, [`grpc`] over gRPC). The root span of
+//! keeps recently ended tasks queryable (the task API in `admin`, over HTTP and gRPC). The root span of
 //! a task carries the roll-up ([`rollup`]).
 
-pub mod api;
 mod clock;
-pub mod grpc;
 mod metrics;
 pub mod rollup;
 mod tracker;

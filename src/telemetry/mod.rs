@@ -1,11 +1,10 @@
 //! tollgate's own telemetry: the Prometheus registry every component registers its metrics in,
-//! and the admin HTTP listener.
+//! the LLM metrics, their cardinality guard and the last hour of spend. The read side that
+//! serves them (admin listener, status page) is [`crate::admin`].
 
-pub mod admin;
 pub mod cardinality;
 pub mod llm_metrics;
 pub mod recent;
-pub mod status;
 
 use std::sync::LazyLock;
 
@@ -15,25 +14,4 @@ static REGISTRY: LazyLock<prometheus::Registry> = LazyLock::new(prometheus::Regi
 /// here once (in a `LazyLock`), so each module owns its metric definitions.
 pub fn registry() -> &'static prometheus::Registry {
     &REGISTRY
-}
-
-/// `[admin]`: the admin HTTP listener.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminConfig {
-    /// Listen address for `/healthz`, `/readyz`, `/metrics`, `/api/v1/…` and the status page.
-    #[serde(default = "default_admin_listen")]
-    pub listen: String,
-}
-
-fn default_admin_listen() -> String {
-    "127.0.0.1:9464".into()
-}
-
-impl Default for AdminConfig {
-    fn default() -> Self {
-        Self {
-            listen: default_admin_listen(),
-        }
-    }
 }

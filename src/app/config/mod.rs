@@ -38,7 +38,7 @@ pub struct Config {
     pub receivers: crate::receiver::ReceiversConfig,
     /// `[admin]`: the admin listener (health, metrics, API).
     #[serde(default)]
-    pub admin: crate::telemetry::AdminConfig,
+    pub admin: crate::admin::AdminConfig,
     /// `[pipeline]`: memory budget and processing.
     #[serde(default)]
     pub pipeline: crate::pipeline::PipelineConfig,
