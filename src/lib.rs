@@ -19,6 +19,7 @@ pub mod llm;
 pub mod pipeline;
 pub mod receiver;
 pub mod state;
+pub mod storage;
 pub mod task;
 pub mod telemetry;
 pub mod units;

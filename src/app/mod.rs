@@ -20,7 +20,7 @@ pub mod config;
 use self::config::Config;
 use crate::admin::server::{AdminServer, Readiness};
 use crate::admin::status::StatusPage;
-use crate::export::{ExportBatch, ExporterKind, Exporters};
+use crate::export::{ExportBatch, ExporterKind, Exporters, Queued};
 use crate::pipeline::process::Processing;
 use crate::pipeline::{Built, Fanout, MemoryPermit, Pipeline, TraceSink, Variant};
 use crate::receiver::grpc::GrpcReceiver;
@@ -77,21 +77,24 @@ impl Fanout for ExportFanout {
         self.exporters.has_room(bytes)
     }
 
-    fn dispatch(&self, built: &mut [Option<Built>], spans: usize, permit: MemoryPermit) {
+    fn dispatch(&self, built: &mut [Option<Built>], spans: usize, permit: MemoryPermit) -> Queued {
         if let ([only], [group]) = (&mut *built, self.groups.as_slice()) {
             // One variant (the usual case): the batch owns the permit, as with no filter at all.
-            match only.take() {
+            return match only.take() {
                 Some(b) => {
                     self.exporters
                         .count_filtered(group, spans - b.spans.min(spans));
                     let batch = ExportBatch::new(b.bytes, b.spans).with_guard(Box::new(permit));
-                    self.exporters.dispatch_to(group, Arc::new(batch));
+                    self.exporters.dispatch_to(group, Arc::new(batch))
                 }
-                None => self.exporters.count_filtered(group, spans),
-            }
-            return;
+                None => {
+                    self.exporters.count_filtered(group, spans);
+                    Queued::default()
+                }
+            };
         }
         let permit = Arc::new(permit);
+        let mut queued = Queued::default();
         for (group, b) in self.groups.iter().zip(built.iter_mut()) {
             match b.take() {
                 Some(b) => {
@@ -99,11 +102,15 @@ impl Fanout for ExportFanout {
                         .count_filtered(group, spans - b.spans.min(spans));
                     let batch =
                         ExportBatch::new(b.bytes, b.spans).with_guard(Box::new(permit.clone()));
-                    self.exporters.dispatch_to(group, Arc::new(batch));
+                    queued.merge(self.exporters.dispatch_to(group, Arc::new(batch)));
+                    if queued.refused {
+                        break;
+                    }
                 }
                 None => self.exporters.count_filtered(group, spans),
             }
         }
+        queued
     }
 }
 

@@ -9,8 +9,8 @@ use tokio_util::task::TaskTracker;
 
 use super::config::{BatchConfig, RetryConfig};
 use super::metrics::ExporterMetrics;
-use super::queue::BatchQueue;
-use super::retry::{deadline_reached, send_with_retry, RetryCtx};
+use super::queue::{ExportQueue, Item};
+use super::retry::{deadline_reached, send_with_retry, Final, RetryCtx};
 use super::transport::{Body, Transport};
 use super::ExportBatch;
 use crate::wire::{batch, scan};
@@ -18,7 +18,7 @@ use crate::wire::{batch, scan};
 /// Everything one exporter's worker and its send tasks share.
 pub(crate) struct Shared {
     pub name: String,
-    pub queue: Arc<BatchQueue>,
+    pub queue: Arc<ExportQueue>,
     pub transport: Arc<dyn Transport>,
     pub metrics: Arc<ExporterMetrics>,
     pub batch: BatchConfig,
@@ -40,6 +40,10 @@ impl Shared {
 
     fn drop_all(&self, parts: &[Arc<ExportBatch>], reason: &'static str, detail: &str) {
         let spans: usize = parts.iter().map(|b| b.spans).sum();
+        self.drop_spans(spans, reason, detail);
+    }
+
+    fn drop_spans(&self, spans: usize, reason: &'static str, detail: &str) {
         if spans > 0 {
             self.metrics.drop_spans(&self.name, spans, reason, detail);
         }
@@ -52,16 +56,16 @@ pub(crate) async fn run(shared: Arc<Shared>, concurrency: usize, tracker: TaskTr
     while let Some((first, n, bytes)) = shared.queue.pop().await {
         shared.set_queue_gauges(n, bytes);
         let until = Instant::now() + shared.batch.timeout;
-        let mut spans = first.spans;
-        let mut size = first.bytes.len();
+        let mut spans = first.batch.spans;
+        let mut size = first.batch.bytes.len();
         let mut parts = vec![first];
         while spans < shared.batch.max_spans && size < shared.batch.max_bytes {
             let room = shared.batch.max_bytes - size;
             match shared.queue.pop_more(room, until).await {
                 Some((b, n, bytes)) => {
                     shared.set_queue_gauges(n, bytes);
-                    spans += b.spans;
-                    size += b.bytes.len();
+                    spans += b.batch.spans;
+                    size += b.batch.bytes.len();
                     parts.push(b);
                 }
                 None => break,
@@ -74,11 +78,11 @@ pub(crate) async fn run(shared: Arc<Shared>, concurrency: usize, tracker: TaskTr
             p = slots.clone().acquire_owned() => p.ok(),
         };
         let Some(permit) = permit else {
-            shared.drop_all(
-                &parts,
-                "shutdown",
-                "shutdown deadline passed before sending",
-            );
+            if shared.queue.is_disk() {
+                // Not dropped: it stays queued on disk for the next start.
+                break;
+            }
+            shared.drop_spans(spans, "shutdown", "shutdown deadline passed before sending");
             let rest = shared.queue.clear();
             shared.set_queue_gauges(0, 0);
             shared.drop_all(&rest, "shutdown", "shutdown deadline passed before sending");
@@ -90,20 +94,18 @@ pub(crate) async fn run(shared: Arc<Shared>, concurrency: usize, tracker: TaskTr
 
 /// Sends one concatenated request (split when over `max_request_bytes`); `parts` (and so their
 /// memory permits) live until every attempt is over.
-async fn send_parts(
-    shared: Arc<Shared>,
-    parts: Vec<Arc<ExportBatch>>,
-    _permit: OwnedSemaphorePermit,
-) {
-    let body = Body::new(parts.iter().map(|b| b.bytes.clone()).collect());
-    let total_spans: usize = parts.iter().map(|b| b.spans).sum();
+async fn send_parts(shared: Arc<Shared>, parts: Vec<Item>, _permit: OwnedSemaphorePermit) {
+    let body = Body::new(parts.iter().map(|b| b.batch.bytes.clone()).collect());
+    let total_spans: usize = parts.iter().map(|b| b.batch.spans).sum();
     let ctx = RetryCtx {
         name: &shared.name,
         retry: &shared.retry,
         timeout: shared.timeout,
         metrics: &shared.metrics,
         shutdown: shared.shutdown.clone(),
+        persistent: shared.queue.is_disk(),
     };
+    let mut kept = false;
     match shared.max_request_bytes {
         Some(max) if body.len() > max => {
             let body = body.to_bytes();
@@ -111,17 +113,26 @@ async fn send_parts(
                 Ok(index) => {
                     for part in batch::split(&body, &index, max) {
                         let spans = scan(&part).map_or(0, |i| i.spans.len());
-                        send_with_retry(shared.transport.as_ref(), part.into(), spans, &ctx).await;
+                        let done =
+                            send_with_retry(shared.transport.as_ref(), part.into(), spans, &ctx)
+                                .await;
+                        kept |= done == Final::Kept;
                     }
                 }
                 Err(e) => {
-                    shared.drop_all(&parts, "invalid_data", &e.to_string());
+                    shared.drop_spans(total_spans, "invalid_data", &e.to_string());
                 }
             }
         }
         _ => {
-            send_with_retry(shared.transport.as_ref(), body, total_spans, &ctx).await;
+            let done = send_with_retry(shared.transport.as_ref(), body, total_spans, &ctx).await;
+            kept = done == Final::Kept;
         }
+    }
+    // Delivered or given up on (counted): a disk queue forgets them. Kept (shutdown deadline):
+    // they stay queued on disk, and are sent again (in full) after the next start.
+    if !kept {
+        shared.queue.ack(&parts);
     }
     drop(parts);
 }

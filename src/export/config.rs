@@ -21,6 +21,7 @@
 //! # max_request_bytes = 4194304     # split larger requests (tempo default 4 MiB, else unlimited)
 //! # batch = { max_spans = 8192, max_bytes = 4194304, timeout = "200ms" }
 //! # queue = { max_bytes = 67108864, max_batches = 1024 }
+//! # queue = { kind = "disk", path = "/var/lib/tollgate/queues/langfuse", max_size = "2GiB", durability = "synced" }
 //! # retry = { initial_interval = "1s", max_interval = "30s", max_elapsed_time = "300s" }
 //! ```
 
@@ -170,18 +171,60 @@ impl Default for BatchConfig {
     }
 }
 
-/// `queue`: the exporter's own bounded queue; when full, new batches are dropped for this
-/// exporter only (`reason="queue_full"`). When every exporter's queue is full, receivers refuse
-/// new requests with a retryable answer.
+/// `queue`: the exporter's own bounded queue. In memory (the default), when full, new batches are
+/// dropped for this exporter only (`reason="queue_full"`), and receivers refuse new requests with
+/// a retryable answer once every exporter's queue is full. On disk (`kind = "disk"`), a request is
+/// acknowledged only once it is written to this queue; when the queue is full (`max_size`) or the
+/// disk is, receivers refuse it with a retryable answer — nothing accepted is dropped.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
-    /// Most bytes of span data waiting for this exporter.
+    /// `memory` (default) or `disk`.
+    #[serde(default)]
+    pub kind: QueueKind,
+    /// Memory queue: most bytes of span data waiting for this exporter.
     #[serde(default = "default_queue_bytes")]
     pub max_bytes: usize,
-    /// Most batches waiting for this exporter.
+    /// Memory queue: most batches waiting for this exporter.
     #[serde(default = "default_queue_batches")]
     pub max_batches: usize,
+    /// Disk queue: its directory (default `<[storage] dir>/queues/<exporter name>`).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Disk queue: most bytes its files may take, e.g. `"2GiB"` (default 1 GiB).
+    #[serde(default = "default_max_size")]
+    pub max_size: bytesize::ByteSize,
+    /// Disk queue: `written` (default: acknowledged once in the OS page cache; survives a crash
+    /// of tollgate, not of the machine) or `synced` (acknowledged once fsync'ed; survives power
+    /// loss). Syncs are grouped: one fsync covers every request written before it.
+    #[serde(default)]
+    pub durability: Durability,
+    /// Disk queue with `synced`: the longest a written request waits before its fsync starts
+    /// (a longer wait puts more requests into one fsync), e.g. `"2ms"`.
+    #[serde(default = "default_sync_delay", deserialize_with = "duration")]
+    pub sync_max_delay: Duration,
+}
+
+/// Where an exporter's queue lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueKind {
+    /// In memory: lost on restart.
+    #[default]
+    Memory,
+    /// On disk: survives restarts (`kill -9` included).
+    Disk,
+}
+
+/// When a disk queue acknowledges a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Once written to the file (the OS page cache).
+    #[default]
+    Written,
+    /// Once fsync'ed.
+    Synced,
 }
 
 fn default_queue_bytes() -> usize {
@@ -190,12 +233,23 @@ fn default_queue_bytes() -> usize {
 fn default_queue_batches() -> usize {
     1024
 }
+fn default_max_size() -> bytesize::ByteSize {
+    bytesize::ByteSize::gib(1)
+}
+fn default_sync_delay() -> Duration {
+    Duration::from_millis(2)
+}
 
 impl Default for QueueConfig {
     fn default() -> Self {
         Self {
+            kind: QueueKind::default(),
             max_bytes: default_queue_bytes(),
             max_batches: default_queue_batches(),
+            path: None,
+            max_size: default_max_size(),
+            durability: Durability::default(),
+            sync_max_delay: default_sync_delay(),
         }
     }
 }

@@ -25,6 +25,10 @@ pub const QUEUE_LENGTH: &str = "tollgate_exporter_queue_length";
 pub const QUEUE_BYTES: &str = "tollgate_exporter_queue_bytes";
 /// The exporter's queue capacity in bytes.
 pub const QUEUE_CAPACITY_BYTES: &str = "tollgate_exporter_queue_capacity_bytes";
+/// Damaged disk queue records skipped, per exporter.
+pub const QUEUE_CORRUPT_RECORDS: &str = "tollgate_exporter_queue_corrupt_records_total";
+/// Bytes the exporter's disk queue files take.
+pub const QUEUE_DISK_BYTES: &str = "tollgate_exporter_queue_disk_bytes";
 /// Time per request attempt.
 pub const REQUEST_DURATION: &str = "tollgate_exporter_request_duration_seconds";
 
@@ -37,6 +41,8 @@ pub(crate) struct Families {
     queue_len: IntGaugeVec,
     queue_bytes: IntGaugeVec,
     queue_cap: IntGaugeVec,
+    corrupt: IntCounterVec,
+    disk_bytes: IntGaugeVec,
     duration: HistogramVec,
 }
 
@@ -85,6 +91,19 @@ pub(crate) static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
             l,
         )
         .expect("valid metric"),
+        corrupt: IntCounterVec::new(
+            Opts::new(
+                QUEUE_CORRUPT_RECORDS,
+                "Damaged disk queue records (torn writes, flipped bits) skipped; each is logged with its file and offset.",
+            ),
+            l,
+        )
+        .expect("valid metric"),
+        disk_bytes: IntGaugeVec::new(
+            Opts::new(QUEUE_DISK_BYTES, "Bytes the exporter's disk queue files take."),
+            l,
+        )
+        .expect("valid metric"),
         duration: HistogramVec::new(
             HistogramOpts::new(REQUEST_DURATION, "Duration of one export request attempt.")
                 .buckets(vec![
@@ -95,10 +114,10 @@ pub(crate) static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
         .expect("valid metric"),
     };
     let r = crate::telemetry::registry();
-    for c in [&f.sent, &f.failed, &f.dropped, &f.filtered] {
+    for c in [&f.sent, &f.failed, &f.dropped, &f.filtered, &f.corrupt] {
         r.register(Box::new(c.clone())).expect("registered once");
     }
-    for g in [&f.queue_len, &f.queue_bytes, &f.queue_cap] {
+    for g in [&f.queue_len, &f.queue_bytes, &f.queue_cap, &f.disk_bytes] {
         r.register(Box::new(g.clone())).expect("registered once");
     }
     r.register(Box::new(f.duration.clone()))
@@ -139,6 +158,15 @@ impl ExporterMetrics {
             last_success: Mutex::new(None),
             last_error: Mutex::new(None),
             queue_full_log: Mutex::new((None, 0)),
+        }
+    }
+
+    /// The handles a disk queue keeps.
+    pub(crate) fn disk_metrics(&self) -> super::disk::DiskMetrics {
+        let f = &*FAMILIES;
+        super::disk::DiskMetrics {
+            corrupt: f.corrupt.with_label_values(&[self.exporter.as_str()]),
+            disk_bytes: f.disk_bytes.with_label_values(&[self.exporter.as_str()]),
         }
     }
 

@@ -11,6 +11,7 @@ mod batch;
 mod common;
 pub mod config;
 pub mod console;
+mod disk;
 mod file;
 pub mod honeycomb;
 pub mod langfuse;
@@ -33,11 +34,12 @@ use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-pub use config::{ExporterConfig, ExporterKind, SpanFilter};
+pub use config::{Durability, ExporterConfig, ExporterKind, QueueKind, SpanFilter};
 
 use common::Target;
 use metrics::ExporterMetrics;
-use queue::{BatchQueue, PushError};
+pub use queue::SyncWait;
+use queue::{BatchQueue, ExportQueue, PushError};
 use transport::Transport;
 
 /// The `User-Agent` of every request.
@@ -105,6 +107,36 @@ impl std::fmt::Debug for ExportBatch {
     }
 }
 
+/// What a dispatch needs before the request may be acknowledged.
+#[derive(Debug, Default)]
+pub struct Queued {
+    /// A disk queue could not take the batch (full, or a write failed): refuse the request
+    /// with a retryable answer.
+    pub refused: bool,
+    /// Disk queues with `durability = "synced"`: their fsyncs to wait for.
+    pub syncs: Vec<SyncWait>,
+}
+
+impl Queued {
+    /// Adds another dispatch's needs.
+    pub fn merge(&mut self, other: Queued) {
+        self.refused |= other.refused;
+        self.syncs.extend(other.syncs);
+    }
+
+    /// Waits for every fsync; true when the request may be acknowledged.
+    pub async fn wait(self) -> bool {
+        if self.refused {
+            return false;
+        }
+        let mut ok = true;
+        for s in self.syncs {
+            ok &= s.wait().await;
+        }
+        ok
+    }
+}
+
 /// One exporter after validation: where and how it sends.
 #[derive(Debug, Clone)]
 pub struct ValidatedExporter {
@@ -127,6 +159,7 @@ pub struct ValidatedExporters(Vec<ValidatedExporter>);
 /// Checks every `[[exporters]]` entry without touching files or sockets.
 pub fn validate(configs: &[ExporterConfig]) -> Result<ValidatedExporters, ExportError> {
     let mut names = HashSet::new();
+    let mut disk_paths = HashSet::new();
     let mut out = Vec::with_capacity(configs.len());
     for cfg in configs {
         let invalid = |reason: String| ExportError::Invalid {
@@ -149,6 +182,22 @@ pub fn validate(configs: &[ExporterConfig]) -> Result<ValidatedExporters, Export
             return Err(invalid(
                 "queue.max_batches and queue.max_bytes must be > 0".into(),
             ));
+        }
+        if cfg.queue.kind == config::QueueKind::Disk {
+            let Some(path) = &cfg.queue.path else {
+                return Err(invalid(
+                    "queue kind = \"disk\" needs a `path` (or a `[storage] dir` for the default)"
+                        .into(),
+                ));
+            };
+            if !disk_paths.insert(path.clone()) {
+                return Err(invalid(
+                    "two disk queues have this path; each exporter needs its own".into(),
+                ));
+            }
+            if cfg.queue.max_size.as_u64() < (1 << 20) {
+                return Err(invalid("queue.max_size must be at least 1 MiB".into()));
+            }
         }
         if cfg.timeout.is_zero() {
             return Err(invalid("timeout must be > 0".into()));
@@ -255,10 +304,11 @@ impl ValidatedExporters {
             transports.push(t);
         }
         let mut exporters = Vec::with_capacity(self.0.len());
+        // Open every disk queue before starting anything, so a locked or unwritable directory
+        // starts nothing.
         for (v, transport) in self.0.into_iter().zip(transports) {
             let cfg = v.config;
-            let queue = Arc::new(BatchQueue::new(cfg.queue.max_bytes, cfg.queue.max_batches));
-            let metrics = Arc::new(ExporterMetrics::new(&cfg.name, cfg.queue.max_bytes));
+            let (queue, metrics) = open_queue(&cfg)?;
             let shared = Arc::new(batch::Shared {
                 name: cfg.name.clone(),
                 queue: queue.clone(),
@@ -290,11 +340,43 @@ impl ValidatedExporters {
     }
 }
 
+/// The exporter's queue and metrics, as configured (a disk queue is opened here).
+fn open_queue(
+    cfg: &ExporterConfig,
+) -> Result<(Arc<ExportQueue>, Arc<ExporterMetrics>), ExportError> {
+    let q = &cfg.queue;
+    match (q.kind, &q.path) {
+        (config::QueueKind::Disk, Some(path)) => {
+            let max_size = q.max_size.as_u64();
+            let metrics = Arc::new(ExporterMetrics::new(
+                &cfg.name,
+                usize::try_from(max_size).unwrap_or(usize::MAX),
+            ));
+            let opts = disk::DiskOptions {
+                dir: path.clone(),
+                max_size,
+                durability: q.durability,
+                sync_max_delay: q.sync_max_delay,
+            };
+            let queue = disk::DiskQueue::open(&cfg.name, opts, metrics.disk_metrics())
+                .map_err(|e| ExportError::Io(format!("exporter {:?}: {e}", cfg.name)))?;
+            Ok((Arc::new(ExportQueue::Disk(queue)), metrics))
+        }
+        _ => Ok((
+            Arc::new(ExportQueue::Memory(BatchQueue::new(
+                q.max_bytes,
+                q.max_batches,
+            ))),
+            Arc::new(ExporterMetrics::new(&cfg.name, q.max_bytes)),
+        )),
+    }
+}
+
 struct Handle {
     name: String,
     kind: ExporterKind,
     spans: SpanFilter,
-    queue: Arc<BatchQueue>,
+    queue: Arc<ExportQueue>,
     metrics: Arc<ExporterMetrics>,
     worker: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
     tracker: TaskTracker,
@@ -358,33 +440,47 @@ impl Exporters {
         self.exporters.iter().map(|h| (h.kind, h.spans))
     }
 
-    /// Offers a batch to every exporter's queue without waiting. A full (or closed) queue drops
-    /// it for that exporter only, counted as `reason="queue_full"` (or `"shutdown"`).
-    pub fn dispatch(&self, batch: Arc<ExportBatch>) {
-        if batch.bytes.is_empty() || batch.spans == 0 {
-            return;
-        }
-        for h in &self.exporters {
-            Self::push(h, batch.clone());
-        }
+    /// Offers a batch to every exporter's queue without waiting. A full (or closed) memory queue
+    /// drops it for that exporter only, counted as `reason="queue_full"` (or `"shutdown"`); a
+    /// disk queue that cannot take it makes the answer [`Queued::refused`].
+    pub fn dispatch(&self, batch: Arc<ExportBatch>) -> Queued {
+        let all: Vec<usize> = (0..self.exporters.len()).collect();
+        self.dispatch_to(&all, batch)
     }
 
-    /// [`Exporters::dispatch`] to the exporters at positions `exporters` only.
-    pub fn dispatch_to(&self, exporters: &[usize], batch: Arc<ExportBatch>) {
+    /// [`Exporters::dispatch`] to the exporters at positions `exporters` only. Disk queues are
+    /// written first: when one refuses, the memory queues are not offered the batch (the client
+    /// is told to retry; the disk queues that did take it may then hold it twice).
+    pub fn dispatch_to(&self, exporters: &[usize], batch: Arc<ExportBatch>) -> Queued {
+        let mut queued = Queued::default();
         if batch.bytes.is_empty() || batch.spans == 0 {
-            return;
+            return queued;
         }
-        for h in exporters.iter().filter_map(|&i| self.exporters.get(i)) {
-            Self::push(h, batch.clone());
+        let targets = || exporters.iter().filter_map(|&i| self.exporters.get(i));
+        for h in targets().filter(|h| h.queue.is_disk()) {
+            if !Self::push(h, batch.clone(), &mut queued) {
+                queued.refused = true;
+                return queued;
+            }
         }
+        for h in targets().filter(|h| !h.queue.is_disk()) {
+            Self::push(h, batch.clone(), &mut queued);
+        }
+        queued
     }
 
-    /// True when at least one exporter's queue would take a batch of `bytes` now (or there are
-    /// no exporters). The pipeline refuses a request, with a retryable answer, only when none
-    /// would: a request accepted then is delivered somewhere, while one slow or dead backend
-    /// alone never blocks the others.
+    /// True when the request of `bytes` could be taken now: every disk queue has room for it
+    /// (a request is acknowledged only once it is in each of them), and at least one queue
+    /// would take it (or there are no exporters). A memory queue alone that is full never
+    /// blocks the others: a request accepted then is delivered somewhere.
     pub fn has_room(&self, bytes: usize) -> bool {
-        self.exporters.is_empty() || self.exporters.iter().any(|h| h.queue.has_room(bytes))
+        let disk_ok = self
+            .exporters
+            .iter()
+            .filter(|h| h.queue.is_disk())
+            .all(|h| h.queue.has_room(bytes));
+        disk_ok
+            && (self.exporters.is_empty() || self.exporters.iter().any(|h| h.queue.has_room(bytes)))
     }
 
     /// Counts `spans` spans left out by the `spans` filter of the exporters at `exporters`.
@@ -397,24 +493,31 @@ impl Exporters {
         }
     }
 
-    fn push(h: &Handle, batch: Arc<ExportBatch>) {
+    /// Queues `batch` for `h`; false when a disk queue refused it (not counted as dropped: the
+    /// request is refused).
+    fn push(h: &Handle, batch: Arc<ExportBatch>, queued: &mut Queued) -> bool {
         let spans = batch.spans;
         match h.queue.try_push(batch) {
-            Ok((n, bytes)) => {
+            Ok(p) => {
                 h.metrics
                     .queue_len
-                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+                    .set(i64::try_from(p.batches).unwrap_or(i64::MAX));
                 h.metrics
                     .queue_bytes
-                    .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+                    .set(i64::try_from(p.bytes).unwrap_or(i64::MAX));
+                queued.syncs.extend(p.wait);
+                true
             }
+            Err(_) if h.queue.is_disk() => false,
             Err(PushError::Full) => {
                 h.metrics
                     .drop_spans(&h.name, spans, "queue_full", "the exporter's queue is full");
+                true
             }
-            Err(PushError::Closed) => {
+            Err(PushError::Closed | PushError::Io) => {
                 h.metrics
                     .drop_spans(&h.name, spans, "shutdown", "the exporter is shutting down");
+                true
             }
         }
     }
@@ -435,6 +538,7 @@ impl Exporters {
             }
             h.tracker.close();
             h.tracker.wait().await;
+            h.queue.finish();
             info!(exporter = %h.name, "Exporter drained.");
         }
     }

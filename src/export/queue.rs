@@ -1,4 +1,5 @@
-//! An exporter's own bounded queue: capacity in bytes and in batches; pushing never waits.
+//! An exporter's own bounded queue: in memory (capacity in bytes and in batches) or on disk
+//! ([`super::disk`]); pushing never waits.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -30,6 +31,153 @@ pub(crate) enum PushError {
     Full,
     /// The queue was closed for shutdown.
     Closed,
+    /// The disk queue could not write (e.g. the disk is full).
+    Io,
+}
+
+/// A batch taken off a queue; `ack` identifies it to a disk queue once it is done with.
+pub(crate) struct Item {
+    pub batch: Arc<ExportBatch>,
+    pub ack: Option<u64>,
+}
+
+/// A queued batch: the queue's state after it, and what to wait for before answering the client.
+pub(crate) struct Pushed {
+    pub batches: usize,
+    pub bytes: usize,
+    pub wait: Option<SyncWait>,
+}
+
+/// Waits until a disk queue's fsync covers one write.
+pub struct SyncWait {
+    rx: tokio::sync::watch::Receiver<super::disk::Synced>,
+    ticket: u64,
+}
+
+impl SyncWait {
+    pub(crate) fn new(rx: tokio::sync::watch::Receiver<super::disk::Synced>, ticket: u64) -> Self {
+        Self { rx, ticket }
+    }
+
+    /// True once the write is synced; false if the fsync failed (or the queue went away).
+    pub async fn wait(mut self) -> bool {
+        let ticket = self.ticket;
+        match self.rx.wait_for(|s| s.outcome(ticket).is_some()).await {
+            Ok(s) => s.outcome(ticket).unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for SyncWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncWait")
+            .field("ticket", &self.ticket)
+            .finish()
+    }
+}
+
+/// An exporter's queue: in memory or on disk.
+pub(crate) enum ExportQueue {
+    Memory(BatchQueue),
+    Disk(super::disk::DiskQueue),
+}
+
+impl ExportQueue {
+    pub(crate) fn is_disk(&self) -> bool {
+        matches!(self, ExportQueue::Disk(_))
+    }
+
+    pub(crate) fn try_push(&self, batch: Arc<ExportBatch>) -> Result<Pushed, PushError> {
+        match self {
+            ExportQueue::Memory(q) => q.try_push(batch).map(|(batches, bytes)| Pushed {
+                batches,
+                bytes,
+                wait: None,
+            }),
+            ExportQueue::Disk(q) => q.try_push(batch),
+        }
+    }
+
+    pub(crate) async fn pop(&self) -> Option<(Item, usize, usize)> {
+        match self {
+            ExportQueue::Memory(q) => q
+                .pop()
+                .await
+                .map(|(batch, n, b)| (Item { batch, ack: None }, n, b)),
+            ExportQueue::Disk(q) => q.pop().await,
+        }
+    }
+
+    pub(crate) async fn pop_more(
+        &self,
+        room: usize,
+        until: Instant,
+    ) -> Option<(Item, usize, usize)> {
+        match self {
+            ExportQueue::Memory(q) => q
+                .pop_more(room, until)
+                .await
+                .map(|(batch, n, b)| (Item { batch, ack: None }, n, b)),
+            ExportQueue::Disk(q) => q.pop_more(room, until).await,
+        }
+    }
+
+    /// Done with these items (delivered or counted as dropped): a disk queue forgets them.
+    pub(crate) fn ack(&self, items: &[Item]) {
+        if let ExportQueue::Disk(q) = self {
+            q.ack(items.iter().filter_map(|i| i.ack));
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        match self {
+            ExportQueue::Memory(q) => q.close(),
+            ExportQueue::Disk(q) => q.close(),
+        }
+    }
+
+    /// After the worker stopped: a disk queue syncs and says what stays queued.
+    pub(crate) fn finish(&self) {
+        if let ExportQueue::Disk(q) = self {
+            q.finish();
+        }
+    }
+
+    /// Memory: removes everything still queued (for the shutdown deadline). Disk: nothing (what
+    /// is not delivered stays queued for the next start).
+    pub(crate) fn clear(&self) -> Vec<Arc<ExportBatch>> {
+        match self {
+            ExportQueue::Memory(q) => q.clear(),
+            ExportQueue::Disk(_) => Vec::new(),
+        }
+    }
+
+    pub(crate) fn has_room(&self, bytes: usize) -> bool {
+        match self {
+            ExportQueue::Memory(q) => q.has_room(bytes),
+            ExportQueue::Disk(q) => q.has_room(bytes),
+        }
+    }
+
+    /// (batches, bytes) waiting.
+    pub(crate) fn len(&self) -> (usize, usize) {
+        match self {
+            ExportQueue::Memory(q) => q.len(),
+            ExportQueue::Disk(q) => q.len(),
+        }
+    }
+
+    /// (max batches, max bytes).
+    pub(crate) fn capacity(&self) -> (usize, usize) {
+        match self {
+            ExportQueue::Memory(q) => q.capacity(),
+            ExportQueue::Disk(q) => (
+                usize::MAX,
+                usize::try_from(q.max_size()).unwrap_or(usize::MAX),
+            ),
+        }
+    }
 }
 
 impl BatchQueue {

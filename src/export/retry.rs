@@ -92,6 +92,8 @@ pub(crate) enum Final {
     Sent,
     /// Dropped; the reason label was already counted.
     Dropped,
+    /// Not sent before the shutdown deadline, and kept in a disk queue (not dropped).
+    Kept,
 }
 
 /// Everything the retry loop needs besides the transport.
@@ -101,6 +103,18 @@ pub(crate) struct RetryCtx<'a> {
     pub timeout: Duration,
     pub metrics: &'a ExporterMetrics,
     pub shutdown: watch::Receiver<Option<Instant>>,
+    /// The data stays in a disk queue when the shutdown deadline passes (not dropped).
+    pub persistent: bool,
+}
+
+impl RetryCtx<'_> {
+    fn shutdown_stop(&self, spans: usize, detail: &str) -> Final {
+        if self.persistent {
+            return Final::Kept;
+        }
+        self.metrics
+            .drop_spans(self.name, spans, "shutdown", detail)
+    }
 }
 
 /// Sends one request, retrying retryable failures with exponential backoff and jitter until
@@ -136,7 +150,7 @@ pub(crate) async fn send_with_retry(
         let outcome = tokio::select! {
             o = attempt => o,
             () = deadline_reached(ctx.shutdown.clone()) => {
-                return ctx.metrics.drop_spans(ctx.name, spans, "shutdown", "shutdown deadline passed");
+                return ctx.shutdown_stop(spans, "shutdown deadline passed");
             }
         };
         match outcome {
@@ -176,7 +190,7 @@ pub(crate) async fn send_with_retry(
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = deadline_reached(ctx.shutdown.clone()) => {
-                        return ctx.metrics.drop_spans(ctx.name, spans, "shutdown", &detail);
+                        return ctx.shutdown_stop(spans, &detail);
                     }
                 }
             }

@@ -147,8 +147,14 @@ pub trait Fanout: Send + Sync + 'static {
     /// `variants()[i]` (encoded, valid), or `None` when that variant holds no span; the fan-out
     /// takes what it sends. `spans` is the number of spans in the request as accepted (so an
     /// exporter's filter left out `spans - built.spans`). `permit` holds the bytes of every
-    /// variant in the memory budget until every exporter is done with them.
-    fn dispatch(&self, built: &mut [Option<Built>], spans: usize, permit: MemoryPermit);
+    /// variant in the memory budget until every exporter is done with them. The answer says
+    /// what the request must wait for (disk queue fsyncs) or that it must be refused.
+    fn dispatch(
+        &self,
+        built: &mut [Option<Built>],
+        spans: usize,
+        permit: MemoryPermit,
+    ) -> crate::export::Queued;
 
     /// False when no exporter could queue a request of `bytes` now (every queue is full): the
     /// pipeline then refuses it with a retryable answer instead of accepting data it would drop.
@@ -225,8 +231,18 @@ impl<F: Fanout, P: Processor> Pipeline<F, P> {
         &self.processor
     }
 
-    /// Validates, processes and dispatches one request synchronously (the body of `submit`).
+    /// Validates, processes and dispatches one request synchronously. Unlike `submit`, does not
+    /// wait for `durability = "synced"` disk queues to fsync it.
     pub fn handle(&self, body: Bytes, transport: Transport) -> Result<Accepted, Refused> {
+        self.handle_queued(body, transport).map(|(a, _)| a)
+    }
+
+    /// [`Pipeline::handle`], also answering what to wait for before acknowledging.
+    fn handle_queued(
+        &self,
+        body: Bytes,
+        transport: Transport,
+    ) -> Result<(Accepted, crate::export::Queued), Refused> {
         let receiver = transport.receiver();
         let index = crate::wire::scan(&body).map_err(|e| Refused::Invalid(e.to_string()))?;
         let total = index.spans.len();
@@ -272,6 +288,7 @@ impl<F: Fanout, P: Processor> Pipeline<F, P> {
         self.processor
             .process(&body, &index, &mut edits, &mut facts);
         let kept = total - rejected;
+        let mut queued = crate::export::Queued::default();
         if kept > 0 {
             if self.plan.is_plain() {
                 let out = rebuild(&body, &index, &edits, None);
@@ -281,22 +298,36 @@ impl<F: Fanout, P: Processor> Pipeline<F, P> {
                     bytes: out,
                     spans: kept,
                 })];
-                self.fanout.dispatch(&mut built, kept, permit);
+                queued = self.fanout.dispatch(&mut built, kept, permit);
             } else {
                 let mut built = self.plan.build(&body, &index, &mut edits, &facts);
                 permit.resize(distinct_bytes(&built));
                 METRICS.memory_bytes.set(self.budget.used() as i64);
-                self.fanout.dispatch(&mut built, kept, permit);
+                queued = self.fanout.dispatch(&mut built, kept, permit);
             }
+        }
+        if queued.refused {
+            refused(receiver, "queue_full", kept);
+            self.warn_full(
+                receiver,
+                kept,
+                "A disk queue cannot take the request (max_size reached or the disk is full); refusing it with a retryable answer.",
+            );
+            return Err(Refused::Full {
+                retry_after: self.retry_after,
+            });
         }
         METRICS
             .accepted_spans
             .with_label_values(&[receiver])
             .inc_by(kept as u64);
-        Ok(Accepted {
-            rejected_spans: rejected as i64,
-            error_message: message.unwrap_or_default(),
-        })
+        Ok((
+            Accepted {
+                rejected_spans: rejected as i64,
+                error_message: message.unwrap_or_default(),
+            },
+            queued,
+        ))
     }
 }
 
@@ -347,7 +378,15 @@ fn refused(receiver: &str, reason: &str, spans: usize) {
 #[async_trait::async_trait]
 impl<F: Fanout, P: Processor> TraceSink for Pipeline<F, P> {
     async fn submit(&self, body: Bytes, transport: Transport) -> Result<Accepted, Refused> {
-        self.handle(body, transport)
+        let (accepted, queued) = self.handle_queued(body, transport)?;
+        if queued.syncs.is_empty() || queued.wait().await {
+            return Ok(accepted);
+        }
+        // The fsync failed: the client must not count on it (it was logged by the queue).
+        refused(transport.receiver(), "storage_error", 0);
+        Err(Refused::Full {
+            retry_after: self.retry_after,
+        })
     }
 }
 

@@ -63,6 +63,9 @@ pub struct Config {
     /// `[metrics]`: labels and cardinality caps of the LLM metrics.
     #[serde(default)]
     pub metrics: crate::telemetry::llm_metrics::MetricsConfig,
+    /// `[storage]`: the data directory (disk queue defaults).
+    #[serde(default)]
+    pub storage: crate::storage::StorageConfig,
 }
 
 impl Config {
@@ -79,12 +82,22 @@ impl Config {
     /// Parses and validates `text`, expanding `${env:…}` from `env`.
     pub fn from_str_with_env(text: &str, env: &dyn EnvSource) -> Result<Self> {
         let invalid = |issues| ConfigError::Invalid { file: None, issues };
-        let config: Self = parse_str(text, env).map_err(invalid)?;
+        let mut config: Self = parse_str(text, env).map_err(invalid)?;
+        config.apply_storage_defaults();
         config.validate().map_err(|mut issues| {
             locate_issues(text, &mut issues);
             invalid(issues)
         })?;
         Ok(config)
+    }
+
+    /// Gives every disk queue without a `path` its default under `[storage] dir`.
+    pub fn apply_storage_defaults(&mut self) {
+        for e in &mut self.exporters {
+            if e.queue.kind == crate::export::config::QueueKind::Disk && e.queue.path.is_none() {
+                e.queue.path = self.storage.queue_dir(&e.name);
+            }
+        }
     }
 
     /// Checks what serde cannot: addresses parse, names are unique, values are in range.

@@ -245,9 +245,10 @@ impl crate::pipeline::Fanout for Recorder {
         built: &mut [Option<Built>],
         spans: usize,
         permit: crate::pipeline::MemoryPermit,
-    ) {
+    ) -> crate::export::Queued {
         let taken = built.iter_mut().map(Option::take).collect();
         self.seen.lock().push((taken, spans, permit.bytes()));
+        crate::export::Queued::default()
     }
 }
 
