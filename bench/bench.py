@@ -12,6 +12,7 @@ Environment (all optional):
   REPS=3 DURATION=15 WARMUP=3 STREAMS=16 SPANS=500 LATENCY_FRACTION=0.5
   QUICK=1                 one repetition of 5 s after 1 s warm-up
   SCENARIOS=sink,rotel,tollgate-passthrough,tollgate-full
+            (also tollgate-disk-written, tollgate-disk-synced: full with a disk queue)
   LOADGEN_GZIP=1          gzip the load generator's requests too (default: plain in, gzip out)
   ROTEL=/path/rotel-agent TOLLGATE=/path/tollgate LOADGEN=/path/tollgate-loadgen
   OUT=bench-out           where results-*.md/json go
@@ -62,6 +63,8 @@ LABELS = {
     "rotel": "Rotel passthrough",
     "tollgate-passthrough": "tollgate passthrough",
     "tollgate-full": "tollgate, pricing + tasks + alerts",
+    "tollgate-disk-written": "tollgate full, disk queue (written)",
+    "tollgate-disk-synced": "tollgate full, disk queue (synced)",
 }
 
 
@@ -172,7 +175,8 @@ def collector_cmd(name, port, sink, workdir):
         template = (ROOT / "bench" / f"{name}.toml").read_text()
         config = (template.replace("{{GRPC_PORT}}", str(port))
                   .replace("{{ADMIN_PORT}}", str(free_port()))
-                  .replace("{{SINK_PORT}}", str(sink.grpc_port)))
+                  .replace("{{SINK_PORT}}", str(sink.grpc_port))
+                  .replace("{{QUEUE_DIR}}", str(workdir / f"{name}-{port}-queue")))
         path = workdir / f"{name}-{port}.toml"
         path.write_text(config)
         return [TOLLGATE, "run", "--config", str(path)], None
