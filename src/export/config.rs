@@ -201,7 +201,10 @@ pub struct QueueConfig {
     pub durability: Durability,
     /// Disk queue with `synced`: the longest a written request waits before its fsync starts
     /// (a longer wait puts more requests into one fsync), e.g. `"2ms"`.
-    #[serde(default = "default_sync_delay", deserialize_with = "duration")]
+    #[serde(
+        default = "default_sync_delay",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
     pub sync_max_delay: Duration,
 }
 
