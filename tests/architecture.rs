@@ -22,6 +22,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("grpc_status", &[]),
     ("wire", &[]),
     ("config", &[]),
+    // Where persisted data lives (`[storage] dir` and the paths under it).
+    ("storage", &[]),
     // Our own metrics registry and the metric families every component registers.
     ("telemetry", &["config", "units", "wire"]),
     // The state interface (task totals, dedupe, fire-once markers, budgets).
@@ -91,6 +93,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "pipeline",
             "receiver",
             "state",
+            "storage",
             "task",
             "telemetry",
             "units",

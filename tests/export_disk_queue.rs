@@ -198,15 +198,12 @@ async fn acknowledged_spans_survive_kill_9_with_a_synced_queue() {
 async fn a_shutdown_deadline_shorter_than_the_drain_keeps_the_rest_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let (sink, endpoint) = start_sink().await;
-    let queue = format!(
-        r#"{{ kind = "disk", path = "{}" }}"#,
-        dir.path().join("q").display()
+    // The queue's path comes from `[storage] dir`.
+    let storage = format!(
+        "[storage]\ndir = \"{}\"\n[pipeline]\nshutdown_timeout = \"300ms\"\n",
+        dir.path().join("data").display()
     );
-    let cfg = config(
-        &endpoint,
-        &queue,
-        "[pipeline]\nshutdown_timeout = \"300ms\"\n",
-    );
+    let cfg = config(&endpoint, r#"{ kind = "disk" }"#, &storage);
     let mut tg = start_tollgate(dir.path(), &cfg).await;
     let (acked, _) = send(&tg, "t", 20, 500, 16).await;
     assert_eq!(acked, 20);
@@ -218,6 +215,7 @@ async fn a_shutdown_deadline_shorter_than_the_drain_keeps_the_rest_on_disk() {
         "the shutdown says what stays queued:\n{log}"
     );
     assert_eq!(sink.total(), 0);
+    assert!(dir.path().join("data/queues/durable/lock").exists());
 
     let tg = start_tollgate(dir.path(), &cfg).await;
     sink.up.store(true, Ordering::SeqCst);

@@ -1165,14 +1165,12 @@ mod tests {
         let err = validate(&[a.clone(), b]).unwrap_err().to_string();
         assert!(err.contains("two disk queues"), "{err}");
         assert!(validate(&[a]).is_ok());
-        let cfg: crate::app::config::Config = toml::from_str(
-            "[storage]\ndir = \"/data\"\n[[exporters]]\nname = \"x\"\nkind = \"console\"\nqueue = { kind = \"disk\", max_size = \"2GiB\", durability = \"synced\" }\n",
+        let e: ExporterConfig = toml::from_str(
+            "name = \"x\"\nkind = \"console\"\nqueue = { kind = \"disk\", max_size = \"2GiB\", durability = \"synced\" }\n",
         )
         .unwrap();
-        let mut cfg = cfg;
-        cfg.apply_storage_defaults();
-        let q = &cfg.exporters[0].queue;
-        assert_eq!(q.path.as_deref(), Some(Path::new("/data/queues/x")));
+        let q = &e.queue;
+        assert_eq!(q.kind, QueueKind::Disk);
         assert_eq!(q.max_size.as_u64(), 2 << 30);
         assert_eq!(q.durability, Durability::Synced);
     }
