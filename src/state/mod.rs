@@ -10,6 +10,7 @@
 //! ([`Tokens`]), time is milliseconds of the caller's clock (passed in the batch, so stores and
 //! their tests never read a wall clock of their own).
 
+mod durable;
 mod memory;
 
 use std::future::Future;
@@ -17,6 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use durable::DurableStore;
 pub use memory::MemoryStore;
 
 use crate::units::{NanoUsd, Tokens};
