@@ -761,7 +761,12 @@ fn struct_view_and_wire_view_conclude_the_same() {
     let b = Enricher::new(&PricingConfig::default()).unwrap();
     for f in fixtures() {
         let span = f.span.to_span();
-        let view = tollgate::wire::prost_view::ProstSpan::new(&span, None, None);
+        // The scope picks the emitter's row: both views see it.
+        let scope = tollgate::otlp::common::v1::InstrumentationScope {
+            name: f.span.scope.clone(),
+            ..Default::default()
+        };
+        let view = tollgate::wire::prost_view::ProstSpan::new(&span, None, Some(&scope));
         let from_structs = a.assess(&view);
         let r = run(&b, &request(std::slice::from_ref(&f.span), &[]));
         assert_eq!(from_structs.as_ref(), r.outcomes[0].as_ref(), "{}", f.what);

@@ -68,6 +68,10 @@ pub struct Sighting<'a> {
     pub span_id: &'a [u8],
     /// Its parent's id (empty for a root).
     pub parent_span_id: &'a [u8],
+    /// Span start, nanoseconds since the epoch.
+    pub start_unix_nano: u64,
+    /// Span end, nanoseconds since the epoch.
+    pub end_unix_nano: u64,
     /// The provider's response id, if the span carries one.
     pub response_id: Option<&'a str>,
     /// What it reports.
@@ -84,6 +88,12 @@ pub enum Verdict {
 }
 
 type SpanKey = (u128, u64);
+
+/// A remembered call span: its key, time window (start, end) and fingerprint.
+type Windowed = (SpanKey, (u64, u64), Fingerprint);
+
+/// How many of a trace's latest call spans the sibling rule compares against.
+const MAX_SIBLINGS: usize = 256;
 
 fn span_key(trace_id: &[u8], span_id: &[u8]) -> SpanKey {
     let mut t = [0u8; 16];
@@ -108,7 +118,15 @@ struct Inner {
     spans: HashMap<SpanKey, Fingerprint, RandomState>,
     children: HashMap<SpanKey, Vec<(SpanKey, Fingerprint)>, RandomState>,
     responses: HashMap<u64, (SpanKey, Fingerprint), RandomState>,
+    /// Per trace: every remembered call span with its time window (the sibling rule).
+    traces: HashMap<u128, Vec<Windowed>, RandomState>,
     order: VecDeque<Record>,
+}
+
+/// One window inside the other (either way round), both non-empty.
+fn nested(a: (u64, u64), b: (u64, u64)) -> bool {
+    let inside = |x: (u64, u64), y: (u64, u64)| y.0 <= x.0 && x.1 <= y.1;
+    a.0 <= a.1 && b.0 <= b.1 && (inside(a, b) || inside(b, a))
 }
 
 /// A bounded memory of recent LLM-call spans, so that one model call reported by two spans is
@@ -119,9 +137,12 @@ struct Inner {
 /// - one is the other's parent (same trace) — e.g. an app's wrapper span around the Anthropic
 ///   SDK's own span, or an OpenInference span around it; chains of three or more link through
 ///   each middle span; or
+/// - they sit in one trace and one's time window lies inside the other's — e.g. a LangChain
+///   `ChatAnthropic` span (OpenInference) and the Anthropic SDK's own span, which LangChain
+///   parents to the task span rather than to the LangChain span; or
 /// - they carry the same provider response id (`gen_ai.response.id`, `llm.response.id`,
-///   `ai.response.id`), even in different traces — e.g. an OpenLLMetry span and the SDK's span,
-///   which sit in separate root traces.
+///   `ai.response.id`, or one found in OpenInference's `output.value` JSON), even in different
+///   traces — e.g. an OpenLLMetry span and the SDK's span, which sit in separate root traces.
 ///
 /// **Whichever of the two spans reaches tollgate first is priced**; every later report of the
 /// same call gets `tollgate.pricing.status = aggregate` and no cost, and is not counted as a call.
@@ -172,6 +193,7 @@ impl CallRegistry {
         let parent = (!s.parent_span_id.is_empty()).then(|| span_key(s.trace_id, s.parent_span_id));
         let response = s.response_id.map(|r| self.hasher.hash_one(r));
         let fp = s.fingerprint;
+        let window = (s.start_unix_nano, s.end_unix_nano);
         let mut inner = self.inner.lock();
         self.evict(&mut inner, now);
         if inner.spans.contains_key(&key) {
@@ -186,7 +208,12 @@ impl CallRegistry {
             || inner
                 .children
                 .get(&key)
-                .is_some_and(|c| c.iter().any(|(_, f)| f.same_call(&fp)));
+                .is_some_and(|c| c.iter().any(|(_, f)| f.same_call(&fp)))
+            || inner.traces.get(&key.0).is_some_and(|spans| {
+                spans
+                    .iter()
+                    .any(|(_, w, f)| nested(*w, window) && f.same_call(&fp))
+            });
         inner.spans.insert(key, fp);
         if let Some(p) = parent {
             inner.children.entry(p).or_default().push((key, fp));
@@ -194,6 +221,13 @@ impl CallRegistry {
         if let Some(r) = response {
             inner.responses.entry(r).or_insert((key, fp));
         }
+        let in_trace = inner.traces.entry(key.0).or_default();
+        // The sibling rule looks back over a trace's latest calls only, so a trace of thousands
+        // of calls costs a bounded scan per span.
+        if in_trace.len() >= MAX_SIBLINGS {
+            in_trace.remove(0);
+        }
+        in_trace.push((key, window, fp));
         inner.order.push_back(Record {
             key,
             parent,
@@ -217,6 +251,12 @@ impl CallRegistry {
                 break;
             };
             inner.spans.remove(&r.key);
+            if let Some(list) = inner.traces.get_mut(&r.key.0) {
+                list.retain(|(k, _, _)| *k != r.key);
+                if list.is_empty() {
+                    inner.traces.remove(&r.key.0);
+                }
+            }
             if let Some(p) = r.parent {
                 if let Some(list) = inner.children.get_mut(&p) {
                     list.retain(|(k, _)| *k != r.key);
@@ -256,6 +296,8 @@ mod tests {
             trace_id: &T,
             span_id: span,
             parent_span_id: parent,
+            start_unix_nano: 100,
+            end_unix_nano: 200,
             response_id: None,
             fingerprint: f,
         }
@@ -289,6 +331,29 @@ mod tests {
             r.check_in(&s(&[4; 8], &[1; 8], unknown)),
             Verdict::Duplicate
         );
+    }
+
+    #[test]
+    fn nested_windows_in_one_trace_link_cousins_with_equal_usage() {
+        let r = CallRegistry::new(100, Duration::from_secs(60));
+        let mut framework = s(&[1; 8], &[9; 8], fp(10));
+        (framework.start_unix_nano, framework.end_unix_nano) = (100, 500);
+        let mut sdk = s(&[2; 8], &[8; 8], fp(10));
+        (sdk.start_unix_nano, sdk.end_unix_nano) = (150, 450);
+        assert_eq!(r.check_in(&sdk), Verdict::First);
+        assert_eq!(r.check_in(&framework), Verdict::Duplicate);
+        // Equal usage, but one after the other: two calls.
+        let mut later = s(&[3; 8], &[8; 8], fp(10));
+        (later.start_unix_nano, later.end_unix_nano) = (600, 700);
+        assert_eq!(r.check_in(&later), Verdict::First);
+        // Nested, but another trace: not linked without a response id.
+        let mut elsewhere = s(&[4; 8], &[8; 8], fp(10));
+        elsewhere.trace_id = &[5; 16];
+        assert_eq!(r.check_in(&elsewhere), Verdict::First);
+        // Nested in the same trace with other usage: its own call.
+        let mut other = s(&[5; 8], &[8; 8], fp(11));
+        (other.start_unix_nano, other.end_unix_nano) = (200, 300);
+        assert_eq!(r.check_in(&other), Verdict::First);
     }
 
     #[test]

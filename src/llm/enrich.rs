@@ -9,6 +9,7 @@ use super::metrics::metrics;
 use super::price_table::{ConfigError, Cost, PriceRequest, Unpriced, ValidatedTable};
 use super::pricer::Pricer;
 use super::recognise::{may_be_ours, Recognised, Recogniser, SpanClass, UsageRead};
+use super::source::Emitter;
 use super::usage::{Convention, InputSemantics, Usage};
 use crate::wire::attr::{push_span_attribute, NewValue};
 use crate::wire::edit::SpanEdit;
@@ -74,6 +75,13 @@ pub struct LlmOutcome {
     pub convention: Option<Convention>,
     /// How the source's input count was read.
     pub input_semantics: Option<InputSemantics>,
+    /// The instrumentation that emitted the span, when recognised (its row of the emitter table
+    /// decided how the counts were read).
+    pub emitter: Option<Emitter>,
+    /// True when the call wrote to the cache but its report does not say which writes were
+    /// 5-minute and which 1-hour (priced at the 5-minute rate; `tollgate.pricing.cache_write_lifetime
+    /// = "unknown"` on the span).
+    pub write_lifetime_unknown: bool,
     /// A batch-API call.
     pub batch: bool,
     /// The cost the emitter reported (USD), if any.
@@ -150,6 +158,11 @@ pub fn prepare<'a>(span: &SpanRef<'a>) -> Option<Prepared<'a>> {
     if r.saw_nothing() {
         return None;
     }
+    let sdk = span
+        .resource_attribute("telemetry.sdk.name")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    r.set_origin(span.scope_name(), sdk);
     let rec = r.finish(span.name());
     (rec.class != SpanClass::NotLlm).then_some(Prepared { rec, own, reported })
 }
@@ -277,6 +290,8 @@ impl Enricher {
             usage: None,
             convention: None,
             input_semantics: None,
+            emitter: (rec.emitter != Emitter::Unknown).then_some(rec.emitter),
+            write_lifetime_unknown: false,
             batch: rec.batch,
             reported_cost_usd: rec.reported_cost,
             duration_ns,
@@ -288,18 +303,22 @@ impl Enricher {
                 o.is_llm_call = true;
                 PricingStatus::InvalidUsage
             }
-            (SpanClass::Call, UsageRead::Missing) => {
-                o.is_llm_call = true;
-                PricingStatus::NoUsage
-            }
+            // A span without usage is not a call: a streamed call's request span next to the
+            // report that has the usage (Logfire), or a call whose emitter recorded no usage.
+            (SpanClass::Call, UsageRead::Missing) => PricingStatus::NoUsage,
             (SpanClass::Call, UsageRead::Valid(n)) => {
                 o.usage = Some(n.usage);
                 o.convention = Some(n.convention);
                 o.input_semantics = Some(n.input_semantics);
+                o.write_lifetime_unknown = !n.write_split_known
+                    && n.usage.cache_write() > 0
+                    && rec.provider == Some("anthropic");
                 let verdict = self.registry.check_in(&Sighting {
                     trace_id: span.trace_id(),
                     span_id: span.span_id(),
                     parent_span_id: span.parent_span_id(),
+                    start_unix_nano: span.start_time_unix_nano(),
+                    end_unix_nano: span.end_time_unix_nano(),
                     response_id: rec.response_id,
                     fingerprint: Fingerprint::new(n.usage, rec.model),
                 });
@@ -406,6 +425,13 @@ fn write_attributes(
             out,
             "tollgate.pricing.tier",
             NewValue::Str(&format!("above_{t}")),
+        );
+    }
+    if o.write_lifetime_unknown {
+        push_span_attribute(
+            out,
+            "tollgate.pricing.cache_write_lifetime",
+            NewValue::Str("unknown"),
         );
     }
     if let Some(ratio) = o.usage.and_then(|u| u.cache_hit_ratio()) {

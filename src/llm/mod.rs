@@ -28,6 +28,7 @@ pub mod money;
 pub mod price_table;
 pub mod pricer;
 pub mod recognise;
+pub mod source;
 pub mod usage;
 
 pub use config::PricingConfig;

@@ -5,6 +5,7 @@
 //! nothing is allocated. A span none of whose keys is known is not an LLM call and costs one
 //! failed match per attribute.
 
+use super::source::{Emitter, WriteSplit};
 use super::usage::{Convention, InputSemantics, Normalised, Usage, MAX_TOKENS};
 use crate::wire::{AttrValue, SpanAttrs};
 
@@ -54,9 +55,11 @@ enum Tok {
     // Cache-write lifetime split (Anthropic `cache_creation.ephemeral_{5m,1h}_input_tokens`).
     Write5m,
     Write1h,
+    /// Pydantic AI's `gen_ai.usage.details.ephemeral_1h_input_tokens` (written only when non-zero).
+    Write1hDetails,
 }
 
-const N_TOK: usize = Tok::Write1h as usize + 1;
+const N_TOK: usize = Tok::Write1hDetails as usize + 1;
 
 /// A text attribute, by role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,9 +87,13 @@ enum Txt {
     ResponseId,
     ServiceTier,
     AiProviderMetadata,
+    /// `gen_ai.usage.raw`: the provider's usage object as JSON (Logfire).
+    UsageRaw,
+    /// OpenInference `output.value` (JSON for LangChain and the OpenAI Agents SDK).
+    OutputValue,
 }
 
-const N_TXT: usize = Txt::AiProviderMetadata as usize + 1;
+const N_TXT: usize = Txt::AiProviderMetadata as usize + 3;
 
 /// A time-to-first-token attribute, by emitter, in order of preference. Where each name and unit
 /// comes from (read 2026-11-25):
@@ -148,6 +155,8 @@ enum Key {
     Ttft(Ttft),
     Batch,
     ReportedCost,
+    /// `gen_ai.aggregated_usage.*` (Pydantic AI agent runs): the span repeats its calls' usage.
+    AggregatedUsage,
 }
 
 /// Maps an attribute key to its role. Keys that cannot be ours are rejected on their first
@@ -159,7 +168,7 @@ pub fn may_be_ours(key: &[u8]) -> bool {
     key.len() >= 5
         && matches!(
             &key[..3],
-            b"gen" | b"llm" | b"ai." | b"ant" | b"ope" | b"tra" | b"tol"
+            b"gen" | b"llm" | b"ai." | b"ant" | b"ope" | b"tra" | b"tol" | b"out"
         )
 }
 
@@ -179,13 +188,18 @@ fn classify(key: &[u8]) -> Option<Key> {
             b"gen_ai.usage.cache_read_input_tokens" => T(Tok::GCacheReadOld),
             b"gen_ai.usage.cache_write.input_tokens" => T(Tok::GCacheWrite),
             b"gen_ai.usage.cache_creation.input_tokens" => T(Tok::GCacheCreation),
-            b"gen_ai.usage.cache_creation_input_tokens" => T(Tok::GCacheCreationOld),
+            // Strands writes `cache_write_input_tokens` next to `cache_creation.input_tokens`.
+            b"gen_ai.usage.cache_creation_input_tokens"
+            | b"gen_ai.usage.cache_write_input_tokens" => T(Tok::GCacheCreationOld),
             b"gen_ai.usage.reasoning.output_tokens" => T(Tok::GReasoning),
             b"gen_ai.usage.reasoning_tokens" => T(Tok::GReasoningOld),
             b"gen_ai.usage.cache_creation.ephemeral_5m_input_tokens"
-            | b"gen_ai.usage.cache_write.ephemeral_5m_input_tokens" => T(Tok::Write5m),
+            | b"gen_ai.usage.cache_write.ephemeral_5m_input_tokens"
+            | b"gen_ai.usage.details.ephemeral_5m_input_tokens" => T(Tok::Write5m),
             b"gen_ai.usage.cache_creation.ephemeral_1h_input_tokens"
             | b"gen_ai.usage.cache_write.ephemeral_1h_input_tokens" => T(Tok::Write1h),
+            b"gen_ai.usage.details.ephemeral_1h_input_tokens" => T(Tok::Write1hDetails),
+            b"gen_ai.usage.raw" => X(Txt::UsageRaw),
             b"gen_ai.usage.cost" => Key::ReportedCost,
             b"gen_ai.provider.name" => X(Txt::ProviderName),
             b"gen_ai.system" => X(Txt::System),
@@ -199,6 +213,7 @@ fn classify(key: &[u8]) -> Option<Key> {
             | b"gen_ai.openai.response.service_tier"
             | b"gen_ai.request.service_tier"
             | b"gen_ai.response.service_tier" => X(Txt::ServiceTier),
+            _ if key.starts_with(b"gen_ai.aggregated_usage.") => Key::AggregatedUsage,
             _ => return None,
         },
         b"llm" => match key {
@@ -262,6 +277,7 @@ fn classify(key: &[u8]) -> Option<Key> {
         b"ope" if key == b"openinference.span.kind" => X(Txt::OiKind),
         b"tra" if key == b"traceloop.span.kind" => X(Txt::TraceloopKind),
         b"tol" if key == b"tollgate.batch" => Key::Batch,
+        b"out" if key == b"output.value" => X(Txt::OutputValue),
         _ => return None,
     };
     Some(k)
@@ -334,6 +350,8 @@ pub struct Recognised<'a> {
     /// (`gen_ai.response.time_to_first_chunk`, `ai.response.msToFirstChunk`,
     /// `ai.stream.msToFirstChunk`). Not yet checked against the span's duration.
     pub time_to_first_token_ns: Option<u64>,
+    /// The instrumentation that emitted the span (see [`super::source`]).
+    pub emitter: Emitter,
 }
 
 impl Default for Recogniser<'_> {
@@ -352,6 +370,10 @@ pub struct Recogniser<'a> {
     any_key: bool,
     batch: bool,
     reported_cost: Option<f64>,
+    aggregated: bool,
+    any_ai: bool,
+    scope: &'a str,
+    sdk_name: &'a str,
 }
 
 impl<'a> Recogniser<'a> {
@@ -365,7 +387,18 @@ impl<'a> Recogniser<'a> {
             any_key: false,
             batch: false,
             reported_cost: None,
+            aggregated: false,
+            any_ai: false,
+            scope: "",
+            sdk_name: "",
         }
+    }
+
+    /// Says where the span came from: its instrumentation scope name and the resource's
+    /// `telemetry.sdk.name` (both may be empty). They pick the row of the emitter table.
+    pub fn set_origin(&mut self, scope: &'a str, sdk_name: &'a str) {
+        self.scope = scope;
+        self.sdk_name = sdk_name;
     }
 
     /// Feeds one attribute; returns true when the key was one of ours.
@@ -383,6 +416,7 @@ impl<'a> Recogniser<'a> {
         };
         let value = value();
         self.any_key = true;
+        self.any_ai |= key.starts_with(b"ai.");
         match k {
             Key::Tok(t) => {
                 self.tok[t as usize] = read_count(&value);
@@ -392,6 +426,7 @@ impl<'a> Recogniser<'a> {
                 self.txt[t as usize] = value.as_str().map(str::trim).filter(|s| !s.is_empty())
             }
             Key::Ttft(t) => self.ttft[t as usize] = read_ttft_ns(&value, t),
+            Key::AggregatedUsage => self.aggregated = true,
             Key::Batch => self.batch |= value.as_bool() == Some(true),
             Key::ReportedCost => {
                 if let Some(c) = value.as_f64().filter(|c| c.is_finite()) {
@@ -425,6 +460,7 @@ impl<'a> Recogniser<'a> {
 
     /// Classifies the span from what was observed, given its name.
     pub fn finish(&self, span_name: &str) -> Recognised<'a> {
+        let emitter = Emitter::identify(self.scope, self.sdk_name, self.any_ai);
         let model = self.first(&[
             Txt::RespModel,
             Txt::OiRespModel,
@@ -460,8 +496,8 @@ impl<'a> Recogniser<'a> {
         let llm_ish = self.any_tok || model.is_some() || llm_kind;
         let other_op =
             op.is_some_and(|o| matches!(o, "execute_tool" | "retrieval" | "create_agent"));
-        let aggregate = op
-            .is_some_and(|o| matches!(o, "invoke_agent" | "agent_step" | "invoke_workflow"))
+        let aggregate = self.aggregated
+            || op.is_some_and(|o| matches!(o, "invoke_agent" | "agent_step" | "invoke_workflow"))
             || span_name.starts_with("invoke_agent")
             || span_name.starts_with("agent_step")
             || matches!(
@@ -496,18 +532,24 @@ impl<'a> Recogniser<'a> {
                     Some("anthropic" | "openai" | "google") => provider,
                     _ => model.and_then(provider_from_model).or(provider),
                 };
-                self.usage(maker)
+                self.usage(maker, emitter)
             } else {
                 UsageRead::Missing
             },
             batch,
-            response_id: self.t(Txt::ResponseId),
+            response_id: self.t(Txt::ResponseId).or_else(|| {
+                (class == SpanClass::Call && emitter.row().response_id_in_output_value)
+                    .then(|| self.t(Txt::OutputValue).and_then(response_id_in_json))
+                    .flatten()
+            }),
             reported_cost: self.reported_cost,
             time_to_first_token_ns: self.ttft.iter().find_map(|t| *t),
+            emitter,
         }
     }
 
-    fn usage(&self, provider: Option<&str>) -> UsageRead {
+    fn usage(&self, provider: Option<&str>, emitter: Emitter) -> UsageRead {
+        let row = emitter.row();
         if self.tok.contains(&Count::Invalid) {
             return UsageRead::Invalid;
         }
@@ -570,7 +612,12 @@ impl<'a> Recogniser<'a> {
                     Tok::GCacheCreationOld,
                 ]),
                 reasoning: any(&[Tok::GReasoning, Tok::GReasoningOld, Tok::LuReasoning]),
-                semantics: InputSemantics::IncludesCache,
+                // Per emitter: some write the raw Anthropic (cache-exclusive) input here.
+                semantics: if provider == Some("anthropic") {
+                    row.anthropic_gen_ai_input
+                } else {
+                    InputSemantics::IncludesCache
+                },
                 uncached: None,
             },
             Raw {
@@ -611,8 +658,25 @@ impl<'a> Recogniser<'a> {
             return UsageRead::Missing;
         };
         let read = raw.read.unwrap_or(0);
-        let w5 = v(Tok::Write5m);
-        let w1h = v(Tok::Write1h);
+        let (mut w5, mut w1h) = (v(Tok::Write5m), v(Tok::Write1h));
+        if w5.is_none() && w1h.is_none() && provider == Some("anthropic") {
+            // The emitter table says where else this source writes the lifetime split.
+            let json = match row.write_split {
+                WriteSplit::UsageRawJson => self.t(Txt::UsageRaw),
+                WriteSplit::OutputValueJson => self.t(Txt::OutputValue),
+                WriteSplit::ProviderMetadata => self.t(Txt::AiProviderMetadata),
+                WriteSplit::DetailsOneHourOnly => {
+                    w1h = Some(v(Tok::Write1hDetails).unwrap_or(0));
+                    None
+                }
+                WriteSplit::Attributes | WriteSplit::NotReported => None,
+            };
+            match json.map(write_split_in_json) {
+                Some(Err(())) => return UsageRead::Invalid,
+                Some(Ok(Some((a, b)))) => (w5, w1h) = (a, b),
+                _ => {}
+            }
+        }
         let write_split_known = w5.is_some() || w1h.is_some();
         let write = match (raw.write, w5, w1h) {
             (Some(w), _, _) => w,
@@ -632,8 +696,12 @@ impl<'a> Recogniser<'a> {
                 InputSemantics::IncludesCache if read + write <= input => {
                     (InputSemantics::IncludesCache, input - read - write)
                 }
-                // A source that claims inclusive input but reports more cache than input can
-                // only have meant exclusive input.
+                // A known source whose input includes cache cannot report more cache than input.
+                InputSemantics::IncludesCache if emitter != Emitter::Unknown => {
+                    return UsageRead::Invalid
+                }
+                // An unknown source that reports more cache than input can only have meant
+                // exclusive input (the deprecated GenAI names were used both ways).
                 _ => (InputSemantics::ExcludesCache, input),
             }
         };
@@ -690,9 +758,99 @@ fn anthropic_cache_creation(metadata: Option<&str>) -> Result<Option<u64>, ()> {
     }
 }
 
+/// (5-minute writes, 1-hour writes), each when stated.
+type Split = (Option<u64>, Option<u64>);
+
+/// The 5-minute / 1-hour cache-write split inside a provider usage JSON (Anthropic
+/// `cache_creation.ephemeral_{5m,1h}_input_tokens`, LangChain `input_token_details`, the AI SDK's
+/// `providerMetadata.anthropic.usage`): the first object, depth first, that has either key.
+/// `Ok(None)` when the text is not JSON or has no split; `Err` when a split is not a valid count.
+fn write_split_in_json(text: &str) -> Result<Option<Split>, ()> {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Ok(None);
+    };
+    fn count(v: Option<&serde_json::Value>) -> Result<Option<u64>, ()> {
+        match v {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(n) => match n.as_u64() {
+                Some(n) if n <= MAX_TOKENS => Ok(Some(n)),
+                _ => Err(()),
+            },
+        }
+    }
+    fn walk(v: &serde_json::Value, depth: u32) -> Result<Option<Split>, ()> {
+        if depth > 32 {
+            return Ok(None);
+        }
+        match v {
+            serde_json::Value::Object(m) => {
+                let (a, b) = (
+                    m.get("ephemeral_5m_input_tokens"),
+                    m.get("ephemeral_1h_input_tokens"),
+                );
+                if a.is_some() || b.is_some() {
+                    return Ok(Some((count(a)?, count(b)?)));
+                }
+                for x in m.values() {
+                    if let Some(found) = walk(x, depth + 1)? {
+                        return Ok(Some(found));
+                    }
+                }
+                Ok(None)
+            }
+            serde_json::Value::Array(a) => {
+                for x in a {
+                    if let Some(found) = walk(x, depth + 1)? {
+                        return Ok(Some(found));
+                    }
+                }
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+    walk(&json, 0)
+}
+
+/// A provider response id inside an emitter's JSON payload (OpenInference `output.value`): the
+/// first `"id"` string, depth first, that looks like one (`msg_…`, `chatcmpl-…`, `resp_…`),
+/// returned as a slice of `text`.
+fn response_id_in_json(text: &str) -> Option<&str> {
+    let json = serde_json::from_str::<serde_json::Value>(text).ok()?;
+    fn walk(v: &serde_json::Value, depth: u32) -> Option<&str> {
+        if depth > 32 {
+            return None;
+        }
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::String(id)) = m.get("id") {
+                    if ["msg_", "chatcmpl-", "resp_"]
+                        .iter()
+                        .any(|p| id.starts_with(p))
+                    {
+                        return Some(id);
+                    }
+                }
+                m.values().find_map(|x| walk(x, depth + 1))
+            }
+            serde_json::Value::Array(a) => a.iter().find_map(|x| walk(x, depth + 1)),
+            _ => None,
+        }
+    }
+    let id = walk(&json, 0)?;
+    // Ids have no characters JSON escapes, so the same bytes are in the text.
+    let at = text.find(id)?;
+    Some(&text[at..at + id.len()])
+}
+
 /// Recognises a span through any [`SpanAttrs`] view.
 pub fn recognise<'a, S: SpanAttrs<'a>>(span: &S) -> Recognised<'a> {
     let mut r = Recogniser::new();
+    let sdk = span
+        .resource_attribute("telemetry.sdk.name")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    r.set_origin(span.scope_name(), sdk);
     span.for_each_attribute(&mut |k, v| {
         r.observe(k, v);
     });

@@ -330,3 +330,87 @@ fn absurd_ttft_values_are_rejected() {
     );
     assert_eq!(r.time_to_first_token_ns, Some(40_000_000));
 }
+
+fn rec_from<'a>(scope: &'a str, attrs: &[(&'a str, AttrValue<'a>)]) -> Recognised<'a> {
+    let mut r = Recogniser::new();
+    r.set_origin(scope, "opentelemetry");
+    for (k, v) in attrs {
+        r.observe(k, *v);
+    }
+    r.finish("chat")
+}
+
+#[test]
+fn openinference_response_id_and_write_split_come_from_output_value_json() {
+    use AttrValue::{Int, Str};
+    let out = r#"{"generations":[[{"message":{"kwargs":{"response_metadata":{"id":"msg_01abc","usage":{"cache_creation":{"ephemeral_1h_input_tokens":40,"ephemeral_5m_input_tokens":60}}},"id":"lc_run--1"}}}]]}"#;
+    let attrs = [
+        ("openinference.span.kind", Str("LLM")),
+        ("llm.provider", Str("anthropic")),
+        ("llm.model_name", Str("claude-haiku-4-5")),
+        ("llm.token_count.prompt", Int(1100)),
+        ("llm.token_count.completion", Int(5)),
+        ("llm.token_count.prompt_details.cache_write", Int(100)),
+        ("output.value", Str(out)),
+    ];
+    let r = rec_from("openinference.instrumentation.langchain", &attrs);
+    assert_eq!(r.response_id, Some("msg_01abc"));
+    let n = valid(&r);
+    assert!(n.write_split_known);
+    assert_eq!((n.usage.cache_write_5m, n.usage.cache_write_1h), (60, 40));
+    // Another emitter does not look there.
+    let r = rec_from("my-app", &attrs);
+    assert_eq!(r.response_id, None);
+    assert!(!valid(&r).write_split_known);
+}
+
+#[test]
+fn logfire_write_split_from_usage_raw_and_traceloop_node_input_excludes_cache() {
+    use AttrValue::{Int, Str};
+    let raw = r#"{"cache_creation":{"ephemeral_1h_input_tokens":30,"ephemeral_5m_input_tokens":0},"input_tokens":10}"#;
+    let genai = |input| {
+        [
+            ("gen_ai.provider.name", Str("anthropic")),
+            ("gen_ai.request.model", Str("claude-haiku-4-5")),
+            ("gen_ai.usage.input_tokens", Int(input)),
+            ("gen_ai.usage.output_tokens", Int(5)),
+            ("gen_ai.usage.cache_read.input_tokens", Int(60)),
+            ("gen_ai.usage.cache_creation.input_tokens", Int(30)),
+            ("gen_ai.usage.raw", Str(raw)),
+        ]
+    };
+    let n = valid(&rec_from("logfire.anthropic", &genai(100)));
+    assert_eq!(
+        (
+            n.usage.input,
+            n.usage.cache_write_5m,
+            n.usage.cache_write_1h
+        ),
+        (10, 0, 30)
+    );
+    let n = valid(&rec_from(
+        "@traceloop/instrumentation-anthropic",
+        &genai(10),
+    ));
+    assert_eq!(n.input_semantics, InputSemantics::ExcludesCache);
+    assert_eq!(n.usage.input, 10);
+    // A known inclusive source reporting more cache than input contradicts itself.
+    assert_eq!(
+        rec_from("logfire.anthropic", &genai(10)).usage,
+        UsageRead::Invalid
+    );
+}
+
+#[test]
+fn aggregated_usage_marks_an_aggregate() {
+    use AttrValue::{Int, Str};
+    let r = rec_from(
+        "pydantic-ai",
+        &[
+            ("model_name", Str("claude-haiku-4-5")),
+            ("gen_ai.aggregated_usage.input_tokens", Int(10)),
+            ("gen_ai.usage.input_tokens", Int(10)),
+        ],
+    );
+    assert_eq!(r.class, SpanClass::Aggregate);
+}

@@ -48,6 +48,10 @@ pub trait SpanAttrs<'a> {
     fn status_code(&self) -> i32;
     /// The instrumentation scope's name.
     fn scope_name(&self) -> &'a str;
+    /// The instrumentation scope's version (empty when absent).
+    fn scope_version(&self) -> &'a str {
+        ""
+    }
     /// Calls `f` for each span attribute, in order. A key may repeat; the last one wins.
     fn for_each_attribute(&self, f: &mut dyn FnMut(&'a str, AttrValue<'a>));
     /// Calls `f` for each resource attribute, in order.

@@ -87,6 +87,9 @@ impl<'a> SpanAttrs<'a> for ProstSpan<'a> {
     fn scope_name(&self) -> &'a str {
         self.scope.map_or("", |s| s.name.as_str())
     }
+    fn scope_version(&self) -> &'a str {
+        self.scope.map_or("", |s| s.version.as_str())
+    }
     fn for_each_attribute(&self, f: &mut dyn FnMut(&'a str, AttrValue<'a>)) {
         visit(&self.span.attributes, f);
     }

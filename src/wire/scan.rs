@@ -398,6 +398,8 @@ pub struct ScopeIdx {
     pub body: Range<u32>,
     /// The scope name (empty range when absent).
     pub name: Range<u32>,
+    /// The scope version (empty range when absent).
+    pub version: Range<u32>,
 }
 
 /// Where one span sits, with the fixed fields processors read most.
@@ -540,6 +542,7 @@ fn scan_resource_spans(
                 field: whole.start as u32..whole.end as u32,
                 body: r(at, b.len()),
                 name: 0..0,
+                version: 0..0,
             });
             scan_scope_spans(buf, at, b.len(), scope, depth - 1, index)
         }
@@ -559,15 +562,21 @@ fn scan_scope_spans(
     for_each_field(buf, start, len, depth, |tag, field, whole, at| match tag {
         1 => {
             nested(field, at, depth, check_scope)?;
-            // Last name wins, as with prost's merge of a repeated optional message.
-            let mut name = None;
+            // Last name and version win, as with prost's merge of a repeated optional message.
+            let (mut name, mut version) = (None, None);
             for f in FieldIter::new(expect_len(field, at)?) {
-                if let Ok((1, Field::Len(n))) = f {
-                    name = Some(offset_in(buf, n));
+                match f {
+                    Ok((1, Field::Len(n))) => name = Some(offset_in(buf, n)),
+                    Ok((2, Field::Len(v))) => version = Some(offset_in(buf, v)),
+                    _ => {}
                 }
             }
+            let idx = &mut index.scopes[scope as usize];
             if let Some(name) = name {
-                index.scopes[scope as usize].name = name;
+                idx.name = name;
+            }
+            if let Some(version) = version {
+                idx.version = version;
             }
             Ok(())
         }

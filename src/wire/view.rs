@@ -197,6 +197,10 @@ impl<'a> SpanAttrs<'a> for SpanRef<'a> {
         let scope = &self.index.scopes[self.span.scope as usize];
         std::str::from_utf8(self.slice(&scope.name)).unwrap_or_default()
     }
+    fn scope_version(&self) -> &'a str {
+        let scope = &self.index.scopes[self.span.scope as usize];
+        std::str::from_utf8(self.slice(&scope.version)).unwrap_or_default()
+    }
     fn for_each_attribute(&self, f: &mut dyn FnMut(&'a str, AttrValue<'a>)) {
         for a in self.attrs() {
             f(self.key(a), self.value(a.value));

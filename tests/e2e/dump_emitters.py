@@ -45,6 +45,7 @@ def package_versions() -> dict[str, str]:
 
 def normalise(records: list[dict]) -> list[dict]:
     records = sorted(records, key=lambda r: (r["start_time_unix_nano"], r["name"]))
+    t0 = min((r["start_time_unix_nano"] for r in records), default=0)
     refs = {r["span_id"]: f"s{i}" for i, r in enumerate(records)}
     traces: dict[str, str] = {}
     ids: dict[str, str] = {}
@@ -69,6 +70,9 @@ def normalise(records: list[dict]) -> list[dict]:
             "kind": r["kind"],
             "scope": r["scope"],
             "status": r["status"],
+            # Relative times: whether one report's window lies inside another's links them.
+            "start_offset_ns": r["start_time_unix_nano"] - t0,
+            "end_offset_ns": r["end_time_unix_nano"] - t0,
             "attributes": {k: value(k, v) for k, v in r["attributes"].items()},
             "events": r["events"],
             "resource": {k: v for k, v in r["resource"].items() if k not in {"process.pid", "host.name",

@@ -4,6 +4,8 @@ Stdlib only. One server answers both APIs:
 
 * ``POST /v1/messages`` (Anthropic), non-streaming and streaming (SSE, ``"stream": true``).
 * ``POST /v1/chat/completions`` (OpenAI-compatible), non-streaming and streaming.
+* ``POST /v1/responses`` (OpenAI Responses API, what the OpenAI Agents SDK uses by default), non-streaming and
+  streaming (the event sequence the openai SDK reads: created, output_item added/done, deltas, completed).
 
 Which usage a call returns is driven by a scenario file (JSON, see ``scenario.json``). The response is a pure
 function of the request, so agents may run concurrently and retries are harmless:
@@ -161,6 +163,8 @@ class FakeLLMHandler(BaseHTTPRequestHandler):
             self._anthropic(body)
         elif self.path.startswith("/v1/chat/completions"):
             self._openai(body)
+        elif self.path.startswith("/v1/responses"):
+            self._responses(body)
         else:
             self._json(404, {"error": "not found"})
 
@@ -260,6 +264,67 @@ class FakeLLMHandler(BaseHTTPRequestHandler):
         if (body.get("stream_options") or {}).get("include_usage"):
             self._sse(None, dict(base, choices=[], usage=usage))
         self._sse(None, "[DONE]")
+
+
+    # --- OpenAI Responses API --------------------------------------------------------------------------------------
+    def _responses(self, body: dict[str, Any]) -> None:
+        script = script_from_headers(self.headers)
+        items = body.get("input") if isinstance(body.get("input"), list) else []
+        # A step is one model turn already taken: a function call or an assistant message in the input.
+        index = sum(1 for m in items if isinstance(m, dict)
+                    and (m.get("type") == "function_call" or m.get("role") == "assistant"))
+        try:
+            step = self.server.scenario.step(script, index)
+        except KeyError as e:
+            self._json(400, {"error": {"message": str(e), "type": "invalid_request_error"}})
+            return
+        model = step.get("model") or body.get("model") or "gpt-4.1"
+        raw = openai_usage(step.get("usage", {}))
+        usage = {"input_tokens": raw["prompt_tokens"],
+                 "input_tokens_details": {"cached_tokens": raw["prompt_tokens_details"]["cached_tokens"]},
+                 "output_tokens": raw["completion_tokens"],
+                 "output_tokens_details": {"reasoning_tokens": raw["completion_tokens_details"]["reasoning_tokens"]},
+                 "total_tokens": raw["total_tokens"]}
+        rid = "resp_" + uuid.uuid4().hex[:24]
+        if step.get("tool_use"):
+            item = {"type": "function_call", "id": "fc_" + uuid.uuid4().hex[:24],
+                    "call_id": "call_" + uuid.uuid4().hex[:24], "name": step["tool_use"]["name"],
+                    "arguments": json.dumps(step["tool_use"].get("input", {})), "status": "completed"}
+        else:
+            item = {"type": "message", "id": "msg_" + uuid.uuid4().hex[:24], "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": step.get("text", "ok"), "annotations": []}]}
+        stream = bool(body.get("stream"))
+        # Logged with Chat Completions usage keys, so that expected.py reads both APIs alike.
+        self._record("openai", script, index, model, stream, raw)
+        response = {"id": rid, "object": "response", "created_at": int(time.time()), "status": "completed",
+                    "model": model, "output": [item], "usage": usage, "parallel_tool_calls": True,
+                    "tool_choice": "auto", "tools": body.get("tools") or [], "text": {"format": {"type": "text"}},
+                    "error": None, "incomplete_details": None, "instructions": body.get("instructions"),
+                    "metadata": {}, "temperature": 1.0, "top_p": 1.0, "truncation": "disabled"}
+        if not stream:
+            self._json(200, response)
+            return
+        self._sse_start()
+        seq = iter(range(1_000_000))
+        pending = dict(response, status="in_progress", output=[], usage=None)
+        self._sse("response.created", {"type": "response.created", "sequence_number": next(seq), "response": pending})
+        empty = dict(item, arguments="") if item["type"] == "function_call" else dict(item, content=[])
+        self._sse("response.output_item.added", {"type": "response.output_item.added", "sequence_number": next(seq),
+                                                 "output_index": 0, "item": dict(empty, status="in_progress")})
+        if item["type"] == "function_call":
+            self._sse("response.function_call_arguments.delta", {
+                "type": "response.function_call_arguments.delta", "sequence_number": next(seq), "output_index": 0,
+                "item_id": item["id"], "delta": item["arguments"]})
+        else:
+            text = item["content"][0]["text"]
+            self._sse("response.output_text.delta", {
+                "type": "response.output_text.delta", "sequence_number": next(seq), "output_index": 0,
+                "item_id": item["id"], "content_index": 0, "delta": text, "logprobs": []})
+        self._sse("response.output_item.done", {"type": "response.output_item.done", "sequence_number": next(seq),
+                                                "output_index": 0, "item": item})
+        self._sse("response.completed", {"type": "response.completed", "sequence_number": next(seq),
+                                         "response": response})
 
 
 class FakeLLMServer(ThreadingHTTPServer):
