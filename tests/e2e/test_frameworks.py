@@ -1,0 +1,100 @@
+"""Issue 13: instrumentation libraries beyond the first five, run for real through the tollgate binary.
+
+Each agent here makes a non-streaming and a streaming tool loop against the fake LLM API; tollgate (the suite's
+price table, a file exporter, no backend) must price each call once to the nano-dollar, count exactly the calls
+made in the task roll-up, and leave every other span unpriced. What each library can report is in the README's
+per-emitter table; the expected cost takes the library's own limits into account (``Limits``).
+
+Needs ``TOLLGATE_BIN``; skipped with that reason without it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from expected import price_for
+from tollgate import Tollgate, TollgateConfig, read_file_exporter
+
+E2E_DIR = Path(__file__).resolve().parent
+PYTHON = str(E2E_DIR / ".venv" / "bin" / "python")
+
+
+@dataclass(frozen=True)
+class Framework:
+    name: str
+    service: str
+    argv: tuple[str, ...]
+    scripts: tuple[str, ...]
+    #: the library writes no cached-token count: cached prompt tokens are priced as input
+    no_cache_read: bool = False
+
+
+FRAMEWORKS = {f.name: f for f in [
+    Framework("otel_openai_v2", "e2e-py-otel-openai-v2", (PYTHON, "-m", "agents.otel_openai_v2"),
+              ("otel_openai_v2", "otel_openai_v2_stream"), no_cache_read=True),
+]}
+
+
+def nano(usd: Any) -> int:
+    return int((Decimal(repr(float(usd))) * 10**9).to_integral_value())
+
+
+def expected_cost(call: dict[str, Any], fw: Framework) -> int:
+    u = call["usage"]
+    p = price_for(call["model"])
+    cached = u["prompt_tokens_details"]["cached_tokens"]
+    uncached = u["prompt_tokens"] - cached
+    if fw.no_cache_read:
+        uncached, cached = u["prompt_tokens"], 0
+    return (uncached * p.nano_per_token("input") + cached * p.nano_per_token("cache_read")
+            + u["completion_tokens"] * p.nano_per_token("output"))
+
+
+@pytest.fixture(scope="module")
+def stack(tollgate_binary, procs, workdir):
+    file_path = workdir / "frameworks-file-exporter.jsonl"
+    cfg = TollgateConfig(file_path=file_path, alert_rules=False)
+    tg = Tollgate(procs, tollgate_binary, cfg, workdir / "tollgate-frameworks", name="tollgate-frameworks").start()
+    yield cfg, file_path
+    tg.stop()
+
+
+@pytest.mark.parametrize("name", list(FRAMEWORKS))
+def test_each_call_priced_once_and_counted(stack, fake_llm, name):
+    cfg, file_path = stack
+    fw = FRAMEWORKS[name]
+    first = len(fake_llm.calls)
+    env = dict(os.environ, E2E_ANTHROPIC_URL=fake_llm.url, E2E_OPENAI_URL=fake_llm.url,
+               E2E_OTLP_HTTP=cfg.http_traces_url, NO_PROXY="127.0.0.1,localhost")
+    proc = subprocess.run([*fw.argv, f"fw-{name}"], cwd=E2E_DIR, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    calls = [c for c in fake_llm.calls[first:] if c["script"] in fw.scripts]
+    assert len(calls) == 4, "two tool loops of two calls, streaming and not"
+    assert {c["stream"] for c in calls} == {True, False}
+    deadline = time.monotonic() + 60
+    spans: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        spans = [r for r in read_file_exporter(file_path) if r["resource"].get("service.name") == fw.service]
+        if any(not r["parent_span_id"] for r in spans) and len(spans) >= 5:
+            break
+        time.sleep(0.5)
+    priced = [s for s in spans if s["attributes"].get("tollgate.pricing.status") == "priced"]
+    assert sorted(nano(s["attributes"]["llm.cost.total"]) for s in priced) == \
+        sorted(expected_cost(c, fw) for c in calls)
+    assert len([s for s in spans if "llm.cost.total" in s["attributes"]]) == len(calls), "nothing else priced"
+    by_cost = {expected_cost(c, fw): c for c in calls}
+    for s in priced:
+        u = by_cost[nano(s["attributes"]["llm.cost.total"])]["usage"]
+        cached = 0 if fw.no_cache_read else u["prompt_tokens_details"]["cached_tokens"]
+        assert s["attributes"]["llm.cache_hit_ratio"] == pytest.approx(cached / u["prompt_tokens"], abs=1e-12)
+    root = next(s for s in spans if not s["parent_span_id"])["attributes"]
+    assert root["tollgate.task.llm_calls"] == len(calls)
+    assert nano(root["tollgate.task.cost_usd"]) == sum(expected_cost(c, fw) for c in calls)
