@@ -76,6 +76,12 @@ pub enum Refused {
 pub trait TraceSink: Send + Sync + 'static {
     /// Submits one request.
     async fn submit(&self, body: Bytes, transport: Transport) -> Result<Accepted, Refused>;
+
+    /// The memory budget receivers reserve from before they read, inflate or parse a request
+    /// (`None`: no budget, e.g. a test sink).
+    fn memory(&self) -> Option<MemoryBudget> {
+        None
+    }
 }
 
 /// `[pipeline]`: how much the pipeline may hold.
@@ -192,7 +198,10 @@ pub struct Pipeline<F: Fanout, P: Processor> {
 impl<F: Fanout, P: Processor> Pipeline<F, P> {
     /// A pipeline with the given budget, processor and fan-out.
     pub fn new(config: &PipelineConfig, processor: P, fanout: F) -> Self {
-        let budget = MemoryBudget::new(config.memory_limit_mib.saturating_mul(1 << 20));
+        let budget = MemoryBudget::with_gauge(
+            config.memory_limit_mib.saturating_mul(1 << 20),
+            METRICS.memory_bytes.clone(),
+        );
         METRICS.memory_limit_bytes.set(budget.limit() as i64);
         let plan = variant::Plan::new(
             fanout.variants(),
@@ -293,7 +302,6 @@ impl<F: Fanout, P: Processor> Pipeline<F, P> {
             if self.plan.is_plain() {
                 let out = rebuild(&body, &index, &edits, None);
                 permit.resize(out.len());
-                METRICS.memory_bytes.set(self.budget.used() as i64);
                 let mut built = [Some(Built {
                     bytes: out,
                     spans: kept,
@@ -302,7 +310,6 @@ impl<F: Fanout, P: Processor> Pipeline<F, P> {
             } else {
                 let mut built = self.plan.build(&body, &index, &mut edits, &facts);
                 permit.resize(distinct_bytes(&built));
-                METRICS.memory_bytes.set(self.budget.used() as i64);
                 queued = self.fanout.dispatch(&mut built, kept, permit);
             }
         }
@@ -387,6 +394,10 @@ impl<F: Fanout, P: Processor> TraceSink for Pipeline<F, P> {
         Err(Refused::Full {
             retry_after: self.retry_after,
         })
+    }
+
+    fn memory(&self) -> Option<MemoryBudget> {
+        Some(self.budget.clone())
     }
 }
 

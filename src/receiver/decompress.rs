@@ -2,10 +2,14 @@
 //!
 //! Inflating stops as soon as the output would pass the cap, so a compression bomb costs at most
 //! `cap` bytes of memory and the time to inflate that much, never its full inflated size.
+//! [`decompress_within`] also reserves every byte of output from the memory budget before it
+//! allocates it, so concurrent requests cannot inflate past the budget either.
 
 use std::io::Read;
 
 use bytes::Bytes;
+
+use crate::pipeline::MemoryPermit;
 
 /// A `Content-Encoding` the HTTP receiver understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +47,12 @@ pub enum DecompressError {
         /// The cap, in bytes.
         cap: usize,
     },
+    /// The memory budget has no room for the inflated body now (retryable).
+    #[error("no memory for the decompressed request now ({held} bytes held); retry later")]
+    NoMemory {
+        /// Bytes of output held when the budget refused more.
+        held: usize,
+    },
     /// The body is not valid data in its declared encoding.
     #[error("the request body is not valid {encoding:?} data: {source}")]
     Corrupt {
@@ -76,6 +86,113 @@ pub fn decompress(encoding: Encoding, body: Bytes, cap: usize) -> Result<Bytes, 
             inflate(decoder, encoding, body.len(), cap)
         }
     }
+}
+
+/// Like [`decompress`], but every byte of output buffer is reserved in `permit` before it is
+/// allocated (the buffer doubles from a first guess, reserving each step). On success `permit`
+/// holds the capacity of the returned buffer.
+pub fn decompress_within(
+    encoding: Encoding,
+    body: &[u8],
+    cap: usize,
+    permit: &mut MemoryPermit,
+) -> Result<Bytes, DecompressError> {
+    match encoding {
+        Encoding::Identity if body.len() > cap => Err(DecompressError::TooLarge { cap }),
+        Encoding::Identity => Ok(Bytes::copy_from_slice(body)),
+        Encoding::Gzip => {
+            // The gzip trailer states the (last member's) size mod 2^32: a hint for the first
+            // allocation, so an honest body is inflated without re-allocating; a wrong hint only
+            // costs the doubling it would have cost anyway.
+            let hint = body
+                .len()
+                .checked_sub(4)
+                .map(|at| u32::from_le_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]))
+                .map(|size| size as usize + 1);
+            inflate_within(
+                flate2::read::MultiGzDecoder::new(body),
+                encoding,
+                hint.unwrap_or(0),
+                body.len(),
+                cap,
+                permit,
+            )
+        }
+        Encoding::Zstd => {
+            let hint = zstd::zstd_safe::get_frame_content_size(body)
+                .ok()
+                .flatten()
+                .and_then(|n| usize::try_from(n).ok())
+                .map(|n| n.saturating_add(1));
+            let decoder = zstd::stream::read::Decoder::with_buffer(body)
+                .map_err(|source| DecompressError::Corrupt { encoding, source })?;
+            inflate_within(
+                decoder,
+                encoding,
+                hint.unwrap_or(0),
+                body.len(),
+                cap,
+                permit,
+            )
+        }
+    }
+}
+
+fn inflate_within(
+    mut reader: impl Read,
+    encoding: Encoding,
+    size_hint: usize,
+    compressed_len: usize,
+    cap: usize,
+    permit: &mut MemoryPermit,
+) -> Result<Bytes, DecompressError> {
+    // One byte past the cap tells "exactly cap" from "more than cap".
+    let ceiling = cap.saturating_add(1);
+    let mut out: Vec<u8> = Vec::new();
+    let mut filled = 0;
+    loop {
+        if filled == out.len() {
+            if out.len() >= ceiling {
+                return Err(DecompressError::TooLarge { cap });
+            }
+            let target = if out.is_empty() {
+                if size_hint > compressed_len {
+                    size_hint
+                } else {
+                    compressed_len.saturating_mul(4).max(INITIAL_OUTPUT)
+                }
+            } else {
+                out.len().saturating_mul(2)
+            }
+            .min(ceiling);
+            let extra = target - out.len();
+            // A reallocation holds the old and the new buffer at once.
+            if !permit.try_grow(target) {
+                if out.len() + target > permit.limit() {
+                    // It could never fit, however long the client waits.
+                    return Err(DecompressError::TooLarge { cap: out.len() });
+                }
+                return Err(DecompressError::NoMemory { held: out.len() });
+            }
+            let mut grown = Vec::with_capacity(target);
+            grown.extend_from_slice(&out[..filled]);
+            drop(std::mem::take(&mut out));
+            grown.resize(target, 0);
+            out = grown;
+            permit.resize(permit.bytes() - (target - extra));
+        }
+        match reader.read(&mut out[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(DecompressError::Corrupt { encoding, source }),
+        }
+    }
+    if filled > cap {
+        return Err(DecompressError::TooLarge { cap });
+    }
+    out.truncate(filled);
+    Ok(Bytes::from(out))
 }
 
 /// Reads `reader` to the end into a buffer, failing once more than `cap` bytes come out.
@@ -178,6 +295,44 @@ mod tests {
             decompress(Encoding::Gzip, bomb, 1 << 20),
             Err(DecompressError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn reserves_output_before_allocating_it() {
+        let data = b"hello hello hello hello".repeat(10_000);
+        let budget = crate::pipeline::MemoryBudget::new(1 << 20);
+        let mut permit = budget.empty();
+        let out = decompress_within(Encoding::Gzip, &gzip(&data), 1 << 20, &mut permit).unwrap();
+        assert_eq!(out, data);
+        assert!(
+            permit.bytes() >= data.len(),
+            "the output is held: {}",
+            permit.bytes()
+        );
+        drop(permit);
+        assert_eq!(budget.used(), 0);
+
+        // The same body with a budget too small for its output: refused, nothing left held.
+        let small = crate::pipeline::MemoryBudget::new(100_000);
+        let mut permit = small.empty();
+        assert!(matches!(
+            decompress_within(Encoding::Zstd, &zstd(&data), 1 << 20, &mut permit),
+            Err(DecompressError::NoMemory { .. })
+        ));
+        drop(permit);
+        assert_eq!(small.used(), 0);
+
+        // A bomb stops at the cap with the budget never past cap + 1 plus the old buffer.
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&vec![0u8; 8 << 20]).unwrap();
+        let bomb = enc.finish().unwrap();
+        let big = crate::pipeline::MemoryBudget::new(64 << 20);
+        let mut permit = big.empty();
+        assert!(matches!(
+            decompress_within(Encoding::Gzip, &bomb, 1 << 20, &mut permit),
+            Err(DecompressError::TooLarge { .. })
+        ));
+        assert!(permit.bytes() <= (1 << 20) + 1, "{}", permit.bytes());
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! The OTLP/gRPC receiver: `opentelemetry.proto.collector.trace.v1.TraceService/Export`.
 //!
-//! Requests are served by `tonic::server::Grpc` with a codec whose messages are raw `Bytes`, so
-//! the request is never decoded into structs here. Limits, outermost first:
-//! 1. the gRPC frame header is read before the body: a message longer than
+//! The unary call is read here, not by `tonic::server::Grpc`, so every byte is accounted for:
+//! the message is never decoded into structs. Limits, outermost first:
+//! 1. `content-type` must be `application/grpc` (HTTP 415 otherwise), `grpc-encoding` one of
+//!    gzip, zstd, identity (UNIMPLEMENTED otherwise);
+//! 2. the 5-byte message prefix is read before the body: a message longer than
 //!    `max_recv_msg_size_mib` on the wire (or, uncompressed, longer than `max_decompressed_mib`)
-//!    is refused with RESOURCE_EXHAUSTED without reading it (tonic itself would answer
-//!    OUT_OF_RANGE, which OTLP clients retry);
-//! 2. tonic inflates gzip/zstd messages into a buffer limited to `max_decompressed_mib` and
-//!    answers RESOURCE_EXHAUSTED when the limit is hit (tonic applies one limit to both the wire
-//!    and the inflated size, which is why step 1 exists).
+//!    is refused with RESOURCE_EXHAUSTED without reading it;
+//! 3. the message is reserved in the memory budget before it is buffered (UNAVAILABLE with a
+//!    RetryInfo when there is no room now), and inflated under `max_decompressed_mib` and the
+//!    budget;
+//! 4. a second message in the call is a cardinality violation (INTERNAL), never half-accepted.
 //!
 //! The same service also answers gRPC requests that reach the OTLP/HTTP port (the HTTP receiver
 //! hands every `content-type: application/grpc` request to [`GrpcReceiver::service`]): SDKs
@@ -17,28 +19,26 @@
 //! with a hint.
 
 use std::convert::Infallible;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures::future::BoxFuture;
-use http_body::{Body as HttpBody, Frame};
+use http_body::Frame;
 use http_body_util::BodyExt;
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::{Code, Status};
 
 use super::auth::BearerAuth;
 use super::config::OtlpReceiverConfig;
+use super::decompress::{self, DecompressError, Encoding};
 use super::metrics::{self, Outcome, Receiver};
 use super::{export_response, NodelayListener, ReceiverError};
 use crate::grpc_status::RpcStatus;
-use crate::pipeline::{Refused, TraceSink, Transport};
+use crate::pipeline::{MemoryPermit, Refused, TraceSink, Transport};
 
 /// The one method served.
 pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -147,61 +147,158 @@ impl Shared {
             return Status::unauthenticated(message).into_http();
         }
 
-        // Step 1: read the message prefix and refuse an oversized message before its body.
-        let (parts, mut body) = req.into_parts();
-        let mut head = BytesMut::new();
-        while head.len() < FRAME_HEADER {
+        if !is_grpc_content_type(req.headers()) {
+            // gRPC over HTTP/2: a content type that is not application/grpc is answered with
+            // HTTP 415 (the client is not speaking gRPC).
+            let got = req
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_else(|| "none".into());
+            let message = format!("content type {got:?} is not application/grpc");
+            metrics::refuse(Receiver::Grpc, Outcome::UnsupportedMediaType, &message);
+            let mut response = http::Response::new(Body::empty());
+            *response.status_mut() = http::StatusCode::UNSUPPORTED_MEDIA_TYPE;
+            return response;
+        }
+        let encoding = match req.headers().get("grpc-encoding").map(|v| v.to_str()) {
+            None => Encoding::Identity,
+            Some(Ok(v)) if v.eq_ignore_ascii_case("identity") => Encoding::Identity,
+            Some(Ok(v)) if v.eq_ignore_ascii_case("gzip") => Encoding::Gzip,
+            Some(Ok(v)) if v.eq_ignore_ascii_case("zstd") => Encoding::Zstd,
+            Some(v) => {
+                let message = format!(
+                    "message encoding {:?} is not supported; use gzip, zstd or identity",
+                    v.unwrap_or("(not text)")
+                );
+                metrics::refuse(Receiver::Grpc, Outcome::UnsupportedMediaType, &message);
+                let mut response = Status::unimplemented(message).into_http();
+                response.headers_mut().insert(
+                    "grpc-accept-encoding",
+                    http::HeaderValue::from_static("gzip,zstd,identity"),
+                );
+                return response;
+            }
+        };
+        let mut held = match self.sink.memory() {
+            Some(budget) => budget.empty(),
+            None => crate::pipeline::MemoryBudget::new(usize::MAX).empty(),
+        };
+        let message = match self
+            .read_message(req.into_body(), encoding, &mut held)
+            .await
+        {
+            Ok(message) => message,
+            Err(status) => return status.into_http(),
+        };
+        let answer = self.export(message).await;
+        drop(held);
+        match answer {
+            Ok(response) => unary_response(response.into_inner()),
+            Err(status) => status.into_http(),
+        }
+    }
+
+    /// Reads the one message of a unary call: the 5-byte prefix first (an oversized message is
+    /// refused before its body), then the message, reserved in `held` before it is buffered,
+    /// then inflated under the cap and the budget. A second message is a protocol violation.
+    async fn read_message(
+        &self,
+        mut body: Body,
+        encoding: Encoding,
+        held: &mut MemoryPermit,
+    ) -> Result<Bytes, Status> {
+        let mut buf = BytesMut::new();
+        let mut want = FRAME_HEADER;
+        let mut message_len = None;
+        loop {
+            if buf.len() >= want {
+                if message_len.is_none() {
+                    let compressed = buf[0];
+                    let wire_len = (&buf[1..FRAME_HEADER]).get_u32() as usize;
+                    metrics::count_bytes(Receiver::Grpc, wire_len + FRAME_HEADER);
+                    if compressed > 1 {
+                        return Err(invalid(format!(
+                            "the message prefix has compressed flag {compressed}; it must be 0 or 1"
+                        )));
+                    }
+                    if compressed == 1 && encoding == Encoding::Identity {
+                        return Err(invalid(
+                            "the message is flagged compressed but no grpc-encoding was sent"
+                                .into(),
+                        ));
+                    }
+                    // An uncompressed message is also the decompressed size.
+                    let limit = if compressed == 0 {
+                        self.max_recv_msg_size.min(self.max_decompressed)
+                    } else {
+                        self.max_recv_msg_size
+                    };
+                    if wire_len > limit {
+                        let message = format!(
+                            "message of {wire_len} bytes is larger than the limit of {limit} bytes"
+                        );
+                        metrics::refuse(Receiver::Grpc, Outcome::TooLarge, &message);
+                        return Err(Status::resource_exhausted(message));
+                    }
+                    if !held.try_grow(wire_len + FRAME_HEADER) {
+                        return Err(no_memory(wire_len));
+                    }
+                    buf.reserve(wire_len + FRAME_HEADER - buf.len());
+                    message_len = Some((compressed == 1, wire_len));
+                    want = FRAME_HEADER + wire_len;
+                    continue;
+                }
+                if buf.len() > want {
+                    return Err(second_message());
+                }
+            }
             match body.frame().await {
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => head.extend_from_slice(&data),
-                    Err(_trailers) => break,
-                },
-                Some(Err(status)) => return status.into_http(),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        if message_len.is_some() && buf.len() + data.len() > want {
+                            return Err(second_message());
+                        }
+                        buf.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(status)) => {
+                    metrics::refuse(Receiver::Grpc, Outcome::Invalid, status.message());
+                    return Err(status);
+                }
                 None => break,
             }
         }
-        if head.len() >= FRAME_HEADER {
-            let wire_len = (&head[1..FRAME_HEADER]).get_u32() as usize;
-            metrics::count_bytes(Receiver::Grpc, wire_len + FRAME_HEADER);
-            // An uncompressed message is also the decompressed size.
-            let limit = if head[0] == 0 {
-                self.max_recv_msg_size.min(self.max_decompressed)
-            } else {
-                self.max_recv_msg_size
-            };
-            if wire_len > limit {
-                let message = format!(
-                    "message of {wire_len} bytes is larger than the limit of {limit} bytes"
-                );
-                metrics::refuse(Receiver::Grpc, Outcome::TooLarge, &message);
-                return Status::resource_exhausted(message).into_http();
-            }
-        }
-        let req = http::Request::from_parts(
-            parts,
-            Body::new(Prefixed {
-                head: Some(head.freeze()),
-                rest: body,
-            }),
-        );
-
-        // Step 2: tonic reads, inflates (capped) and hands the message to `export`.
-        let mut grpc = tonic::server::Grpc::new(BytesCodec)
-            .accept_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Zstd)
-            // tonic applies this to the wire length and to the inflated size; the wire length
-            // was checked above, so this is the decompressed cap.
-            .max_decoding_message_size(self.max_decompressed);
-        let handled = Arc::new(AtomicBool::new(false));
-        let unary = Unary {
-            shared: self.clone(),
-            handled: handled.clone(),
+        let Some((compressed, _)) = message_len.filter(|_| buf.len() == want) else {
+            return Err(invalid(format!(
+                "the request ended after {} bytes, inside a message",
+                buf.len()
+            )));
         };
-        let response = grpc.unary(unary, req).await;
-        if handled.load(Ordering::Relaxed) {
-            return response;
+        let message = buf.freeze().slice(FRAME_HEADER..);
+        if !compressed {
+            return Ok(message);
         }
-        transport_failure(response)
+        let mut inflated = held.split_empty();
+        let cap = self.max_decompressed;
+        let raw = super::decode_blocking(move || {
+            let out = decompress::decompress_within(encoding, &message, cap, &mut inflated);
+            (out, inflated)
+        })
+        .await;
+        let (out, inflated) = raw.map_err(|e| Status::internal(format!("decoding failed: {e}")))?;
+        match out {
+            Ok(raw) => {
+                *held = inflated;
+                Ok(raw)
+            }
+            Err(e @ DecompressError::TooLarge { .. }) => {
+                metrics::refuse(Receiver::Grpc, Outcome::TooLarge, &e.to_string());
+                Err(Status::resource_exhausted(e.to_string()))
+            }
+            Err(DecompressError::NoMemory { held }) => Err(no_memory(held)),
+            Err(e @ DecompressError::Corrupt { .. }) => Err(invalid(e.to_string())),
+        }
     }
 
     /// Submits one message to the pipeline and maps the answer.
@@ -260,119 +357,66 @@ fn unknown_method(path: &str) -> String {
     }
 }
 
-/// Counts (and where needed re-codes) an error tonic produced before the message reached
-/// [`Shared::export`]: an inflated size over the cap, corrupt compressed data, an encoding not
-/// accepted, a malformed frame.
-fn transport_failure(response: http::Response<Body>) -> http::Response<Body> {
-    let Some(status) = Status::from_header_map(response.headers()) else {
-        return response;
+/// `content-type` is `application/grpc` or `application/grpc+<format>`.
+fn is_grpc_content_type(headers: &http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
     };
-    match status.code() {
-        Code::ResourceExhausted | Code::OutOfRange => {
-            metrics::refuse(Receiver::Grpc, Outcome::TooLarge, status.message());
-            Status::resource_exhausted(status.message()).into_http()
-        }
-        Code::Unimplemented => {
-            metrics::refuse(
-                Receiver::Grpc,
-                Outcome::UnsupportedMediaType,
-                status.message(),
-            );
-            response
-        }
-        _ => {
-            // Undecodable input is the client's fault: INVALID_ARGUMENT, never retried.
-            metrics::refuse(Receiver::Grpc, Outcome::Invalid, status.message());
-            Status::invalid_argument(status.message()).into_http()
-        }
-    }
+    let media = value.split(';').next().unwrap_or("").trim();
+    media.eq_ignore_ascii_case("application/grpc")
+        || media
+            .get(..17)
+            .is_some_and(|p| p.eq_ignore_ascii_case("application/grpc+"))
 }
 
-/// The unary handler tonic calls with the (inflated) message bytes.
-#[derive(Clone)]
-struct Unary {
-    shared: Arc<Shared>,
-    handled: Arc<AtomicBool>,
+fn invalid(message: String) -> Status {
+    metrics::refuse(Receiver::Grpc, Outcome::Invalid, &message);
+    Status::invalid_argument(message)
 }
 
-impl tower::Service<tonic::Request<Bytes>> for Unary {
-    type Response = tonic::Response<Bytes>;
-    type Error = Status;
-    type Future = BoxFuture<'static, Result<tonic::Response<Bytes>, Status>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: tonic::Request<Bytes>) -> Self::Future {
-        self.handled.store(true, Ordering::Relaxed);
-        let shared = self.shared.clone();
-        Box::pin(async move { shared.export(req.into_inner()).await })
-    }
+/// A unary call that carries more than one message: gRPC's cardinality violation (INTERNAL, as
+/// grpc-go answers), refused whole rather than dropping the second message.
+fn second_message() -> Status {
+    let message = "a unary Export call must carry exactly one message; a second was sent";
+    metrics::refuse(Receiver::Grpc, Outcome::Invalid, message);
+    Status::internal(message)
 }
 
-/// A request body with the bytes already read put back in front.
-struct Prefixed {
-    head: Option<Bytes>,
-    rest: Body,
+/// UNAVAILABLE with a RetryInfo: the memory budget has no room for this message now.
+fn no_memory(bytes: usize) -> Status {
+    let message =
+        format!("memory limit reached: no room for the message ({bytes} bytes) now; retry later");
+    metrics::refuse(Receiver::Grpc, Outcome::PipelineFull, &message);
+    let details = RpcStatus::new(Code::Unavailable, &message)
+        .with_retry_after(std::time::Duration::from_secs(1));
+    Status::with_details(
+        Code::Unavailable,
+        message,
+        Bytes::from(details.encode_to_vec()),
+    )
 }
 
-impl HttpBody for Prefixed {
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        if let Some(head) = self.head.take().filter(|h| !h.is_empty()) {
-            return Poll::Ready(Some(Ok(Frame::data(head))));
-        }
-        Pin::new(&mut self.rest).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.head.as_ref().is_none_or(Bytes::is_empty) && self.rest.is_end_stream()
-    }
-}
-
-/// A codec whose messages are the encoded bytes themselves.
-#[derive(Debug, Clone, Copy, Default)]
-struct BytesCodec;
-
-impl Codec for BytesCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = BytesCodec;
-    type Decoder = BytesCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        BytesCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        BytesCodec
-    }
-}
-
-impl Encoder for BytesCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for BytesCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        let len = src.remaining();
-        Ok(Some(src.copy_to_bytes(len)))
-    }
+/// A successful unary answer: one uncompressed message, then `grpc-status: 0`.
+fn unary_response(message: Bytes) -> http::Response<Body> {
+    let mut framed = BytesMut::with_capacity(FRAME_HEADER + message.len());
+    framed.put_u8(0);
+    framed.put_u32(message.len() as u32);
+    framed.extend_from_slice(&message);
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    let body = http_body_util::StreamBody::new(futures::stream::iter([
+        Ok::<_, Status>(Frame::data(framed.freeze())),
+        Ok(Frame::trailers(trailers)),
+    ]));
+    let mut response = http::Response::new(Body::new(body));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    response
 }
 
 #[cfg(test)]

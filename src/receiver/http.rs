@@ -22,10 +22,10 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::future::{BoxFuture, FutureExt};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -38,7 +38,7 @@ use super::grpc::{ExportService, GrpcReceiver};
 use super::metrics::{self, Outcome, Receiver};
 use super::{export_response, NodelayListener, ReceiverError};
 use crate::grpc_status::RpcStatus;
-use crate::pipeline::{Refused, TraceSink, Transport};
+use crate::pipeline::{MemoryPermit, Refused, TraceSink, Transport};
 
 /// The traces path.
 pub const TRACES_PATH: &str = "/v1/traces";
@@ -354,17 +354,24 @@ impl Shared {
             ));
         };
 
-        let body = self.read_body(headers, body, format).await?;
-        let body = self.decode(format, encoding, body).await?;
+        let memory = self.sink.memory();
+        let mut held = match &memory {
+            Some(budget) => budget.empty(),
+            None => crate::pipeline::MemoryBudget::new(usize::MAX).empty(),
+        };
+        let body = self.read_body(headers, body, format, &mut held).await?;
+        let body = self.decode(format, encoding, body, held).await?;
         self.submit(format, body).await
     }
 
-    /// Reads the body as sent, up to `max_request_body` bytes.
+    /// Reads the body as sent, up to `max_request_body` bytes, reserving it in `held` before it
+    /// is buffered (the declared length up front; a chunked body frame by frame).
     async fn read_body(
         &self,
         headers: &HeaderMap,
-        body: Body,
+        mut body: Body,
         format: Format,
+        held: &mut MemoryPermit,
     ) -> Result<Bytes, Failure> {
         let too_large = |len: Option<u64>| {
             let size = len.map_or_else(|| "more than".into(), |l| format!("{l} bytes, more than"));
@@ -385,29 +392,73 @@ impl Shared {
         if declared.is_some_and(|len| len > self.max_request_body as u64) {
             return Err(too_large(declared));
         }
-        match Limited::new(body, self.max_request_body).collect().await {
-            Ok(collected) => {
-                let bytes = collected.to_bytes();
-                metrics::count_bytes(Receiver::Http, bytes.len());
-                Ok(bytes)
+        // The declared length is reserved before a byte is read: a client that declares a large
+        // body and stalls holds budget, not unaccounted memory.
+        let declared = declared.map(|l| l as usize);
+        if let Some(len) = declared {
+            if !held.try_grow(len) {
+                return Err(no_memory(format, "the request body", len));
             }
-            Err(error) if error.is::<LengthLimitError>() => Err(too_large(None)),
-            Err(error) => Err(Failure::refuse(
-                format,
-                Outcome::Invalid,
-                StatusCode::BAD_REQUEST,
-                format!("could not read the request body: {error}"),
-            )),
         }
+        let mut frames: Vec<Bytes> = Vec::new();
+        let mut total = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|error| {
+                Failure::refuse(
+                    format,
+                    Outcome::Invalid,
+                    StatusCode::BAD_REQUEST,
+                    format!("could not read the request body: {error}"),
+                )
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            total += data.len();
+            if total > self.max_request_body {
+                return Err(too_large(None));
+            }
+            if declared.is_none_or(|d| total > d) && !held.try_grow(data.len()) {
+                return Err(no_memory(format, "the request body", total));
+            }
+            frames.push(data);
+        }
+        metrics::count_bytes(Receiver::Http, total);
+        let bytes = match frames.len() {
+            0 => Bytes::new(),
+            1 => frames.pop().unwrap_or_default(),
+            _ => {
+                // Joining holds the frames and the joined copy at once.
+                if !held.try_grow(total) {
+                    return Err(no_memory(format, "the request body", total));
+                }
+                let mut joined = BytesMut::with_capacity(total);
+                for f in frames.drain(..) {
+                    joined.extend_from_slice(&f);
+                }
+                drop(frames);
+                held.resize(held.bytes() - total);
+                joined.freeze()
+            }
+        };
+        if let Some(d) = declared {
+            if total < d {
+                held.resize(held.bytes() - (d - total));
+            }
+        }
+        Ok(bytes)
     }
 
-    /// Inflates (capped) and, for JSON, converts to protobuf, off the async threads.
+    /// Inflates (capped) and, for JSON, converts to protobuf, off the async threads. Every
+    /// buffer is reserved in the memory budget before it is allocated; the returned permit holds
+    /// the protobuf body until the pipeline has taken it.
     async fn decode(
         &self,
         format: Format,
         encoding: Encoding,
         body: Bytes,
-    ) -> Result<Bytes, Failure> {
+        held: MemoryPermit,
+    ) -> Result<(Bytes, MemoryPermit), Failure> {
         if format == Format::Protobuf && encoding == Encoding::Identity {
             if body.len() > self.max_decompressed {
                 return Err(Failure::refuse(
@@ -420,36 +471,82 @@ impl Shared {
                     .to_string(),
                 ));
             }
-            return Ok(body);
+            return Ok((body, held));
         }
         let cap = self.max_decompressed;
-        let work = move || -> Result<Bytes, (Outcome, String)> {
-            let raw = decompress::decompress(encoding, body, cap).map_err(|e| match e {
-                DecompressError::TooLarge { .. } => (Outcome::TooLarge, e.to_string()),
-                DecompressError::Corrupt { .. } => (Outcome::Invalid, e.to_string()),
-            })?;
+        let work = move || -> Result<(Bytes, MemoryPermit), Failure> {
+            let mut body_permit = held;
+            let (raw, mut raw_permit) = if encoding == Encoding::Identity {
+                if body.len() > cap {
+                    return Err(decompress_failure(
+                        format,
+                        DecompressError::TooLarge { cap },
+                    ));
+                }
+                (body, body_permit)
+            } else {
+                let mut out_permit = body_permit.split_empty();
+                let raw = decompress::decompress_within(encoding, &body, cap, &mut out_permit)
+                    .map_err(|e| decompress_failure(format, e))?;
+                drop(body);
+                body_permit.resize(0);
+                (raw, out_permit)
+            };
             match format {
-                Format::Protobuf => Ok(raw),
-                Format::Json => crate::wire::json::json_to_protobuf(&raw)
-                    .map_err(|e| (Outcome::Invalid, e.to_string())),
+                Format::Protobuf => Ok((raw, raw_permit)),
+                Format::Json => {
+                    let need = crate::wire::json::parse_memory_bound(&raw);
+                    let mut parse_permit = raw_permit.split_empty();
+                    if !parse_permit.try_grow(need) {
+                        if need > parse_permit.limit() {
+                            return Err(Failure::refuse(
+                                format,
+                                Outcome::TooLarge,
+                                StatusCode::PAYLOAD_TOO_LARGE,
+                                format!(
+                                    "parsing this OTLP/JSON body needs up to {need} bytes of memory, more than the memory limit of {} bytes; send smaller batches or protobuf",
+                                    parse_permit.limit()
+                                ),
+                            ));
+                        }
+                        return Err(no_memory(format, "parsing the JSON body", need));
+                    }
+                    let out = crate::wire::json::json_to_protobuf(&raw).map_err(|e| {
+                        Failure::refuse(
+                            format,
+                            Outcome::Invalid,
+                            StatusCode::BAD_REQUEST,
+                            e.to_string(),
+                        )
+                    })?;
+                    drop(raw);
+                    raw_permit.resize(0);
+                    // The protobuf was allocated inside the parse reservation; keep its size.
+                    parse_permit.resize(out.len());
+                    Ok((out, parse_permit))
+                }
             }
         };
-        let result = tokio::task::spawn_blocking(work)
-            .await
-            .unwrap_or_else(|e| Err((Outcome::Invalid, format!("decoding failed: {e}"))));
-        result.map_err(|(outcome, message)| {
-            let http = if outcome == Outcome::TooLarge {
-                StatusCode::PAYLOAD_TOO_LARGE
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            Failure::refuse(format, outcome, http, message)
+        super::decode_blocking(work).await.unwrap_or_else(|e| {
+            Err(Failure::refuse(
+                format,
+                Outcome::Invalid,
+                StatusCode::BAD_REQUEST,
+                format!("decoding failed: {e}"),
+            ))
         })
     }
 
     /// Hands the protobuf request to the pipeline and maps its answer.
-    async fn submit(&self, format: Format, body: Bytes) -> Result<Response, Failure> {
-        match self.sink.submit(body, format.transport()).await {
+    async fn submit(
+        &self,
+        format: Format,
+        (body, held): (Bytes, MemoryPermit),
+    ) -> Result<Response, Failure> {
+        // `held` covers the body until the pipeline has copied what it keeps.
+        let answer = self.sink.submit(body, format.transport()).await;
+        drop(held);
+        match answer {
             Ok(accepted) => {
                 let outcome = if accepted.rejected_spans > 0 {
                     Outcome::Partial
@@ -489,6 +586,41 @@ impl Shared {
                 refused.to_string(),
             )),
         }
+    }
+}
+
+/// How long a client refused for lack of memory should wait.
+const NO_MEMORY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// 503 + `Retry-After`: the memory budget has no room for this request now.
+fn no_memory(format: Format, what: &str, bytes: usize) -> Failure {
+    Failure::refuse(
+        format,
+        Outcome::PipelineFull,
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("memory limit reached: no room for {what} ({bytes} bytes) now; retry later"),
+    )
+    .with_header(
+        header::RETRY_AFTER,
+        retry_after_seconds(NO_MEMORY_RETRY_AFTER),
+    )
+}
+
+fn decompress_failure(format: Format, error: DecompressError) -> Failure {
+    match error {
+        DecompressError::TooLarge { .. } => Failure::refuse(
+            format,
+            Outcome::TooLarge,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            error.to_string(),
+        ),
+        DecompressError::NoMemory { held } => no_memory(format, "the decompressed body", held),
+        DecompressError::Corrupt { .. } => Failure::refuse(
+            format,
+            Outcome::Invalid,
+            StatusCode::BAD_REQUEST,
+            error.to_string(),
+        ),
     }
 }
 

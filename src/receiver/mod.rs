@@ -25,6 +25,20 @@ pub use http::HttpReceiver;
 use crate::otlp::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use crate::pipeline::Accepted;
 
+/// Inflating and JSON parsing run on blocking threads, at most one per core at a time (for both
+/// receivers): CPU-heavy decoding cannot crowd out the async threads, and the allocator's
+/// per-thread caches of freed buffers stay few (peak RSS is the budget plus a fixed overhead,
+/// not the budget times the number of threads that ever decoded).
+pub(crate) async fn decode_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    static SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    let _slot = SLOTS.acquire().await.expect("never closed");
+    tokio::task::spawn_blocking(work).await
+}
+
 /// Why a receiver stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiverError {

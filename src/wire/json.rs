@@ -32,6 +32,58 @@ pub enum JsonError {
     Protobuf(#[from] prost::DecodeError),
 }
 
+/// Working memory per structural token, for [`parse_memory_bound`]: `(open brace, open bracket,
+/// comma, colon)`. Calibrated against the parser by `tests/json_memory_bound.rs` (a counting
+/// allocator over hostile shapes); an object may become the largest OTLP struct (a `Span`) in a
+/// doubling `Vec`, and the fallback path holds a `serde_json::Value` tree and the structs at once.
+const PER_TOKEN: (usize, usize, usize, usize) =
+    (TOKEN_BRACE, TOKEN_BRACKET, TOKEN_COMMA, TOKEN_COLON);
+const TOKEN_BRACE: usize = 760;
+const TOKEN_BRACKET: usize = 32;
+const TOKEN_COMMA: usize = 112;
+const TOKEN_COLON: usize = 24;
+/// Fixed working memory of one parse (scratch buffers, the error path).
+const PARSE_BASE: usize = 16 << 10;
+
+/// The most memory [`json_to_protobuf`] can hold while parsing `json`, output included: what the
+/// HTTP receiver reserves from the memory budget before it parses. Counted from the body's
+/// structural bytes (one pass, no allocation), so a dense hostile body (`[1,1,1,...]`, `{},{},...`)
+/// is charged for the tree it would build. A parser that writes protobuf as it reads (holding no
+/// tree) would make this about `json.len()`.
+pub fn parse_memory_bound(json: &[u8]) -> usize {
+    let (mut braces, mut brackets, mut commas, mut colons) = (0usize, 0usize, 0usize, 0usize);
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' => braces += 1,
+            b'[' => brackets += 1,
+            b',' => commas += 1,
+            b':' => colons += 1,
+            _ => {}
+        }
+    }
+    let (brace, bracket, comma, colon) = PER_TOKEN;
+    json.len()
+        .saturating_mul(3)
+        .saturating_add(PARSE_BASE)
+        .saturating_add(braces.saturating_mul(brace))
+        .saturating_add(brackets.saturating_mul(bracket))
+        .saturating_add(commas.saturating_mul(comma))
+        .saturating_add(colons.saturating_mul(colon))
+}
+
 /// Parses an OTLP/JSON `ExportTraceServiceRequest` and returns its protobuf encoding.
 pub fn json_to_protobuf(json: &[u8]) -> Result<Bytes, JsonError> {
     let req = match serde_json::from_slice::<ExportTraceServiceRequest>(json) {

@@ -116,6 +116,7 @@ pub fn client() -> reqwest::Client {
 /// Addresses of a running tollgate.
 pub struct Tollgate {
     pub proc: Proc,
+    pub grpc: String,
     pub http: String,
     pub admin: String,
     pub config_path: PathBuf,
@@ -147,6 +148,7 @@ pub async fn start_tollgate(dir: &Path, extra: &str) -> Tollgate {
     .await;
     Tollgate {
         proc,
+        grpc: format!("127.0.0.1:{grpc}"),
         http: format!("127.0.0.1:{http}"),
         admin,
         config_path,
