@@ -312,15 +312,24 @@ mod tests {
         drop(permit);
         assert_eq!(budget.used(), 0);
 
-        // The same body with a budget too small for its output: refused, nothing left held.
-        let small = crate::pipeline::MemoryBudget::new(100_000);
+        // The same body while others hold most of the budget: refused for now, nothing left
+        // held; with a budget that could never hold it: too large.
+        let small = crate::pipeline::MemoryBudget::new(1 << 20);
+        let others = small.try_acquire(900_000).unwrap();
         let mut permit = small.empty();
         assert!(matches!(
             decompress_within(Encoding::Zstd, &zstd(&data), 1 << 20, &mut permit),
             Err(DecompressError::NoMemory { .. })
         ));
         drop(permit);
+        drop(others);
         assert_eq!(small.used(), 0);
+        let tiny = crate::pipeline::MemoryBudget::new(100_000);
+        let mut permit = tiny.empty();
+        assert!(matches!(
+            decompress_within(Encoding::Zstd, &zstd(&data), 1 << 20, &mut permit),
+            Err(DecompressError::TooLarge { .. })
+        ));
 
         // A bomb stops at the cap with the budget never past cap + 1 plus the old buffer.
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
