@@ -38,10 +38,16 @@ pub fn parse_str<T: DeserializeOwned>(text: &str, env: &dyn EnvSource) -> Result
         let mut issue = from_toml_error(text, &path, IssueKind::Schema, e.inner());
         // serde quotes a wrongly typed string in its message; show what the file says instead,
         // so a value from the environment (perhaps a secret) is never printed or logged.
+        // An enum error quotes it in backticks (`unknown variant `…``); any other mention is
+        // replaced too.
         for (expanded, original) in &walk.expanded {
             issue.message = issue
                 .message
-                .replace(&format!("{expanded:?}"), &format!("{original:?}"));
+                .replace(&format!("{expanded:?}"), &format!("{original:?}"))
+                .replace(&format!("`{expanded}`"), &format!("`{original}`"));
+            if !expanded.is_empty() && !original.contains(expanded.as_str()) {
+                issue.message = issue.message.replace(expanded.as_str(), original);
+            }
         }
         vec![issue]
     })
@@ -284,6 +290,27 @@ mod tests {
         assert!(!issue.message.contains("sk-not-a-port"), "{issue}");
         assert!(issue.message.contains("${env:PORT_SECRET}"), "{issue}");
         assert_eq!(issue.location.map(|l| l.line), Some(3));
+    }
+
+    #[test]
+    fn enum_errors_show_the_reference_not_the_environment_value() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        #[serde(rename_all = "lowercase")]
+        enum Compression {
+            Gzip,
+            None,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct WithEnum {
+            compression: Compression,
+        }
+        let env = HashMap::from([("TOKEN", "sk-live-secret")]);
+        let issue =
+            &parse_str::<WithEnum>("compression = \"${env:TOKEN}\"\n", &env).unwrap_err()[0];
+        assert!(!issue.message.contains("sk-live-secret"), "{issue}");
+        assert!(issue.message.contains("${env:TOKEN}"), "{issue}");
     }
 
     #[test]

@@ -143,6 +143,27 @@ impl Notifiers {
     }
 }
 
+/// `scheme://host[:port]/…`: a URL with its path, query and user info left out (the parts a
+/// webhook's secret lives in), for logs.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let rest = if u.path() == "/" && u.query().is_none() {
+                ""
+            } else {
+                "/…"
+            };
+            format!(
+                "{}://{}{port}{rest}",
+                u.scheme(),
+                u.host_str().unwrap_or("")
+            )
+        }
+        Err(_) => "(unparsable URL)".into(),
+    }
+}
+
 /// POSTs `body` to `url`, retrying 5xx and network errors with exponential backoff.
 pub(crate) async fn post_with_retry(
     client: &reqwest::Client,
@@ -154,6 +175,9 @@ pub(crate) async fn post_with_retry(
 ) -> Result<(), NotifyError> {
     let mut backoff = std::time::Duration::from_millis(250);
     let mut attempt = 0;
+    // For Slack-style webhooks the URL is the credential: logs name only its origin.
+    let url_shown = redact_url(url);
+    let url_shown = url_shown.as_str();
     loop {
         attempt += 1;
         let mut req = client
@@ -182,22 +206,82 @@ pub(crate) async fn post_with_retry(
                         .notifications
                         .with_label_values(&[name, "failed"])
                         .inc();
-                    tracing::warn!(notifier = %name, %url, status, body = %text.chars().take(300).collect::<String>(), "Alert rejected by the receiver; not retrying.");
+                    tracing::warn!(notifier = %name, url = %url_shown, status, body = %text.chars().take(300).collect::<String>(), "Alert rejected by the receiver; not retrying.");
                     return Err(NotifyError::Status { status });
                 }
             },
-            Err(e) => NotifyError::Request(e),
+            // reqwest puts the URL in its error text; for a Slack-style webhook that is the secret.
+            Err(e) => NotifyError::Request(e.without_url()),
         };
         if attempt >= max_attempts {
             METRICS
                 .notifications
                 .with_label_values(&[name, "failed"])
                 .inc();
-            tracing::warn!(notifier = %name, %url, error = %err, attempt, "Alert delivery failed; giving up.");
+            tracing::warn!(notifier = %name, url = %url_shown, error = %err, attempt, "Alert delivery failed; giving up.");
             return Err(err);
         }
-        tracing::debug!(notifier = %name, %url, error = %err, attempt, "Alert delivery failed; will retry.");
+        tracing::debug!(notifier = %name, url = %url_shown, error = %err, attempt, "Alert delivery failed; will retry.");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+    }
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url;
+
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn failed_deliveries_never_log_the_webhook_path() {
+        // A loopback port nothing listens on: every attempt fails with a connect error.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/services/T000/B000/XXXXSECRET");
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        rustls::crypto::ring::default_provider()
+            .install_default()
+            .ok();
+        let client = reqwest::Client::new();
+        let result = super::post_with_retry(&client, "slack", &url, b"{}".to_vec(), &[], 2).await;
+        let err = result.expect_err("nothing listens");
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logs.contains("Alert delivery failed"), "{logs}");
+        assert!(!logs.contains("XXXXSECRET"), "{logs}");
+        assert!(!err.to_string().contains("XXXXSECRET"), "{err}");
+    }
+
+    #[test]
+    fn webhook_secrets_are_left_out() {
+        let shown =
+            redact_url("https://user:pw@hooks.slack.com/services/T000/B000/XXXXSECRET?token=abc");
+        assert_eq!(shown, "https://hooks.slack.com/…");
+        assert!(!shown.contains("SECRET") && !shown.contains("pw") && !shown.contains("abc"));
+        assert_eq!(
+            redact_url("http://127.0.0.1:9093/"),
+            "http://127.0.0.1:9093"
+        );
+        assert_eq!(redact_url("not a url"), "(unparsable URL)");
     }
 }
