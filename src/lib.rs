@@ -6,6 +6,7 @@
 //! delivers to each backend through its own queue. Spans are held as encoded protobuf bytes
 //! ([`wire`]) from ingest to export: see `BENCHMARKS.md` for the measurements behind that choice.
 #![deny(rust_2018_idioms)]
+#![warn(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
 pub mod admin;

@@ -1,5 +1,6 @@
 //! The shared vocabulary of money and usage: exact nano-USD ([`NanoUsd`]), token counts by kind
-//! ([`Tokens`]) and what one priced LLM call adds ([`LlmUsage`]). A leaf: it imports nothing of
+//! ([`Tokens`]), what one priced LLM call adds ([`LlmUsage`]) and a task's totals
+//! ([`TaskTotals`]). A leaf: it imports nothing of
 //! tollgate, and every component (llm, task, alert, telemetry, the read side) speaks it.
 
 use std::fmt;
@@ -135,6 +136,50 @@ impl Add for Tokens {
     fn add(mut self, o: Tokens) -> Tokens {
         self += o;
         self
+    }
+}
+
+/// A task's running totals (what rules judge, the roll-up reports and state stores hold). The
+/// totals of one span are what it adds to its task ([`Self::merge`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskTotals {
+    /// Exact cost so far, nano-USD.
+    pub cost_nano_usd: i64,
+    /// Tokens by kind.
+    pub tokens: Tokens,
+    /// Priced LLM calls.
+    pub llm_calls: u64,
+    /// Spans with error status.
+    pub errors: u64,
+    /// Spans seen.
+    pub spans: u64,
+    /// Earliest span start, nanoseconds since the epoch (0 when unknown).
+    pub first_seen_unix_nano: u64,
+    /// Latest span end, nanoseconds since the epoch.
+    pub last_seen_unix_nano: u64,
+}
+
+impl TaskTotals {
+    /// Adds `other` (e.g. one span's totals): sums saturate; first/last seen take the earliest
+    /// start (ignoring unknown zeros) and the latest end.
+    pub fn merge(&mut self, other: &TaskTotals) {
+        self.cost_nano_usd = self.cost_nano_usd.saturating_add(other.cost_nano_usd);
+        self.tokens += other.tokens;
+        self.llm_calls = self.llm_calls.saturating_add(other.llm_calls);
+        self.errors = self.errors.saturating_add(other.errors);
+        self.spans = self.spans.saturating_add(other.spans);
+        if other.first_seen_unix_nano > 0
+            && (self.first_seen_unix_nano == 0
+                || other.first_seen_unix_nano < self.first_seen_unix_nano)
+        {
+            self.first_seen_unix_nano = other.first_seen_unix_nano;
+        }
+        self.last_seen_unix_nano = self.last_seen_unix_nano.max(other.last_seen_unix_nano);
+    }
+
+    /// The cost as money.
+    pub fn cost(&self) -> NanoUsd {
+        NanoUsd(self.cost_nano_usd)
     }
 }
 

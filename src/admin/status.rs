@@ -8,7 +8,6 @@
 //! firing alerts, exporter health and the receivers' accepted and refused spans. Every value
 //! that comes from spans or config is HTML-escaped.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -25,7 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alert::{Alert, AlertEngine, AlertState, Scope};
 use crate::export::Exporters;
-use crate::task::{TaskStatus, TaskSummary, TaskTracker};
+use crate::pipeline::ReceiverSpans;
+use crate::task::{TaskSummary, TaskTracker};
 use crate::telemetry::recent::{RecentSpend, Usage};
 use crate::units::NanoUsd;
 
@@ -35,11 +35,6 @@ pub const TOP_TASKS: usize = 10;
 pub const MAX_ALERTS: usize = 50;
 /// How long a span or task alert (they never resolve) stays on the page.
 const ONE_SHOT_ALERT_MS: u64 = 60 * 60 * 1000;
-/// Spans accepted per receiver (defined by the pipeline).
-const ACCEPTED_SPANS: &str = "tollgate_receiver_accepted_spans_total";
-/// Spans refused per receiver and reason (defined by the pipeline).
-const REFUSED_SPANS: &str = "tollgate_receiver_refused_spans_total";
-
 /// Spend of one model or service in the last hour.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SpendRow {
@@ -127,17 +122,6 @@ pub struct ExporterRow {
     pub last_error: Option<String>,
 }
 
-/// One receiver's span counts since start.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReceiverRow {
-    /// `otlp_grpc` or `otlp_http`.
-    pub receiver: String,
-    /// Spans accepted.
-    pub accepted_spans: u64,
-    /// Spans refused (all reasons).
-    pub refused_spans: u64,
-}
-
 /// Everything the page shows; also the body of `/api/v1/status`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusData {
@@ -168,7 +152,7 @@ pub struct StatusData {
     /// Exporter health.
     pub exporters: Vec<ExporterRow>,
     /// Receivers' accepted and refused spans.
-    pub receivers: Vec<ReceiverRow>,
+    pub receivers: Vec<ReceiverSpans>,
 }
 
 /// The sources of the status page. Share it as `Arc<StatusPage>`.
@@ -240,11 +224,7 @@ pub fn task_row(s: &TaskSummary, template: Option<&str>) -> TaskRow {
         task_id: s.task_id.to_string(),
         service: s.service.clone(),
         task_type: s.task_type.clone(),
-        status: match s.status {
-            TaskStatus::Active => "active",
-            TaskStatus::Ended => "ended",
-        }
-        .into(),
+        status: s.status.as_str().into(),
         cost_usd: usd(s.totals.cost_nano_usd),
         cost_nano_usd: s.totals.cost_nano_usd,
         llm_calls: s.totals.llm_calls,
@@ -274,43 +254,6 @@ pub fn fill_percent(len: usize, cap: usize, bytes: usize, cap_bytes: usize) -> f
         }
     };
     f(len, cap).max(f(bytes, cap_bytes))
-}
-
-/// Accepted and refused spans per receiver from the process registry.
-pub fn receiver_counts(families: &[prometheus::proto::MetricFamily]) -> Vec<ReceiverRow> {
-    let mut rows: HashMap<String, (u64, u64)> = HashMap::new();
-    for family in families {
-        let refused = match family.name() {
-            ACCEPTED_SPANS => false,
-            REFUSED_SPANS => true,
-            _ => continue,
-        };
-        for m in family.get_metric() {
-            let receiver = m
-                .get_label()
-                .iter()
-                .find(|l| l.name() == "receiver")
-                .map(|l| l.value().to_string())
-                .unwrap_or_default();
-            let value = m.get_counter().get_value().max(0.0) as u64;
-            let row = rows.entry(receiver).or_default();
-            if refused {
-                row.1 += value;
-            } else {
-                row.0 += value;
-            }
-        }
-    }
-    let mut rows: Vec<ReceiverRow> = rows
-        .into_iter()
-        .map(|(receiver, (accepted_spans, refused_spans))| ReceiverRow {
-            receiver,
-            accepted_spans,
-            refused_spans,
-        })
-        .collect();
-    rows.sort_by(|a, b| a.receiver.cmp(&b.receiver));
-    rows
 }
 
 impl StatusPage {
@@ -433,7 +376,7 @@ impl StatusPage {
             top_tasks,
             alerts: self.firing_alerts(now_ms),
             exporters,
-            receivers: receiver_counts(&crate::telemetry::registry().gather()),
+            receivers: crate::pipeline::receiver_spans(),
         }
     }
 }

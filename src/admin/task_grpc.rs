@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use crate::alert::{Alert, AlertEngine};
 
-use crate::task::{TaskStatus, TaskSummary, TaskTracker};
+use crate::task::{TaskSummary, TaskTracker};
 use crate::units::NanoUsd;
 
 /// The generated protobuf and tonic types of package `tollgate.v1`.
@@ -62,11 +62,7 @@ impl From<&TaskSummary> for pb::Task {
             last_seen_unix_nano: t.last_seen_unix_nano,
             service: s.service.clone(),
             task_type: s.task_type.clone(),
-            status: match s.status {
-                TaskStatus::Active => "active",
-                TaskStatus::Ended => "ended",
-            }
-            .into(),
+            status: s.status.as_str().into(),
             trace_id: hex::encode(s.trace_id),
         }
     }

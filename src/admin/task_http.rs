@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::task::{EndReason, TaskStatus, TaskSummary, TaskTracker};
+use crate::task::{EndReason, TaskSummary, TaskTracker};
 use crate::units::NanoUsd;
 
 /// Most tasks one list call returns.
@@ -82,11 +82,7 @@ impl From<&TaskSummary> for TaskView {
         TaskView {
             task_id: s.task_id.to_string(),
             trace_id: hex::encode(s.trace_id),
-            status: match s.status {
-                TaskStatus::Active => "active",
-                TaskStatus::Ended => "ended",
-            }
-            .into(),
+            status: s.status.as_str().into(),
             end_reason: s.end_reason.map(|r: EndReason| r.as_str().to_string()),
             cost_usd: NanoUsd(t.cost_nano_usd).to_string(),
             cost_usd_value: NanoUsd(t.cost_nano_usd).as_usd_f64(),

@@ -18,7 +18,7 @@ use super::window::{Transition, MAX_GROUPS};
 use super::{Alert, AlertState, AlertsConfig, ConfigError, NotifyConfig};
 
 /// Name of the span event added to the span that fired an alert.
-pub const ALERT_EVENT: &str = "tollgate.alert";
+pub(crate) const ALERT_EVENT: &str = "tollgate.alert";
 /// Alerts a slow `WatchAlerts` subscriber may fall behind by before it misses some.
 const BROADCAST_CAPACITY: usize = 1024;
 

@@ -5,11 +5,11 @@ use std::sync::LazyLock;
 use prometheus::{IntCounterVec, IntGaugeVec, Opts};
 
 /// Alerts fired, by rule and severity.
-pub const ALERTS_TOTAL: &str = "tollgate_alerts_total";
+pub(crate) const ALERTS_TOTAL: &str = "tollgate_alerts_total";
 /// Window alerts currently firing, by rule.
-pub const ALERTS_FIRING: &str = "tollgate_alerts_firing";
+pub(crate) const ALERTS_FIRING: &str = "tollgate_alerts_firing";
 /// Alert deliveries by notifier and outcome (`sent`, `failed`, `dropped`).
-pub const ALERT_NOTIFICATIONS_TOTAL: &str = "tollgate_alert_notifications_total";
+pub(crate) const ALERT_NOTIFICATIONS_TOTAL: &str = "tollgate_alert_notifications_total";
 
 pub(crate) struct AlertMetrics {
     pub(crate) alerts: IntCounterVec,

@@ -24,6 +24,7 @@
 mod config;
 mod engine;
 mod event;
+mod measure;
 mod metrics;
 pub mod notify;
 mod rule;

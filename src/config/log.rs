@@ -96,7 +96,7 @@ pub fn init_logging(config: &LogConfig) -> Result<(), LogError> {
 }
 
 /// The subscriber [`init_logging`] installs, writing to `writer` (tests pass a buffer).
-pub fn subscriber<W>(
+pub(crate) fn subscriber<W>(
     config: &LogConfig,
     rust_log: Option<&str>,
     ansi: bool,

@@ -59,11 +59,9 @@ impl Usage {
 
     /// Cache reads over input incl. cache; `None` when there was no input.
     pub fn cache_hit_ratio(&self) -> Option<f64> {
-        let all = self.input_with_cache();
-        (all > 0).then(|| self.cache_read as f64 / all as f64)
+        self.tokens().cache_hit_ratio()
     }
 
-    /// All tokens (input incl. cache + output).
     /// The counts by kind, as tasks, alerts and metrics hold them (`input_uncached` is `input`).
     pub fn tokens(&self) -> crate::units::Tokens {
         crate::units::Tokens {
@@ -74,6 +72,7 @@ impl Usage {
         }
     }
 
+    /// All tokens (input incl. cache + output).
     pub fn total(&self) -> u64 {
         self.input_with_cache() + self.output
     }

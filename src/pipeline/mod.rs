@@ -14,7 +14,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use memory::{MemoryBudget, MemoryPermit};
-pub use metrics::{ACCEPTED_SPANS, LLM_TRACES, LLM_TRACES_EVICTED, REFUSED_SPANS};
+pub use metrics::{
+    receiver_spans, ReceiverSpans, ACCEPTED_SPANS, LLM_TRACES, LLM_TRACES_EVICTED, REFUSED_SPANS,
+};
 pub use variant::{Built, SpanFacts, Variant, Wants};
 
 use crate::wire::edit::{rebuild, SpanEdit};

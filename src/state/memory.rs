@@ -7,11 +7,8 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::{
-    Applied, BudgetKey, ContributionId, Op, OpResult, StateBatch, StateStore, TaskDelta,
-    TaskTotalsState,
-};
-use crate::units::NanoUsd;
+use super::{Applied, BudgetKey, ContributionId, Op, OpResult, StateBatch, StateStore};
+use crate::units::{NanoUsd, TaskTotals};
 
 /// Keys come from span attributes (client input): a seeded hash of good quality.
 type RandomState = foldhash::quality::RandomState;
@@ -20,7 +17,7 @@ const SHARDS: usize = 16;
 
 #[derive(Debug, Default)]
 struct TaskSlot {
-    totals: TaskTotalsState,
+    totals: TaskTotals,
     seen: HashSet<ContributionId, RandomState>,
 }
 
@@ -70,20 +67,6 @@ impl Default for MemoryStore {
     }
 }
 
-fn add(t: &mut TaskTotalsState, d: &TaskDelta) {
-    t.cost = t.cost.saturating_add(d.cost);
-    t.tokens += d.tokens;
-    t.llm_calls = t.llm_calls.saturating_add(d.llm_calls);
-    t.errors = t.errors.saturating_add(d.errors);
-    t.spans = t.spans.saturating_add(d.spans);
-    if d.start_unix_nano > 0
-        && (t.first_seen_unix_nano == 0 || d.start_unix_nano < t.first_seen_unix_nano)
-    {
-        t.first_seen_unix_nano = d.start_unix_nano;
-    }
-    t.last_seen_unix_nano = t.last_seen_unix_nano.max(d.end_unix_nano);
-}
-
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
@@ -104,7 +87,7 @@ impl MemoryStore {
                 };
                 let replayed = !slot.seen.insert(*id);
                 if !replayed {
-                    add(&mut slot.totals, delta);
+                    slot.totals.merge(delta);
                 }
                 OpResult::Task {
                     totals: slot.totals,
@@ -210,7 +193,7 @@ impl StateStore for MemoryStore {
             .collect()))
     }
 
-    fn task_totals(&self, task: &str) -> Option<TaskTotalsState> {
+    fn task_totals(&self, task: &str) -> Option<TaskTotals> {
         self.shard(task).lock().tasks.get(task).map(|s| s.totals)
     }
 
@@ -250,9 +233,9 @@ mod tests {
         ContributionId::new(&[7; 16], &[n; 8])
     }
 
-    fn call(cost: i64) -> TaskDelta {
-        TaskDelta {
-            cost: NanoUsd(cost),
+    fn call(cost: i64) -> TaskTotals {
+        TaskTotals {
+            cost_nano_usd: cost,
             tokens: Tokens {
                 input_uncached: 10,
                 output: 2,
@@ -261,8 +244,8 @@ mod tests {
             llm_calls: 1,
             errors: 0,
             spans: 1,
-            start_unix_nano: 100,
-            end_unix_nano: 200,
+            first_seen_unix_nano: 100,
+            last_seen_unix_nano: 200,
         }
     }
 
@@ -284,7 +267,7 @@ mod tests {
             vec![add_to("t", 1, 5), add_to("t", 1, 5), add_to("t", 2, 7)],
         );
         let totals = |r: &OpResult| match r {
-            OpResult::Task { totals, replayed } => (totals.cost.nanos(), totals.spans, *replayed),
+            OpResult::Task { totals, replayed } => (totals.cost_nano_usd, totals.spans, *replayed),
             other => panic!("{other:?}"),
         };
         assert_eq!(totals(&r[0]), (5, 1, false));
@@ -297,12 +280,12 @@ mod tests {
             .all(|r| matches!(r, OpResult::Task { replayed: true, .. })));
         let t = s.task_totals("t").unwrap();
         assert_eq!(
-            (t.cost, t.llm_calls, t.tokens.input()),
+            (t.cost(), t.llm_calls, t.tokens.input()),
             (NanoUsd(12), 2, 20)
         );
         // The same span id in another task is another contribution.
         run(&s, 10, vec![add_to("u", 1, 5)]);
-        assert_eq!(s.task_totals("u").unwrap().cost, NanoUsd(5));
+        assert_eq!(s.task_totals("u").unwrap().cost(), NanoUsd(5));
         // An ended task is forgotten, with its contributions.
         run(&s, 20, vec![Op::EndTask { task: "t".into() }]);
         assert_eq!(s.task_totals("t"), None);

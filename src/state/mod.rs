@@ -7,7 +7,7 @@
 //! store implements the same trait.
 //!
 //! Everything here is integer: money is exact nano-USD ([`NanoUsd`]), tokens are counts
-//! ([`Tokens`]), time is milliseconds of the caller's clock (passed in the batch, so stores and
+//! (`Tokens`), time is milliseconds of the caller's clock (passed in the batch, so stores and
 //! their tests never read a wall clock of their own).
 
 mod durable;
@@ -21,7 +21,7 @@ use std::time::Instant;
 pub use durable::DurableStore;
 pub use memory::MemoryStore;
 
-use crate::units::{NanoUsd, Tokens};
+use crate::units::{NanoUsd, TaskTotals};
 
 /// Identifies one contribution (one span): its trace id and span id. A contribution is counted
 /// at most once per key it adds to, however often it is replayed.
@@ -43,44 +43,6 @@ impl ContributionId {
         id.span[..s].copy_from_slice(&span_id[..s]);
         id
     }
-}
-
-/// A task's running totals as the store holds them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TaskTotalsState {
-    /// Exact cost so far.
-    pub cost: NanoUsd,
-    /// Tokens by kind.
-    pub tokens: Tokens,
-    /// Priced LLM calls.
-    pub llm_calls: u64,
-    /// Spans with error status.
-    pub errors: u64,
-    /// Spans seen.
-    pub spans: u64,
-    /// Earliest span start, nanoseconds since the epoch (0 when unknown).
-    pub first_seen_unix_nano: u64,
-    /// Latest span end, nanoseconds since the epoch.
-    pub last_seen_unix_nano: u64,
-}
-
-/// What one span adds to its task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TaskDelta {
-    /// Cost of the span's LLM call (zero when it is not one).
-    pub cost: NanoUsd,
-    /// Its tokens.
-    pub tokens: Tokens,
-    /// 1 for a priced LLM call.
-    pub llm_calls: u64,
-    /// 1 for an error span.
-    pub errors: u64,
-    /// 1 for every span.
-    pub spans: u64,
-    /// The span's start, nanoseconds since the epoch (0 when unknown).
-    pub start_unix_nano: u64,
-    /// The span's end, nanoseconds since the epoch.
-    pub end_unix_nano: u64,
 }
 
 /// A budget period: the budget's name, the values of its key attributes, and the start of the
@@ -106,8 +68,8 @@ pub enum Op {
         task: Arc<str>,
         /// The contribution.
         id: ContributionId,
-        /// What it adds.
-        delta: TaskDelta,
+        /// What it adds (the span's own totals).
+        delta: TaskTotals,
     },
     /// Forgets a task's totals, its contributions and its markers (the task ended).
     EndTask {
@@ -166,7 +128,7 @@ pub enum OpResult {
     /// [`Op::AddToTask`]: the task's totals after the op.
     Task {
         /// The totals.
-        totals: TaskTotalsState,
+        totals: TaskTotals,
         /// True when the contribution had been added before (nothing was added now).
         replayed: bool,
     },
@@ -303,7 +265,7 @@ pub trait StateStore: Send + Sync + 'static {
     fn apply(&self, batch: StateBatch, deadline: Instant) -> Applied;
 
     /// A task's totals, if the store holds the task (the read side; not on the span path).
-    fn task_totals(&self, task: &str) -> Option<TaskTotalsState>;
+    fn task_totals(&self, task: &str) -> Option<TaskTotals>;
 
     /// A budget period's total (zero when nothing was added).
     fn budget_total(&self, key: &BudgetKey) -> NanoUsd;

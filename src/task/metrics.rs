@@ -7,11 +7,11 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 use super::EndReason;
 
 /// Tasks dropped from the active set before they ended, by reason.
-pub const TASKS_EVICTED_TOTAL: &str = "tollgate_tasks_evicted_total";
+pub(crate) const TASKS_EVICTED_TOTAL: &str = "tollgate_tasks_evicted_total";
 /// Tasks that ended, by reason (`idle`, `root`, `evicted`).
-pub const TASKS_ENDED_TOTAL: &str = "tollgate_tasks_ended_total";
+pub(crate) const TASKS_ENDED_TOTAL: &str = "tollgate_tasks_ended_total";
 /// Tasks currently tracked.
-pub const TASKS_ACTIVE: &str = "tollgate_tasks_active";
+pub(crate) const TASKS_ACTIVE: &str = "tollgate_tasks_active";
 
 pub(crate) struct TaskMetrics {
     evicted: IntCounterVec,

@@ -20,12 +20,10 @@ use serde::Deserialize;
 
 use crate::wire::{AttrValue, SpanAttrs};
 
-pub use crate::units::{LlmUsage, Tokens};
+pub use crate::units::{LlmUsage, TaskTotals, Tokens};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub(crate) use tracker::clip;
-pub use tracker::{
-    EndReason, TaskEntry, TaskStatus, TaskSummary, TaskTotals, TaskTracker, MAX_KEY_BYTES,
-};
+pub use tracker::{EndReason, TaskEntry, TaskStatus, TaskSummary, TaskTracker, MAX_KEY_BYTES};
 
 /// `[tasks]`: how spans are grouped into agent tasks and how long tasks are kept.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::METRICS;
 use super::{Clock, SpanInput, TasksConfig};
-use crate::units::Tokens;
+use crate::units::TaskTotals;
 
 const SHARDS: usize = 16;
 /// Task ids, service names and task types are cut to this many bytes, so one span with a huge
@@ -32,25 +32,6 @@ pub(crate) fn clip(s: &str) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-/// A task's running totals (what rules judge and the roll-up reports).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TaskTotals {
-    /// Exact cost so far, nano-USD.
-    pub cost_nano_usd: i64,
-    /// Tokens by kind.
-    pub tokens: Tokens,
-    /// Priced LLM calls.
-    pub llm_calls: u64,
-    /// Spans with error status.
-    pub errors: u64,
-    /// Spans seen.
-    pub spans: u64,
-    /// Earliest span start, nanoseconds since the epoch (0 when unknown).
-    pub first_seen_unix_nano: u64,
-    /// Latest span end, nanoseconds since the epoch.
-    pub last_seen_unix_nano: u64,
 }
 
 /// Why a task ended.
@@ -84,6 +65,16 @@ pub enum TaskStatus {
     Active,
     /// The task ended.
     Ended,
+}
+
+impl TaskStatus {
+    /// `active` or `ended` (the task API and the status page).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Active => "active",
+            TaskStatus::Ended => "ended",
+        }
+    }
 }
 
 /// A snapshot of one task.
@@ -499,22 +490,16 @@ impl TaskTracker {
 }
 
 fn apply(state: &mut TaskState, span: &SpanInput<'_>, now: u64) {
-    let t = &mut state.totals;
-    t.spans += 1;
-    if span.error {
-        t.errors += 1;
-    }
-    if let Some(llm) = span.llm {
-        t.cost_nano_usd = t.cost_nano_usd.saturating_add(llm.cost_nano_usd);
-        t.tokens += llm.tokens;
-        t.llm_calls += 1;
-    }
-    if span.start_unix_nano > 0
-        && (t.first_seen_unix_nano == 0 || span.start_unix_nano < t.first_seen_unix_nano)
-    {
-        t.first_seen_unix_nano = span.start_unix_nano;
-    }
-    t.last_seen_unix_nano = t.last_seen_unix_nano.max(span.end_unix_nano);
+    let llm = span.llm.unwrap_or_default();
+    state.totals.merge(&TaskTotals {
+        cost_nano_usd: llm.cost_nano_usd,
+        tokens: llm.tokens,
+        llm_calls: u64::from(span.llm.is_some()),
+        errors: u64::from(span.error),
+        spans: 1,
+        first_seen_unix_nano: span.start_unix_nano,
+        last_seen_unix_nano: span.end_unix_nano,
+    });
     state.last_activity_ms = now;
     let (service, task_type) = (clip(span.service), clip(span.task_type));
     if span.is_task_root {
@@ -548,130 +533,4 @@ fn top_n<T>(items: &mut Vec<T>, n: usize, key: impl Fn(&T) -> i64) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::{LlmUsage, ManualClock};
-    use super::*;
-    use std::time::Duration;
-
-    fn tracker(max: usize, clock: Arc<ManualClock>) -> TaskTracker {
-        let cfg = TasksConfig {
-            max_active: max,
-            ..TasksConfig::default()
-        };
-        TaskTracker::new(&cfg, clock)
-    }
-
-    fn span<'a>(key: &'a str, cost: i64, root: bool) -> SpanInput<'a> {
-        SpanInput {
-            task_key: key,
-            service: "agent",
-            is_task_root: root,
-            start_unix_nano: 1_000,
-            end_unix_nano: 2_000,
-            llm: (cost > 0).then_some(LlmUsage {
-                cost_nano_usd: cost,
-                tokens: Tokens {
-                    input_uncached: 60,
-                    cache_read: 40,
-                    cache_write: 0,
-                    output: 10,
-                },
-            }),
-            ..SpanInput::default()
-        }
-    }
-
-    #[test]
-    fn totals_are_exact_and_ratio_is_reads_over_all_input() {
-        let clock = Arc::new(ManualClock::new(1_000));
-        let t = tracker(100, clock);
-        for _ in 0..3 {
-            t.observe(&span("a", 200_000_000, false), |_| ());
-        }
-        let s = t.get("a").unwrap();
-        assert_eq!(s.totals.cost_nano_usd, 600_000_000);
-        assert_eq!(s.totals.llm_calls, 3);
-        assert_eq!(s.totals.tokens.input(), 300);
-        assert_eq!(s.totals.tokens.cache_hit_ratio(), Some(0.4));
-        assert_eq!(s.status, TaskStatus::Active);
-        assert_eq!(Tokens::default().cache_hit_ratio(), None);
-    }
-
-    #[test]
-    fn idle_and_root_grace_end_tasks_and_report_them() {
-        let clock = Arc::new(ManualClock::new(0));
-        let t = tracker(100, clock.clone());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let s2 = seen.clone();
-        t.on_ended(move |s| s2.lock().push((s.task_id.to_string(), s.end_reason)));
-        t.observe(&span("idle", 1, false), |_| ());
-        t.observe(&span("rooted", 1, true), |_| ());
-        clock.advance_ms(4_999);
-        assert_eq!(t.sweep(), 0);
-        clock.advance_ms(1);
-        assert_eq!(t.sweep(), 1);
-        clock.advance_ms(25_000);
-        assert_eq!(t.sweep(), 1);
-        assert_eq!(
-            *seen.lock(),
-            vec![
-                ("rooted".to_string(), Some(EndReason::Root)),
-                ("idle".to_string(), Some(EndReason::Idle))
-            ]
-        );
-        assert_eq!(t.get("idle").unwrap().status, TaskStatus::Ended);
-        clock.advance_ms(Duration::from_secs(601).as_millis() as u64);
-        t.sweep();
-        assert!(t.get("idle").is_none());
-    }
-
-    #[test]
-    fn cap_evicts_the_oldest() {
-        let clock = Arc::new(ManualClock::new(0));
-        let t = tracker(3, clock);
-        for k in ["a", "b", "c", "d"] {
-            t.observe(&span(k, 1, false), |_| ());
-        }
-        assert_eq!(t.len(), 3);
-        assert_eq!(t.get("a").unwrap().end_reason, Some(EndReason::Evicted));
-        assert_eq!(t.get("d").unwrap().status, TaskStatus::Active);
-    }
-
-    #[test]
-    fn top_by_cost_orders_active_and_ended() {
-        let clock = Arc::new(ManualClock::new(0));
-        let t = tracker(100, clock.clone());
-        t.observe(&span("cheap", 5, true), |_| ());
-        clock.advance_ms(10_000);
-        t.sweep();
-        t.observe(&span("dear", 50, false), |_| ());
-        t.observe(&span("mid", 10, false), |_| ());
-        let top: Vec<_> = t.top_by_cost(2).into_iter().map(|s| s.task_id).collect();
-        assert_eq!(top, vec![Arc::from("dear"), Arc::from("mid")]);
-        assert_eq!(t.top_by_cost(10).len(), 3);
-    }
-
-    #[test]
-    fn huge_ids_are_clipped() {
-        let clock = Arc::new(ManualClock::new(0));
-        let t = tracker(100, clock);
-        let long = "é".repeat(1000);
-        t.observe(&span(&long, 1, false), |_| ());
-        let s = t.get(&long).unwrap();
-        assert!(s.task_id.len() <= MAX_KEY_BYTES && s.task_id.len() >= MAX_KEY_BYTES - 1);
-        assert!(t.approx_bytes() < 10_000);
-    }
-
-    #[test]
-    fn marks_are_per_task() {
-        let clock = Arc::new(ManualClock::new(0));
-        let t = tracker(100, clock);
-        assert!(!t.observe(&span("a", 1, false), |e| {
-            let was = e.is_marked(7);
-            e.mark(7);
-            was
-        }));
-        assert!(t.observe(&span("a", 1, false), |e| e.is_marked(7)));
-        assert!(!t.observe(&span("b", 1, false), |e| e.is_marked(7)));
-    }
-}
+mod tests;

@@ -16,7 +16,7 @@ pub const SIGNATURE_HEADER: &str = "X-Tollgate-Signature";
 pub const TIMESTAMP_HEADER: &str = "X-Tollgate-Timestamp";
 
 /// The signature header's value for `body`.
-pub fn sign(secret: &[u8], body: &[u8]) -> String {
+pub(crate) fn sign(secret: &[u8], body: &[u8]) -> String {
     // HMAC accepts keys of any length.
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(body);
