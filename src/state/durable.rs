@@ -19,9 +19,8 @@ use tracing::{info, warn};
 
 use super::{
     Applied, BudgetKey, ContributionId, MemoryStore, Op, StateBatch, StateError, StateStore,
-    TaskDelta, TaskTotalsState,
 };
-use crate::units::{NanoUsd, Tokens};
+use crate::units::{NanoUsd, TaskTotals, Tokens};
 
 const MAGIC: u32 = 0x3153_4754; // "TGS1" little-endian
 
@@ -116,7 +115,7 @@ impl StateStore for DurableStore {
         out
     }
 
-    fn task_totals(&self, task: &str) -> Option<TaskTotalsState> {
+    fn task_totals(&self, task: &str) -> Option<TaskTotals> {
         self.memory.task_totals(task)
     }
 
@@ -227,13 +226,13 @@ fn encode(batch: &StateBatch) -> Vec<u8> {
                 w.u8(1);
                 w.str(task);
                 w.id(id);
-                w.i64(delta.cost.0);
+                w.i64(delta.cost_nano_usd);
                 w.tokens(&delta.tokens);
                 w.u64(delta.llm_calls);
                 w.u64(delta.errors);
                 w.u64(delta.spans);
-                w.u64(delta.start_unix_nano);
-                w.u64(delta.end_unix_nano);
+                w.u64(delta.first_seen_unix_nano);
+                w.u64(delta.last_seen_unix_nano);
             }
             Op::EndTask { task } => {
                 w.u8(2);
@@ -299,14 +298,14 @@ fn decode(body: &[u8]) -> Option<StateBatch> {
             1 => Op::AddToTask {
                 task: r.str()?,
                 id: r.id()?,
-                delta: TaskDelta {
-                    cost: NanoUsd(r.i64()?),
+                delta: TaskTotals {
+                    cost_nano_usd: r.i64()?,
                     tokens: r.tokens()?,
                     llm_calls: r.u64()?,
                     errors: r.u64()?,
                     spans: r.u64()?,
-                    start_unix_nano: r.u64()?,
-                    end_unix_nano: r.u64()?,
+                    first_seen_unix_nano: r.u64()?,
+                    last_seen_unix_nano: r.u64()?,
                 },
             },
             2 => Op::EndTask { task: r.str()? },
@@ -362,8 +361,8 @@ mod tests {
         Op::AddToTask {
             task: task.into(),
             id: id(n),
-            delta: TaskDelta {
-                cost: NanoUsd(cost),
+            delta: TaskTotals {
+                cost_nano_usd: cost,
                 llm_calls: 1,
                 spans: 1,
                 ..Default::default()
@@ -416,14 +415,14 @@ mod tests {
             // Dropped without any flush or close: as after kill -9 (the page cache keeps it).
         }
         let s = DurableStore::open(dir.path()).unwrap();
-        assert_eq!(s.task_totals("t1").unwrap().cost, NanoUsd(3_750_001));
+        assert_eq!(s.task_totals("t1").unwrap().cost(), NanoUsd(3_750_001));
         // The same span re-sent is not counted twice; a new one is.
         let r = apply(&s, 2_000, vec![call("t1", 2, 2_250_001), call("t1", 3, 1)]);
         assert!(
             matches!(r[0], OpResult::Task { replayed: true, .. }),
             "{r:?}"
         );
-        assert_eq!(s.task_totals("t1").unwrap().cost, NanoUsd(3_750_002));
+        assert_eq!(s.task_totals("t1").unwrap().cost(), NanoUsd(3_750_002));
         assert_eq!(s.task_totals("t1").unwrap().llm_calls, 3);
         let r = apply(
             &s,
@@ -462,12 +461,12 @@ mod tests {
             .unwrap();
         {
             let s = DurableStore::open(dir.path()).unwrap();
-            assert_eq!(s.task_totals("t").unwrap().cost, NanoUsd(10));
+            assert_eq!(s.task_totals("t").unwrap().cost(), NanoUsd(10));
             apply(&s, 3, vec![call("t", 3, 30)]);
         }
         let s = DurableStore::open(dir.path()).unwrap();
         assert_eq!(
-            s.task_totals("t").unwrap().cost,
+            s.task_totals("t").unwrap().cost(),
             NanoUsd(40),
             "new records follow the last valid one"
         );
