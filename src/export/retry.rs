@@ -117,6 +117,20 @@ impl RetryCtx<'_> {
     }
 }
 
+/// The delays between attempts of one batch: exponential (×1.5 from `initial_interval` up to
+/// `max_interval`) with jitter. The jitter's generator is seeded anew for every batch from a
+/// process-wide generator seeded from the OS (backon's `std` feature; without it every batch of
+/// every replica would wait the same instants and hit a recovering backend together).
+pub(crate) fn backoff(retry: &RetryConfig) -> impl Iterator<Item = Duration> {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(retry.initial_interval)
+        .with_max_delay(retry.max_interval)
+        .with_factor(1.5)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
 /// Sends one request, retrying retryable failures with exponential backoff and jitter until
 /// `max_elapsed_time` or the shutdown deadline, and counts the result.
 pub(crate) async fn send_with_retry(
@@ -126,13 +140,7 @@ pub(crate) async fn send_with_retry(
     ctx: &RetryCtx<'_>,
 ) -> Final {
     let started = Instant::now();
-    let mut backoff = backon::ExponentialBuilder::default()
-        .with_min_delay(ctx.retry.initial_interval)
-        .with_max_delay(ctx.retry.max_interval)
-        .with_factor(1.5)
-        .with_jitter()
-        .without_max_times()
-        .build();
+    let mut backoff = backoff(ctx.retry);
     loop {
         let attempt = async {
             let timer = ctx.metrics.request_duration.start_timer();
@@ -203,6 +211,17 @@ mod tests {
     use super::*;
     use tonic::Code;
     use RetryDecision::*;
+
+    /// Issue 18 point 9: two batches do not retry at the same instants.
+    #[test]
+    fn two_retry_schedules_differ() {
+        let retry = RetryConfig::default();
+        let a: Vec<Duration> = backoff(&retry).take(6).collect();
+        let b: Vec<Duration> = backoff(&retry).take(6).collect();
+        assert_ne!(a, b, "jitter must be seeded per batch");
+        // Jitter only adds to the exponential step.
+        assert!(a.iter().all(|d| *d >= retry.initial_interval), "{a:?}");
+    }
 
     #[test]
     fn http_table() {
