@@ -6,7 +6,7 @@
 use std::fmt;
 use std::ops::{Add, AddAssign, SubAssign};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Nano-USD per USD.
 const NANOS_PER_USD: u64 = 1_000_000_000;
@@ -147,8 +147,10 @@ pub struct TaskTotals {
     pub cost_nano_usd: i64,
     /// Tokens by kind.
     pub tokens: Tokens,
-    /// Priced LLM calls.
+    /// LLM calls, priced or not.
     pub llm_calls: u64,
+    /// Of them, the calls without a cost, by reason.
+    pub unpriced: Unpriced,
     /// Spans with error status.
     pub errors: u64,
     /// Spans seen.
@@ -166,6 +168,7 @@ impl TaskTotals {
         self.cost_nano_usd = self.cost_nano_usd.saturating_add(other.cost_nano_usd);
         self.tokens += other.tokens;
         self.llm_calls = self.llm_calls.saturating_add(other.llm_calls);
+        self.unpriced += other.unpriced;
         self.errors = self.errors.saturating_add(other.errors);
         self.spans = self.spans.saturating_add(other.spans);
         if other.first_seen_unix_nano > 0
@@ -183,13 +186,86 @@ impl TaskTotals {
     }
 }
 
-/// What one priced LLM call adds: its exact cost and its tokens.
+/// LLM calls tollgate could not price, by reason (the `tollgate.pricing.status` values). Their
+/// cost is unknown — never $0: wherever a cost is shown, these are shown beside it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Unpriced {
+    /// No price-table entry matches the model and no fallback is set.
+    pub unknown_model: u64,
+    /// The entry lacks a price for tokens the call used (e.g. cache writes).
+    pub incomplete_price: u64,
+    /// A token count is not valid.
+    pub invalid_usage: u64,
+    /// The call reported no token counts.
+    pub no_usage: u64,
+}
+
+impl Unpriced {
+    /// One call unpriced for `reason` (a `tollgate.pricing.status` value); `None` for a reason
+    /// that is not one of the four (`priced`, `aggregate`).
+    pub fn one(reason: &str) -> Option<Unpriced> {
+        let mut u = Unpriced::default();
+        *match reason {
+            "unknown_model" => &mut u.unknown_model,
+            "incomplete_price" => &mut u.incomplete_price,
+            "invalid_usage" => &mut u.invalid_usage,
+            "no_usage" => &mut u.no_usage,
+            _ => return None,
+        } += 1;
+        Some(u)
+    }
+
+    /// All unpriced calls.
+    pub fn total(&self) -> u64 {
+        self.by_reason().iter().map(|(_, n)| n).sum()
+    }
+
+    /// `(reason, calls)` for every reason, most frequent first.
+    pub fn by_reason(&self) -> [(&'static str, u64); 4] {
+        let mut r = [
+            ("unknown_model", self.unknown_model),
+            ("incomplete_price", self.incomplete_price),
+            ("invalid_usage", self.invalid_usage),
+            ("no_usage", self.no_usage),
+        ];
+        r.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        r
+    }
+
+    /// `"4 unpriced (unknown_model 3, no_usage 1)"`, or `""` when every call was priced.
+    pub fn describe(&self) -> String {
+        let total = self.total();
+        if total == 0 {
+            return String::new();
+        }
+        let reasons: Vec<String> = self
+            .by_reason()
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        format!("{total} unpriced ({})", reasons.join(", "))
+    }
+}
+
+impl AddAssign for Unpriced {
+    fn add_assign(&mut self, o: Unpriced) {
+        self.unknown_model = self.unknown_model.saturating_add(o.unknown_model);
+        self.incomplete_price = self.incomplete_price.saturating_add(o.incomplete_price);
+        self.invalid_usage = self.invalid_usage.saturating_add(o.invalid_usage);
+        self.no_usage = self.no_usage.saturating_add(o.no_usage);
+    }
+}
+
+/// What one LLM call adds: its exact cost and its tokens, or (unpriced) why it has no cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LlmUsage {
     /// The call's cost in nano-USD (exact; 0 when unpriced).
     pub cost_nano_usd: i64,
     /// Its tokens by kind.
     pub tokens: Tokens,
+    /// Set (one reason, one call) when the call could not be priced.
+    pub unpriced: Unpriced,
 }
 
 impl LlmUsage {
@@ -222,6 +298,17 @@ mod tests {
         assert_eq!(f(1_500_000_000), "1.500000000");
         assert_eq!(f(0), "0.000000000");
         assert_eq!(f(-75), "-0.000000075");
+    }
+
+    #[test]
+    fn unpriced_counts_by_reason() {
+        assert_eq!(Unpriced::one("priced"), None);
+        let mut u = Unpriced::one("unknown_model").unwrap();
+        u += Unpriced::one("unknown_model").unwrap();
+        u += Unpriced::one("no_usage").unwrap();
+        assert_eq!(u.total(), 3);
+        assert_eq!(u.describe(), "3 unpriced (unknown_model 2, no_usage 1)");
+        assert_eq!(Unpriced::default().describe(), "");
     }
 
     #[test]

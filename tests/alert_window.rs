@@ -38,6 +38,7 @@ fn span_with_ratio(task: &str, n: u8, read: u64, uncached: u64) -> TestSpan {
             cache_write: 0,
             output: 10,
         },
+        ..Default::default()
     });
     s
 }

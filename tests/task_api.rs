@@ -47,6 +47,13 @@ async fn http_and_grpc_report_the_exact_running_cost() {
     for (n, cost) in [(1u8, 333_333_333i64), (2, 333_333_333), (3, 1)] {
         engine.observe(&TestSpan::llm("task-mid", n, cost).input());
     }
+    // Issue 18 point 2: a call of an unknown model is counted as unpriced, not as $0.
+    let mut unknown = TestSpan::llm("task-mid", 4, 0);
+    unknown.llm = Some(tollgate::task::LlmUsage {
+        unpriced: tollgate::units::Unpriced::one("unknown_model").unwrap(),
+        ..Default::default()
+    });
+    engine.observe(&unknown.input());
     engine.observe(&TestSpan::llm("task-small", 1, 50_000_000).input());
 
     let client = reqwest::Client::new();
@@ -61,7 +68,9 @@ async fn http_and_grpc_report_the_exact_running_cost() {
     assert_eq!(view.cost_usd, "0.666666667");
     assert_eq!(view.cost_nano_usd, 666_666_667);
     assert!((view.cost_usd_value - 0.666666667).abs() < 1e-12);
-    assert_eq!(view.llm_calls, 3);
+    assert_eq!(view.llm_calls, 4);
+    assert_eq!(view.unpriced_calls, 1);
+    assert_eq!(view.unpriced.unknown_model, 1);
     assert_eq!(view.tokens.input, 3000);
     assert_eq!(view.tokens.output, 300);
     assert_eq!(view.cache_hit_ratio, Some(0.0));
@@ -87,6 +96,11 @@ async fn http_and_grpc_report_the_exact_running_cost() {
     assert_eq!(task.cost_usd, view.cost_usd);
     assert_eq!(task.cost_nano_usd, view.cost_nano_usd);
     assert_eq!(task.llm_calls, view.llm_calls);
+    assert_eq!(task.unpriced_calls, 1);
+    assert_eq!(
+        task.unpriced_by_reason,
+        [("unknown_model".to_string(), 1)].into()
+    );
     assert_eq!(task.input_tokens, view.tokens.input);
     assert_eq!(task.status, "active");
 

@@ -38,6 +38,7 @@ fn a_million_tasks_stay_bounded() {
                     input_uncached: 1,
                     ..Tokens::default()
                 },
+                ..Default::default()
             }),
             ..SpanInput::default()
         };

@@ -30,6 +30,7 @@ async fn root_span_carries_the_task_roll_up() {
                 cache_write: 100,
                 output: 50,
             },
+            ..Default::default()
         });
         // Children carry nothing.
         assert!(engine.observe(&s.input()).is_empty());
@@ -126,4 +127,35 @@ async fn a_task_without_input_has_no_cache_ratio_and_the_crossing_span_gets_the_
         attr(&root, "tollgate.task.llm_calls"),
         Some(&Value::IntValue(2))
     );
+}
+
+/// Issue 18: a task with unpriced calls says so on its root (`tollgate.task.unpriced_calls`); a
+/// root with no LLM call in its task gets no roll-up at all (no `cost_usd = 0` noise).
+#[tokio::test]
+async fn unpriced_calls_are_on_the_root_and_plain_roots_get_nothing() {
+    let (engine, _clock) = engine("");
+    engine.observe(&TestSpan::llm("task-u", 1, 1_000).input());
+    let mut s = TestSpan::llm("task-u", 2, 0);
+    s.llm = Some(LlmUsage {
+        unpriced: tollgate::units::Unpriced::one("unknown_model").unwrap(),
+        ..Default::default()
+    });
+    engine.observe(&s.input());
+    let span = decode_added(&engine.observe(&TestSpan::root("task-u").input()));
+    assert_eq!(
+        attr(&span, "tollgate.task.llm_calls"),
+        Some(&Value::IntValue(2))
+    );
+    assert_eq!(
+        attr(&span, "tollgate.task.unpriced_calls"),
+        Some(&Value::IntValue(1))
+    );
+
+    // A plain trace: its root passes without roll-up attributes.
+    let added = engine.observe(&TestSpan::root("task-plain").input());
+    assert!(decode_added(&added).attributes.is_empty(), "{added:?}");
+    // A fully priced task has no unpriced_calls attribute.
+    engine.observe(&TestSpan::llm("task-p", 1, 1_000).input());
+    let span = decode_added(&engine.observe(&TestSpan::root("task-p").input()));
+    assert_eq!(attr(&span, "tollgate.task.unpriced_calls"), None);
 }

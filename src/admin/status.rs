@@ -5,8 +5,11 @@
 //! offline, and refreshes itself every 10 seconds. It shows spend in the last hour by model and
 //! service with a per-minute chart, the costliest recent tasks with links to their traces, the
 //! cache-hit ratio of the last hour (sum of cache reads over sum of input including cache), the
-//! firing alerts, exporter health and the receivers' accepted and refused spans. Every value
-//! that comes from spans or config is HTML-escaped.
+//! firing (window) alerts apart from the recent one-shot span/task alerts, exporter health
+//! (queue, batches in flight and retrying, time since the last success, failing after 3 failed
+//! attempts in a row) and the receivers' accepted and refused spans. Calls tollgate could not
+//! price are shown as unpriced with their reason and count wherever a cost is shown, never as
+//! `$0`. Every value that comes from spans or config is HTML-escaped.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -27,7 +30,7 @@ use crate::export::Exporters;
 use crate::pipeline::ReceiverSpans;
 use crate::task::{TaskSummary, TaskTracker};
 use crate::telemetry::recent::{RecentSpend, Usage};
-use crate::units::NanoUsd;
+use crate::units::{NanoUsd, Unpriced};
 
 /// Costliest tasks shown.
 pub const TOP_TASKS: usize = 10;
@@ -48,6 +51,10 @@ pub struct SpendRow {
     pub llm_calls: u64,
     /// Cache reads over input incl. cache; null without input.
     pub cache_hit_ratio: Option<f64>,
+    /// Of the calls, those tollgate could not price (not in `cost_usd`).
+    pub unpriced_calls: u64,
+    /// Unpriced calls by reason.
+    pub unpriced: Unpriced,
 }
 
 /// One minute of the chart.
@@ -74,8 +81,12 @@ pub struct TaskRow {
     pub cost_usd: String,
     /// Exact nano-USD.
     pub cost_nano_usd: i64,
-    /// LLM calls.
+    /// LLM calls, priced or not.
     pub llm_calls: u64,
+    /// Of them, the calls tollgate could not price (not in `cost_usd`).
+    pub unpriced_calls: u64,
+    /// Unpriced calls by reason.
+    pub unpriced: Unpriced,
     /// The trace, lowercase hex.
     pub trace_id: String,
     /// The link from the `[alerts] trace_url` template, when configured.
@@ -120,6 +131,18 @@ pub struct ExporterRow {
     pub last_error_at: Option<String>,
     /// What the last failure was.
     pub last_error: Option<String>,
+    /// Seconds since the last successful request; null when none succeeded yet.
+    pub seconds_since_last_success: Option<u64>,
+    /// Batches taken from the queue and not finished (sending or waiting to retry).
+    pub in_flight_batches: usize,
+    /// Spans in those batches.
+    pub in_flight_spans: usize,
+    /// Of those, batches waiting to retry after a failure.
+    pub retrying_batches: usize,
+    /// Failed attempts since the last success.
+    pub consecutive_failures: u64,
+    /// True after 3 or more failed attempts in a row, until one succeeds.
+    pub failing: bool,
 }
 
 /// Everything the page shows; also the body of `/api/v1/status`.
@@ -139,6 +162,11 @@ pub struct StatusData {
     pub input_tokens_last_hour: u64,
     /// Cache reads over input incl. cache, last hour; null without input.
     pub cache_hit_ratio_last_hour: Option<f64>,
+    /// LLM calls in the last hour that tollgate could not price: their cost is unknown and not
+    /// in `spend_last_hour_usd`.
+    pub unpriced_calls_last_hour: u64,
+    /// Those calls by reason.
+    pub unpriced_last_hour: Unpriced,
     /// Spend by model, costliest first.
     pub by_model: Vec<SpendRow>,
     /// Spend by service, costliest first.
@@ -147,8 +175,10 @@ pub struct StatusData {
     pub per_minute: Vec<MinuteRow>,
     /// The costliest tasks tracked (active and recently ended).
     pub top_tasks: Vec<TaskRow>,
-    /// Firing alerts, newest first (span and task alerts for an hour after they fired).
-    pub alerts: Vec<AlertRow>,
+    /// Window alerts firing now, newest first (what `tollgate_alerts_firing` counts).
+    pub firing_alerts: Vec<AlertRow>,
+    /// Span and task alerts of the last hour, newest first: they fire once and never resolve.
+    pub recent_alerts: Vec<AlertRow>,
     /// Exporter health.
     pub exporters: Vec<ExporterRow>,
     /// Receivers' accepted and refused spans.
@@ -199,6 +229,8 @@ fn spend_row(name: &str, u: &Usage) -> SpendRow {
         cost_nano_usd: u.cost_nano_usd,
         llm_calls: u.calls,
         cache_hit_ratio: u.cache_hit_ratio(),
+        unpriced_calls: u.unpriced.total(),
+        unpriced: u.unpriced,
     }
 }
 
@@ -228,6 +260,8 @@ pub fn task_row(s: &TaskSummary, template: Option<&str>) -> TaskRow {
         cost_usd: usd(s.totals.cost_nano_usd),
         cost_nano_usd: s.totals.cost_nano_usd,
         llm_calls: s.totals.llm_calls,
+        unpriced_calls: s.totals.unpriced.total(),
+        unpriced: s.totals.unpriced,
         trace_id,
     }
 }
@@ -311,17 +345,24 @@ impl StatusPage {
         alerts.drain(..excess);
     }
 
-    fn firing_alerts(&self, now_ms: u64) -> Vec<AlertRow> {
+    /// (window alerts firing now, span and task alerts of the last hour), newest first.
+    fn alerts(&self, now_ms: u64) -> (Vec<AlertRow>, Vec<AlertRow>) {
         let mut alerts = self.alerts.lock();
         alerts.retain(|a| {
             a.scope == Scope::Window || now_ms.saturating_sub(a.at_unix_ms) < ONE_SHOT_ALERT_MS
         });
-        alerts.iter().rev().map(|a| alert_row(a)).collect()
+        let (firing, recent): (Vec<&Arc<Alert>>, Vec<&Arc<Alert>>) =
+            alerts.iter().rev().partition(|a| a.scope == Scope::Window);
+        (
+            firing.into_iter().map(|a| alert_row(a)).collect(),
+            recent.into_iter().map(|a| alert_row(a)).collect(),
+        )
     }
 
     /// Collects the numbers now.
     pub fn collect(&self) -> StatusData {
         let now_ms = self.tracker.clock().now_ms();
+        let (firing_alerts, recent_alerts) = self.alerts(now_ms);
         let snap = self.recent.snapshot(now_ms);
         let template = self.engine.trace_url();
         let top_tasks = self
@@ -330,11 +371,20 @@ impl StatusPage {
             .iter()
             .map(|s| task_row(s, template.as_deref()))
             .collect();
+        let now = SystemTime::now();
         let exporters = self
             .exporters
             .health()
             .into_iter()
             .map(|h| ExporterRow {
+                seconds_since_last_success: h
+                    .last_success
+                    .map(|t| now.duration_since(t).map_or(0, |d| d.as_secs())),
+                in_flight_batches: h.in_flight_batches,
+                in_flight_spans: h.in_flight_spans,
+                retrying_batches: h.retrying_batches,
+                consecutive_failures: h.consecutive_failures,
+                failing: h.failing,
                 fill_percent: fill_percent(
                     h.queue_batches,
                     h.capacity_batches,
@@ -359,6 +409,8 @@ impl StatusPage {
             cache_read_tokens_last_hour: snap.total.tokens.cache_read,
             input_tokens_last_hour: snap.total.tokens.input(),
             cache_hit_ratio_last_hour: snap.total.cache_hit_ratio(),
+            unpriced_calls_last_hour: snap.total.unpriced.total(),
+            unpriced_last_hour: snap.total.unpriced,
             by_model: snap.by_model.iter().map(|(n, u)| spend_row(n, u)).collect(),
             by_service: snap
                 .by_service
@@ -374,7 +426,8 @@ impl StatusPage {
                 })
                 .collect(),
             top_tasks,
-            alerts: self.firing_alerts(now_ms),
+            firing_alerts,
+            recent_alerts,
             exporters,
             receivers: crate::pipeline::receiver_spans(),
         }
@@ -399,18 +452,6 @@ async fn json(State(status): State<Arc<StatusPage>>) -> Json<StatusData> {
 pub fn percent(ratio: Option<f64>) -> String {
     ratio.map_or_else(|| "—".to_string(), |r| format!("{:.1}%", r * 100.0))
 }
-
-const STYLE: &str = "
-body{font:15px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:16px;color:#1d2430;background:#f6f7f9}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:0 0 8px}
-.muted{color:#667}.grid{display:grid;grid-template-columns:1fr 1fr;gap:14px}
-section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:12px 14px;margin-bottom:14px;overflow-x:auto}
-.kpis{display:flex;gap:14px;flex-wrap:wrap}.kpi{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:10px 14px;min-width:170px}
-.kpi b{display:block;font-size:24px}table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eceff2;white-space:nowrap}
-td.w{white-space:normal;min-width:220px}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.bad{color:#b00020}.ok{color:#1b7f3b}
-svg text{font:11px system-ui,sans-serif;fill:#445}code{font-size:13px}
-";
 
 fn minute_chart(out: &mut String, minutes: &[MinuteRow]) {
     let (w, h, left, bottom) = (1100.0_f64, 160.0_f64, 70.0_f64, 20.0_f64);
@@ -451,6 +492,76 @@ fn minute_chart(out: &mut String, minutes: &[MinuteRow]) {
     out.push_str("</svg>");
 }
 
+const STYLE: &str = "
+body{font:15px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:16px;color:#1d2430;background:#f6f7f9}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:0 0 8px}
+.muted{color:#667}.grid{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:14px}
+section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:12px 14px;margin-bottom:14px;overflow-wrap:break-word}
+.long{overflow-wrap:anywhere;min-width:12em}
+.kpis{display:flex;gap:14px;flex-wrap:wrap;margin-bottom:14px}.kpi{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:10px 14px;min-width:170px;max-width:320px}
+.kpi b{display:block;font-size:24px}table{border-collapse:collapse;width:100%;table-layout:auto}
+th,td{text-align:left;vertical-align:top;padding:4px 8px;border-bottom:1px solid #eceff2}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.bad{color:#b00020}.ok{color:#1b7f3b}.warn{color:#9a5b00}
+small{display:block;font-size:12px}svg text{font:11px system-ui,sans-serif;fill:#445}code{font-size:13px}
+";
+
+/// `1 batch`, `2 batches`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A byte count in binary units: `0 B`, `512 B`, `1.5 KiB`, `64 MiB`.
+pub fn bytes(n: usize) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || value.fract() == 0.0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A duration in seconds as a person reads it: `12 s`, `4 min 5 s`, `3 h 2 min`, `2 d 1 h`.
+pub fn ago(seconds: u64) -> String {
+    let (d, h, m, s) = (
+        seconds / 86_400,
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, _) => format!("{m} min {s} s"),
+        (0, _, _) => format!("{h} h {m} min"),
+        _ => format!("{d} d {h} h"),
+    }
+}
+
+/// A cost cell: `$x`; for calls tollgate could not price, `unpriced` (when none was priced) or
+/// `$x` plus the unpriced count, each with the reasons — never `$0` for an unknown cost.
+pub fn cost_html(cost_usd: &str, calls: u64, unpriced: &Unpriced) -> String {
+    let n = unpriced.total();
+    if n == 0 {
+        return format!("${}", text(cost_usd));
+    }
+    let why = text(&unpriced.describe()).into_owned();
+    if n >= calls {
+        format!(
+            r#"<span class="warn unpriced" title="{why}">unpriced</span><small class="warn">{why}</small>"#
+        )
+    } else {
+        format!(
+            r#"${}<small class="warn unpriced">+ {why}</small>"#,
+            text(cost_usd)
+        )
+    }
+}
+
 fn spend_bars(out: &mut String, title: &str, rows: &[SpendRow]) {
     out.push_str(&format!("<section><h2>{}</h2>", text(title)));
     if rows.is_empty() {
@@ -465,16 +576,104 @@ fn spend_bars(out: &mut String, title: &str, rows: &[SpendRow]) {
         .max(1);
     out.push_str(r#"<table><tr><th>Name</th><th></th><th class="n">USD</th><th class="n">Calls</th><th class="n">Cache hit</th></tr>"#);
     for r in rows {
-        let width = (r.cost_nano_usd.max(0) as f64 / max as f64) * 160.0;
+        let width = (r.cost_nano_usd.max(0) as f64 / max as f64) * 120.0;
         out.push_str(&format!(
-            r##"<tr><td>{}</td><td><svg width="160" height="12" aria-hidden="true"><rect width="{width:.1}" height="12" fill="#3a6ea5"/></svg></td><td class="n">${}</td><td class="n">{}</td><td class="n">{}</td></tr>"##,
+            r##"<tr><td>{}</td><td><svg width="120" height="12" aria-hidden="true"><rect width="{width:.1}" height="12" fill="#3a6ea5"/></svg></td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"##,
             text(&r.name),
-            text(&r.cost_usd),
+            cost_html(&r.cost_usd, r.llm_calls, &r.unpriced),
             r.llm_calls,
             percent(r.cache_hit_ratio)
         ));
     }
     out.push_str("</table></section>");
+}
+
+fn alert_table(o: &mut String, title: &str, id: &str, alerts: &[AlertRow], empty: &str) {
+    o.push_str(&format!(
+        r#"<section id="{id}"><h2>{} ({})</h2>"#,
+        text(title),
+        alerts.len()
+    ));
+    if alerts.is_empty() {
+        o.push_str(&format!(r#"<p class="ok">{}</p></section>"#, text(empty)));
+        return;
+    }
+    o.push_str("<table><tr><th>Rule</th><th>Severity</th><th>Since</th><th>Summary</th></tr>");
+    for a in alerts {
+        let summary = match &a.trace_url {
+            Some(url) => format!(r#"<a href="{}">{}</a>"#, attr(url), text(&a.summary)),
+            None => text(&a.summary).into_owned(),
+        };
+        o.push_str(&format!(
+            r#"<tr><td class="bad">{}</td><td>{}</td><td>{}</td><td class="long">{summary}</td></tr>"#,
+            text(&a.rule),
+            text(&a.severity),
+            text(&a.since)
+        ));
+    }
+    o.push_str("</table></section>");
+}
+
+fn exporter_rows(o: &mut String, exporters: &[ExporterRow]) {
+    o.push_str(r#"<table><tr><th>Exporter</th><th>State</th><th class="n">Queue</th><th class="n">In flight</th><th>Last success</th><th>Last error</th></tr>"#);
+    for e in exporters {
+        let state = if e.failing {
+            format!(
+                r#"<span class="bad">failing</span><small>{} failed attempts in a row</small>"#,
+                e.consecutive_failures
+            )
+        } else if e.consecutive_failures > 0 {
+            format!(
+                r#"<span class="warn">retrying</span><small>{} failed attempt(s)</small>"#,
+                e.consecutive_failures
+            )
+        } else {
+            r#"<span class="ok">ok</span>"#.to_string()
+        };
+        let in_flight = if e.in_flight_batches == 0 {
+            "0".to_string()
+        } else {
+            let retrying = if e.retrying_batches > 0 {
+                format!(
+                    r#"<small class="warn">{} waiting to retry</small>"#,
+                    e.retrying_batches
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "{} · {} spans{retrying}",
+                plural(e.in_flight_batches, "batch", "batches"),
+                e.in_flight_spans
+            )
+        };
+        let success = match (&e.last_success, e.seconds_since_last_success) {
+            (Some(at), Some(secs)) => {
+                format!(r#"<span title="{}">{} ago</span>"#, attr(at), ago(secs))
+            }
+            _ => r#"<span class="muted">never</span>"#.to_string(),
+        };
+        let error = match (&e.last_error_at, &e.last_error) {
+            (Some(at), Some(what)) => {
+                format!(
+                    r#"<span class="bad">{}</span><small class="muted">{}</small>"#,
+                    text(what),
+                    text(at)
+                )
+            }
+            _ => "—".into(),
+        };
+        o.push_str(&format!(
+            r#"<tr><td>{}</td><td>{state}</td><td class="n">{:.1}%<small>{} / {} batches</small><small>{} / {}</small></td><td class="n">{in_flight}</td><td>{success}</td><td class="long">{error}</td></tr>"#,
+            text(&e.name),
+            e.fill_percent,
+            e.queue_batches,
+            e.capacity_batches,
+            bytes(e.queue_bytes),
+            bytes(e.capacity_bytes),
+        ));
+    }
+    o.push_str("</table>");
 }
 
 /// Renders the page.
@@ -487,16 +686,25 @@ pub fn render(d: &StatusData) -> String {
         text(&d.generated_at)
     ));
 
-    let firing = d.alerts.len();
+    let unpriced = if d.unpriced_calls_last_hour > 0 {
+        format!(
+            r#"<small id="spend-unpriced" class="warn">not included: {}</small>"#,
+            text(&d.unpriced_last_hour.describe())
+        )
+    } else {
+        String::new()
+    };
+    let firing = d.firing_alerts.len();
     o.push_str(&format!(
-        r#"<div class="kpis"><div class="kpi">Spend, last hour<b id="spend-total">${}</b></div><div class="kpi">LLM calls, last hour<b id="calls-total">{}</b></div><div class="kpi">Cache-hit ratio, last hour<b id="cache-hit">{}</b><span class="muted">{} of {} input tokens</span></div><div class="kpi">Firing alerts<b id="alerts-count" class="{}">{}</b></div></div>"#,
+        r#"<div class="kpis"><div class="kpi">Spend, last hour<b id="spend-total">${}</b>{unpriced}</div><div class="kpi">LLM calls, last hour<b id="calls-total">{}</b></div><div class="kpi">Cache-hit ratio, last hour<b id="cache-hit">{}</b><span class="muted">{} of {} input tokens</span></div><div class="kpi">Firing alerts<b id="alerts-count" class="{}">{}</b></div><div class="kpi">Alerts fired, last hour<b id="recent-alerts-count">{}</b><span class="muted">span and task rules</span></div></div>"#,
         text(&d.spend_last_hour_usd),
         d.llm_calls_last_hour,
         percent(d.cache_hit_ratio_last_hour),
         d.cache_read_tokens_last_hour,
         d.input_tokens_last_hour,
         if firing > 0 { "bad" } else { "ok" },
-        firing
+        firing,
+        d.recent_alerts.len(),
     ));
 
     o.push_str("<section><h2>Spend per minute, last hour (UTC)</h2>");
@@ -517,37 +725,39 @@ pub fn render(d: &StatusData) -> String {
                 None => format!("<code>{}</code>", text(&t.trace_id)),
             };
             o.push_str(&format!(
-                r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="n">${}</td><td class="n">{}</td><td>{trace}</td></tr>"#,
+                r#"<tr><td class="long">{}</td><td>{}</td><td>{}</td><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="long">{trace}</td></tr>"#,
                 text(&t.task_id),
                 text(&t.service),
                 text(&t.task_type),
                 text(&t.status),
-                text(&t.cost_usd),
+                cost_html(&t.cost_usd, t.llm_calls, &t.unpriced),
                 t.llm_calls
             ));
         }
         o.push_str("</table>");
     }
-    o.push_str("</section><div class=\"grid\">");
+    o.push_str("</section>");
 
-    o.push_str("<section><h2>Firing alerts</h2>");
-    if d.alerts.is_empty() {
-        o.push_str(r#"<p class="ok">None.</p>"#);
+    alert_table(
+        &mut o,
+        "Firing alerts (window rules)",
+        "firing-alerts",
+        &d.firing_alerts,
+        "None.",
+    );
+    alert_table(
+        &mut o,
+        "Recent alerts, last hour (span and task rules fire once)",
+        "recent-alerts",
+        &d.recent_alerts,
+        "None in the last hour.",
+    );
+
+    o.push_str("<section><h2>Exporters</h2>");
+    if d.exporters.is_empty() {
+        o.push_str(r#"<p class="muted">No exporters configured.</p>"#);
     } else {
-        o.push_str("<table><tr><th>Rule</th><th>Severity</th><th>Since</th><th>Summary</th></tr>");
-        for a in &d.alerts {
-            let summary = match &a.trace_url {
-                Some(url) => format!(r#"<a href="{}">{}</a>"#, attr(url), text(&a.summary)),
-                None => text(&a.summary).into_owned(),
-            };
-            o.push_str(&format!(
-                r#"<tr><td class="bad">{}</td><td>{}</td><td>{}</td><td class="w">{summary}</td></tr>"#,
-                text(&a.rule),
-                text(&a.severity),
-                text(&a.since)
-            ));
-        }
-        o.push_str("</table>");
+        exporter_rows(&mut o, &d.exporters);
     }
     o.push_str("</section><section><h2>Receivers</h2>");
     if d.receivers.is_empty() {
@@ -561,31 +771,6 @@ pub fn render(d: &StatusData) -> String {
                 r.accepted_spans,
                 if r.refused_spans > 0 { " bad" } else { "" },
                 r.refused_spans
-            ));
-        }
-        o.push_str("</table>");
-    }
-    o.push_str("</section></div><section><h2>Exporters</h2>");
-    if d.exporters.is_empty() {
-        o.push_str(r#"<p class="muted">No exporters configured.</p>"#);
-    } else {
-        o.push_str(r#"<table><tr><th>Exporter</th><th class="n">Queue fill</th><th class="n">Batches</th><th class="n">Bytes</th><th>Last success</th><th>Last error</th></tr>"#);
-        for e in &d.exporters {
-            let error = match (&e.last_error_at, &e.last_error) {
-                (Some(at), Some(what)) => {
-                    format!(r#"<span class="bad">{}: {}</span>"#, text(at), text(what))
-                }
-                _ => "—".into(),
-            };
-            o.push_str(&format!(
-                r#"<tr><td>{}</td><td class="n">{:.1}%</td><td class="n">{} / {}</td><td class="n">{} / {}</td><td>{}</td><td>{error}</td></tr>"#,
-                text(&e.name),
-                e.fill_percent,
-                e.queue_batches,
-                e.capacity_batches,
-                e.queue_bytes,
-                e.capacity_bytes,
-                text(e.last_success.as_deref().unwrap_or("never"))
             ));
         }
         o.push_str("</table>");

@@ -55,6 +55,14 @@ impl From<&TaskSummary> for pb::Task {
             cache_write_tokens: t.tokens.cache_write,
             output_tokens: t.tokens.output,
             llm_calls: t.llm_calls,
+            unpriced_calls: t.unpriced.total(),
+            unpriced_by_reason: t
+                .unpriced
+                .by_reason()
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(r, n)| ((*r).to_string(), *n))
+                .collect(),
             cache_hit_ratio: t.tokens.cache_hit_ratio(),
             errors: t.errors,
             spans: t.spans,

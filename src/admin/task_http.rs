@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::task::{EndReason, TaskSummary, TaskTracker};
-use crate::units::NanoUsd;
+use crate::units::{NanoUsd, Unpriced};
 
 /// Most tasks one list call returns.
 pub const MAX_LIST_LIMIT: usize = 1000;
@@ -43,8 +43,13 @@ pub struct TaskView {
     pub cost_nano_usd: i64,
     /// Tokens by kind.
     pub tokens: TokensView,
-    /// Priced LLM calls.
+    /// LLM calls, priced or not.
     pub llm_calls: u64,
+    /// Of them, the calls tollgate could not price: their cost is unknown and not in
+    /// `cost_usd` (which is then a lower bound).
+    pub unpriced_calls: u64,
+    /// Unpriced calls by reason.
+    pub unpriced: Unpriced,
     /// Cache reads over all input; null without input.
     pub cache_hit_ratio: Option<f64>,
     /// Spans with error status.
@@ -95,6 +100,8 @@ impl From<&TaskSummary> for TaskView {
                 output: t.tokens.output,
             },
             llm_calls: t.llm_calls,
+            unpriced_calls: t.unpriced.total(),
+            unpriced: t.unpriced,
             cache_hit_ratio: t.tokens.cache_hit_ratio(),
             errors: t.errors,
             spans: t.spans,

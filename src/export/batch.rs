@@ -8,7 +8,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use super::config::{BatchConfig, RetryConfig};
-use super::metrics::ExporterMetrics;
+use super::metrics::{ExporterMetrics, InFlight};
 use super::queue::{ExportQueue, Item};
 use super::retry::{deadline_reached, send_with_retry, Final, RetryCtx};
 use super::transport::{Body, Transport};
@@ -55,6 +55,10 @@ pub(crate) async fn run(shared: Arc<Shared>, concurrency: usize, tracker: TaskTr
     let slots = Arc::new(Semaphore::new(concurrency.max(1)));
     while let Some((first, n, bytes)) = shared.queue.pop().await {
         shared.set_queue_gauges(n, bytes);
+        // From here until its send ends the request is in flight: while more batches join it,
+        // while it waits for a send slot, while it is sent and retried. It has left the queue,
+        // so the queue gauges no longer show it.
+        let mut in_flight = shared.metrics.in_flight(first.batch.spans);
         let until = Instant::now() + shared.batch.timeout;
         let mut spans = first.batch.spans;
         let mut size = first.batch.bytes.len();
@@ -64,6 +68,7 @@ pub(crate) async fn run(shared: Arc<Shared>, concurrency: usize, tracker: TaskTr
             match shared.queue.pop_more(room, until).await {
                 Some((b, n, bytes)) => {
                     shared.set_queue_gauges(n, bytes);
+                    in_flight.add(b.batch.spans);
                     spans += b.batch.spans;
                     size += b.batch.bytes.len();
                     parts.push(b);
@@ -88,13 +93,17 @@ pub(crate) async fn run(shared: Arc<Shared>, concurrency: usize, tracker: TaskTr
             shared.drop_all(&rest, "shutdown", "shutdown deadline passed before sending");
             break;
         };
-        tracker.spawn(send_parts(shared.clone(), parts, permit));
+        tracker.spawn(send_parts(shared.clone(), parts, (permit, in_flight)));
     }
 }
 
 /// Sends one concatenated request (split when over `max_request_bytes`); `parts` (and so their
-/// memory permits) live until every attempt is over.
-async fn send_parts(shared: Arc<Shared>, parts: Vec<Item>, _permit: OwnedSemaphorePermit) {
+/// memory permits), the send slot and the in-flight count live until every attempt is over.
+async fn send_parts(
+    shared: Arc<Shared>,
+    parts: Vec<Item>,
+    _held: (OwnedSemaphorePermit, InFlight),
+) {
     let body = Body::new(parts.iter().map(|b| b.batch.bytes.clone()).collect());
     let total_spans: usize = parts.iter().map(|b| b.batch.spans).sum();
     let ctx = RetryCtx {

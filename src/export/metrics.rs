@@ -1,6 +1,6 @@
 //! The exporters' metrics: names as consts, one typed struct, registered once.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
@@ -31,6 +31,19 @@ pub const QUEUE_CORRUPT_RECORDS: &str = "tollgate_exporter_queue_corrupt_records
 pub const QUEUE_DISK_BYTES: &str = "tollgate_exporter_queue_disk_bytes";
 /// Time per request attempt.
 pub const REQUEST_DURATION: &str = "tollgate_exporter_request_duration_seconds";
+/// Batches taken from the queue and not yet finished (sending, or waiting to retry).
+pub const IN_FLIGHT_BATCHES: &str = "tollgate_exporter_in_flight_batches";
+/// Spans in those batches.
+pub const IN_FLIGHT_SPANS: &str = "tollgate_exporter_in_flight_spans";
+/// Of the in-flight batches, those waiting to retry after a failed attempt.
+pub const RETRYING_BATCHES: &str = "tollgate_exporter_retrying_batches";
+/// Failed attempts since the last success.
+pub const CONSECUTIVE_FAILURES: &str = "tollgate_exporter_consecutive_failures";
+/// 1 while the exporter is failing: [`FAILING_AFTER`] attempts in a row failed.
+pub const FAILING: &str = "tollgate_exporter_failing";
+
+/// Consecutive failed attempts after which an exporter is flagged as failing.
+pub const FAILING_AFTER: u64 = 3;
 
 /// The metric families (registered once in the process registry).
 pub(crate) struct Families {
@@ -43,6 +56,11 @@ pub(crate) struct Families {
     queue_cap: IntGaugeVec,
     corrupt: IntCounterVec,
     disk_bytes: IntGaugeVec,
+    in_flight_batches: IntGaugeVec,
+    in_flight_spans: IntGaugeVec,
+    retrying: IntGaugeVec,
+    consecutive_failures: IntGaugeVec,
+    failing: IntGaugeVec,
     duration: HistogramVec,
 }
 
@@ -104,6 +122,43 @@ pub(crate) static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
             l,
         )
         .expect("valid metric"),
+        in_flight_batches: IntGaugeVec::new(
+            Opts::new(
+                IN_FLIGHT_BATCHES,
+                "Batches taken from the queue and not finished yet (sending or waiting to retry).",
+            ),
+            l,
+        )
+        .expect("valid metric"),
+        in_flight_spans: IntGaugeVec::new(
+            Opts::new(IN_FLIGHT_SPANS, "Spans in the in-flight batches."),
+            l,
+        )
+        .expect("valid metric"),
+        retrying: IntGaugeVec::new(
+            Opts::new(
+                RETRYING_BATCHES,
+                "In-flight batches waiting to retry after a failed attempt.",
+            ),
+            l,
+        )
+        .expect("valid metric"),
+        consecutive_failures: IntGaugeVec::new(
+            Opts::new(
+                CONSECUTIVE_FAILURES,
+                "Failed export attempts since the last successful one.",
+            ),
+            l,
+        )
+        .expect("valid metric"),
+        failing: IntGaugeVec::new(
+            Opts::new(
+                FAILING,
+                "1 while the exporter is failing (3 or more attempts in a row failed).",
+            ),
+            l,
+        )
+        .expect("valid metric"),
         duration: HistogramVec::new(
             HistogramOpts::new(REQUEST_DURATION, "Duration of one export request attempt.")
                 .buckets(vec![
@@ -117,7 +172,17 @@ pub(crate) static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
     for c in [&f.sent, &f.failed, &f.dropped, &f.filtered, &f.corrupt] {
         r.register(Box::new(c.clone())).expect("registered once");
     }
-    for g in [&f.queue_len, &f.queue_bytes, &f.queue_cap, &f.disk_bytes] {
+    for g in [
+        &f.queue_len,
+        &f.queue_bytes,
+        &f.queue_cap,
+        &f.disk_bytes,
+        &f.in_flight_batches,
+        &f.in_flight_spans,
+        &f.retrying,
+        &f.consecutive_failures,
+        &f.failing,
+    ] {
         r.register(Box::new(g.clone())).expect("registered once");
     }
     r.register(Box::new(f.duration.clone()))
@@ -133,6 +198,11 @@ pub(crate) struct ExporterMetrics {
     pub(crate) queue_len: IntGauge,
     pub(crate) queue_bytes: IntGauge,
     pub(crate) request_duration: Histogram,
+    pub(crate) in_flight_batches: IntGauge,
+    pub(crate) in_flight_spans: IntGauge,
+    pub(crate) retrying: IntGauge,
+    pub(crate) consecutive_failures: IntGauge,
+    failing: IntGauge,
     pub(crate) last_success: Mutex<Option<SystemTime>>,
     pub(crate) last_error: Mutex<Option<(SystemTime, String)>>,
     /// When a `queue_full` drop was last logged, and how many went unlogged since.
@@ -155,6 +225,11 @@ impl ExporterMetrics {
             queue_len: f.queue_len.with_label_values(&[exporter]),
             queue_bytes: f.queue_bytes.with_label_values(&[exporter]),
             request_duration: f.duration.with_label_values(&[exporter]),
+            in_flight_batches: f.in_flight_batches.with_label_values(&[exporter]),
+            in_flight_spans: f.in_flight_spans.with_label_values(&[exporter]),
+            retrying: f.retrying.with_label_values(&[exporter]),
+            consecutive_failures: f.consecutive_failures.with_label_values(&[exporter]),
+            failing: f.failing.with_label_values(&[exporter]),
             last_success: Mutex::new(None),
             last_error: Mutex::new(None),
             queue_full_log: Mutex::new((None, 0)),
@@ -170,10 +245,43 @@ impl ExporterMetrics {
         }
     }
 
-    /// Counts delivered spans and records the success time.
+    /// Counts delivered spans and records the success time; the exporter is no longer failing.
     pub(crate) fn success(&self, spans: usize) {
         self.sent.inc_by(spans as u64);
         *self.last_success.lock() = Some(SystemTime::now());
+        self.consecutive_failures.set(0);
+        self.failing.set(0);
+    }
+
+    /// Counts a failed attempt (retryable or not) towards [`FAILING_AFTER`].
+    pub(crate) fn attempt_failed(&self) {
+        self.consecutive_failures.inc();
+        if self.consecutive_failures.get() >= FAILING_AFTER as i64 {
+            self.failing.set(1);
+        }
+    }
+
+    /// True once [`FAILING_AFTER`] attempts in a row failed, until one succeeds.
+    pub(crate) fn is_failing(&self) -> bool {
+        self.failing.get() != 0
+    }
+
+    /// Marks a request of `spans` spans as taken from the queue (waiting for a send slot,
+    /// sending, or waiting to retry) until the guard is dropped.
+    pub(crate) fn in_flight(self: &Arc<Self>, spans: usize) -> InFlight {
+        let spans = i64::try_from(spans).unwrap_or(i64::MAX);
+        self.in_flight_batches.inc();
+        self.in_flight_spans.add(spans);
+        InFlight {
+            metrics: self.clone(),
+            spans,
+        }
+    }
+
+    /// Marks a batch as waiting to retry until the guard is dropped.
+    pub(crate) fn retrying(&self) -> Retrying<'_> {
+        self.retrying.inc();
+        Retrying { metrics: self }
     }
 
     /// Counts spans the exporter's `spans` filter left out.
@@ -187,6 +295,7 @@ impl ExporterMetrics {
             .failed
             .with_label_values(&[self.exporter.as_str(), reason])
             .inc();
+        self.attempt_failed();
         *self.last_error.lock() = Some((SystemTime::now(), format!("{reason}: {detail}")));
     }
 
@@ -223,6 +332,40 @@ impl ExporterMetrics {
         }
         warn!(exporter = %name, spans, reason, error = %detail, "Spans dropped.");
         Final::Dropped
+    }
+}
+
+/// A request taken from the queue: counted in the in-flight gauges until dropped, however its
+/// send ends.
+pub(crate) struct InFlight {
+    metrics: Arc<ExporterMetrics>,
+    spans: i64,
+}
+
+impl InFlight {
+    /// Another batch of `spans` joined the request.
+    pub(crate) fn add(&mut self, spans: usize) {
+        let spans = i64::try_from(spans).unwrap_or(i64::MAX);
+        self.spans = self.spans.saturating_add(spans);
+        self.metrics.in_flight_spans.add(spans);
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.metrics.in_flight_batches.dec();
+        self.metrics.in_flight_spans.sub(self.spans);
+    }
+}
+
+/// A batch waiting to retry: counted in the retrying gauge until dropped.
+pub(crate) struct Retrying<'a> {
+    metrics: &'a ExporterMetrics,
+}
+
+impl Drop for Retrying<'_> {
+    fn drop(&mut self) {
+        self.metrics.retrying.dec();
     }
 }
 
@@ -275,6 +418,11 @@ mod tests {
             QUEUE_BYTES,
             QUEUE_CAPACITY_BYTES,
             REQUEST_DURATION,
+            IN_FLIGHT_BATCHES,
+            IN_FLIGHT_SPANS,
+            RETRYING_BATCHES,
+            CONSECUTIVE_FAILURES,
+            FAILING,
         ] {
             assert!(names.iter().any(|x| x == n), "{n} missing");
         }
@@ -282,6 +430,39 @@ mod tests {
         assert_eq!(failed_requests("metrics_unit", "timeout"), 1);
         assert_eq!(filtered_spans("metrics_unit"), 5);
         assert_eq!(dropped_spans("metrics_unit", "queue_full"), 3);
+        // Failing after FAILING_AFTER attempts in a row; a success clears it.
+        let m = Arc::new(ExporterMetrics::new("metrics_failing", 1));
+        for i in 1..=FAILING_AFTER {
+            assert!(!m.is_failing());
+            m.attempt_failed();
+            assert_eq!(m.consecutive_failures.get(), i as i64);
+        }
+        assert!(m.is_failing());
+        m.success(1);
+        assert!(!m.is_failing());
+        assert_eq!(m.consecutive_failures.get(), 0);
+        // In-flight gauges follow the guard.
+        {
+            let mut g = m.in_flight(20);
+            g.add(8);
+            let _r = m.retrying();
+            assert_eq!(
+                (
+                    m.in_flight_batches.get(),
+                    m.in_flight_spans.get(),
+                    m.retrying.get()
+                ),
+                (1, 28, 1)
+            );
+        }
+        assert_eq!(
+            (
+                m.in_flight_batches.get(),
+                m.in_flight_spans.get(),
+                m.retrying.get()
+            ),
+            (0, 0, 0)
+        );
         assert_eq!(
             FAMILIES
                 .queue_cap

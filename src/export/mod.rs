@@ -399,6 +399,16 @@ pub struct ExporterHealth {
     pub last_success: Option<SystemTime>,
     /// When the last failure happened, and what it was.
     pub last_error: Option<(SystemTime, String)>,
+    /// Batches taken from the queue and not finished (sending or waiting to retry).
+    pub in_flight_batches: usize,
+    /// Spans in them.
+    pub in_flight_spans: usize,
+    /// Of those, batches waiting to retry.
+    pub retrying_batches: usize,
+    /// Failed attempts since the last success.
+    pub consecutive_failures: u64,
+    /// [`metrics::FAILING_AFTER`] or more attempts in a row failed.
+    pub failing: bool,
 }
 
 /// The running exporters.
@@ -558,8 +568,17 @@ impl Exporters {
                     capacity_bytes,
                     last_success: *h.metrics.last_success.lock(),
                     last_error: h.metrics.last_error.lock().clone(),
+                    in_flight_batches: gauge(&h.metrics.in_flight_batches),
+                    in_flight_spans: gauge(&h.metrics.in_flight_spans),
+                    retrying_batches: gauge(&h.metrics.retrying),
+                    consecutive_failures: gauge(&h.metrics.consecutive_failures) as u64,
+                    failing: h.metrics.is_failing(),
                 }
             })
             .collect()
     }
+}
+
+fn gauge(g: &prometheus::IntGauge) -> usize {
+    usize::try_from(g.get()).unwrap_or(0)
 }

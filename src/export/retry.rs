@@ -178,6 +178,7 @@ pub(crate) async fn send_with_retry(
                 return Final::Sent;
             }
             Outcome::Drop { reason, detail } => {
+                ctx.metrics.attempt_failed();
                 return ctx.metrics.drop_spans(ctx.name, spans, reason, &detail);
             }
             Outcome::Retry {
@@ -195,6 +196,8 @@ pub(crate) async fn send_with_retry(
                         .drop_spans(ctx.name, spans, "retries_exhausted", &detail);
                 }
                 warn!(exporter = %ctx.name, error = %detail, ?wait, "Export failed; will retry.");
+                // Counted as waiting to retry until this arm ends.
+                let _waiting = ctx.metrics.retrying();
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = deadline_reached(ctx.shutdown.clone()) => {

@@ -17,6 +17,7 @@ use crate::llm::{Enricher, LlmOutcome, PricingConfig};
 use crate::task::{LlmUsage, SpanInput, TaskTracker, TasksConfig};
 use crate::telemetry::llm_metrics::{CallObservation, LlmMetrics, TaskObservation};
 use crate::telemetry::recent::{self, RecentSpend};
+use crate::units::Unpriced;
 use crate::wire::attr::{push_span_attribute, NewValue};
 use crate::wire::edit::SpanEdit;
 use crate::wire::{AttrValue, RequestIndex, SpanAttrs, SpanRef};
@@ -243,6 +244,7 @@ impl Processing {
                 cost_nano_usd: cost_nano_usd.unwrap_or(0),
                 calls: 1,
                 tokens: usage.tokens(),
+                unpriced: unpriced(o),
             },
         );
         self.metrics.observe_call(&CallObservation {
@@ -264,7 +266,13 @@ fn llm_usage(o: &LlmOutcome) -> LlmUsage {
     LlmUsage {
         cost_nano_usd: o.total_nanos(),
         tokens: usage.tokens(),
+        unpriced: unpriced(o),
     }
+}
+
+/// The call's unpriced reason, when it has no cost (nothing for a priced call).
+fn unpriced(o: &LlmOutcome) -> Unpriced {
+    Unpriced::one(o.status.as_str()).unwrap_or_default()
 }
 
 fn service_name<'a>(span: &SpanRef<'a>) -> &'a str {

@@ -302,6 +302,8 @@ fn decode(body: &[u8]) -> Option<StateBatch> {
                     cost_nano_usd: r.i64()?,
                     tokens: r.tokens()?,
                     llm_calls: r.u64()?,
+                    // Not in the record layout yet (newuser #18): unpriced counts restart at 0.
+                    unpriced: Default::default(),
                     errors: r.u64()?,
                     spans: r.u64()?,
                     first_seen_unix_nano: r.u64()?,

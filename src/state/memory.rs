@@ -244,6 +244,7 @@ mod tests {
             llm_calls: 1,
             errors: 0,
             spans: 1,
+            unpriced: Default::default(),
             first_seen_unix_nano: 100,
             last_seen_unix_nano: 200,
         }

@@ -495,6 +495,7 @@ fn apply(state: &mut TaskState, span: &SpanInput<'_>, now: u64) {
         cost_nano_usd: llm.cost_nano_usd,
         tokens: llm.tokens,
         llm_calls: u64::from(span.llm.is_some()),
+        unpriced: llm.unpriced,
         errors: u64::from(span.error),
         spans: 1,
         first_seen_unix_nano: span.start_unix_nano,

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use super::cardinality::OTHER;
-use crate::units::Tokens;
+use crate::units::{Tokens, Unpriced};
 
 /// One-minute buckets kept: one hour.
 pub const BUCKETS: usize = 60;
@@ -30,6 +30,8 @@ pub struct Usage {
     pub calls: u64,
     /// Tokens by kind.
     pub tokens: Tokens,
+    /// Of the calls, those without a cost, by reason.
+    pub unpriced: Unpriced,
 }
 
 impl Usage {
@@ -37,6 +39,7 @@ impl Usage {
         self.cost_nano_usd = self.cost_nano_usd.saturating_add(other.cost_nano_usd);
         self.calls += other.calls;
         self.tokens += other.tokens;
+        self.unpriced += other.unpriced;
     }
 
     /// Cache reads over all input; `None` without input.
@@ -228,6 +231,7 @@ mod tests {
                 cache_read: read,
                 ..Tokens::default()
             },
+            ..Default::default()
         }
     }
 

@@ -47,6 +47,7 @@ impl TestSpan {
                     cache_write: 0,
                     output: 100,
                 },
+                ..Default::default()
             }),
             start: 1_764_000_000_000_000_000,
             end: 1_764_000_001_000_000_000,

@@ -14,6 +14,7 @@ fn llm(cost: i64) -> LlmUsage {
             cache_write: 0,
             output: 10,
         },
+        ..LlmUsage::default()
     }
 }
 
@@ -54,6 +55,7 @@ async fn page_with_data(trace_url: Option<&str>) -> (Arc<StatusPage>, Arc<AlertE
             cache_read: read,
             ..Tokens::default()
         },
+        ..Usage::default()
     };
     recent.record(
         NOW_MS - 120_000,
@@ -112,8 +114,10 @@ async fn collects_and_renders_the_exact_numbers() {
         d.top_tasks[0].trace_url.as_deref(),
         Some(format!("http://tempo.local/trace/{trace}?t=task-big").as_str())
     );
-    assert_eq!(d.alerts.len(), 1);
-    assert_eq!(d.alerts[0].rule, "task_over_budget");
+    // A task rule fires once: recent, not firing.
+    assert!(d.firing_alerts.is_empty());
+    assert_eq!(d.recent_alerts.len(), 1);
+    assert_eq!(d.recent_alerts[0].rule, "task_over_budget");
     assert_eq!(d.exporters[0].name, "console-<1>");
     assert_eq!(d.exporters[0].fill_percent, 0.0);
 
@@ -128,6 +132,8 @@ async fn collects_and_renders_the_exact_numbers() {
         r#"<a href="http://tempo.local/trace/{trace}?t=task-big">{trace}</a>"#
     )));
     assert!(html.contains(r#"<td class="bad">task_over_budget</td>"#));
+    assert!(html.contains(r#"<b id="alerts-count" class="ok">0</b>"#));
+    assert!(html.contains(r#"<b id="recent-alerts-count">1</b>"#));
     assert!(html.contains("<svg"));
     // Escaped output, no external assets.
     assert!(html.contains("gpt-&lt;y&gt;"));
@@ -174,10 +180,83 @@ async fn resolved_window_alerts_leave_the_page() {
     };
     page.note_alert(Arc::new(a.clone()));
     page.note_alert(Arc::new(a.clone())); // re-sent: still one
-    let rules: Vec<String> = page.collect().alerts.into_iter().map(|a| a.rule).collect();
-    assert_eq!(rules, vec!["cache_low", "task_over_budget"]);
+    let rules = |d: &StatusData| -> (Vec<String>, Vec<String>) {
+        let names = |v: &[AlertRow]| v.iter().map(|a| a.rule.clone()).collect();
+        (names(&d.firing_alerts), names(&d.recent_alerts))
+    };
+    assert_eq!(
+        rules(&page.collect()),
+        (vec!["cache_low".into()], vec!["task_over_budget".into()])
+    );
     a.state = AlertState::Resolved;
     page.note_alert(Arc::new(a));
-    let rules: Vec<String> = page.collect().alerts.into_iter().map(|a| a.rule).collect();
-    assert_eq!(rules, vec!["task_over_budget"]);
+    assert_eq!(
+        rules(&page.collect()),
+        (vec![], vec!["task_over_budget".into()])
+    );
+}
+
+/// Issue 18 point 2: an unknown model's calls are shown as unpriced with reason and count, never
+/// as `$0`, and left out of the spend with a note saying so.
+#[tokio::test]
+async fn unpriced_calls_are_shown_as_unpriced() {
+    let (page, _engine) = page_with_data(None).await;
+    let unknown = Usage {
+        calls: 1,
+        unpriced: crate::units::Unpriced::one("unknown_model").unwrap(),
+        ..Usage::default()
+    };
+    for _ in 0..4 {
+        page.recent
+            .record(NOW_MS, "mystery-9000", "planner", &unknown);
+    }
+    let d = page.collect();
+    assert_eq!(d.unpriced_calls_last_hour, 4);
+    assert_eq!(d.unpriced_last_hour.unknown_model, 4);
+    assert_eq!(d.spend_last_hour_usd, "0.666666668");
+    let row = d
+        .by_model
+        .iter()
+        .find(|r| r.name == "mystery-9000")
+        .unwrap();
+    assert_eq!((row.llm_calls, row.unpriced_calls), (4, 4));
+    let planner = d.by_service.iter().find(|r| r.name == "planner").unwrap();
+    assert_eq!((planner.llm_calls, planner.unpriced_calls), (6, 4));
+    let html = render(&d);
+    let mystery = html
+        .split("<tr>")
+        .find(|r| r.contains("<td>mystery-9000</td>"))
+        .unwrap();
+    assert!(mystery.contains(">unpriced</span>"), "{mystery}");
+    assert!(
+        mystery.contains("4 unpriced (unknown_model 4)"),
+        "{mystery}"
+    );
+    assert!(!mystery.contains("$0<"), "{mystery}");
+    let planner = html
+        .split("<tr>")
+        .find(|r| r.contains("<td>planner</td>"))
+        .unwrap();
+    assert!(
+        planner
+            .contains("$0.666666667<small class=\"warn unpriced\">+ 4 unpriced (unknown_model 4)"),
+        "{planner}"
+    );
+    assert!(html.contains(
+        r#"<small id="spend-unpriced" class="warn">not included: 4 unpriced (unknown_model 4)</small>"#
+    ));
+    let json = serde_json::to_value(&d).unwrap();
+    assert_eq!(json["unpriced_last_hour"]["unknown_model"], 4);
+}
+
+#[test]
+fn human_units() {
+    assert_eq!(bytes(0), "0 B");
+    assert_eq!(bytes(512), "512 B");
+    assert_eq!(bytes(1536), "1.5 KiB");
+    assert_eq!(bytes(67_108_864), "64 MiB");
+    assert_eq!(ago(12), "12 s");
+    assert_eq!(ago(245), "4 min 5 s");
+    assert_eq!(ago(3 * 3600 + 120), "3 h 2 min");
+    assert_eq!(ago(2 * 86_400 + 3600), "2 d 1 h");
 }

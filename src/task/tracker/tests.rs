@@ -26,6 +26,7 @@ fn span<'a>(key: &'a str, cost: i64, root: bool) -> SpanInput<'a> {
                 cache_write: 0,
                 output: 10,
             },
+            ..Default::default()
         }),
         ..SpanInput::default()
     }
