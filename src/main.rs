@@ -28,11 +28,26 @@ fn main() -> ExitCode {
 
 /// `tollgate price`: the cost breakdown of one call from the configured table.
 fn price(path: &Path, args: &tollgate::cli::PriceArgs) -> ExitCode {
-    let config = match load(path) {
-        Ok(config) => config,
-        Err(code) => return code,
+    // Pricing needs only `[pricing]`: a file whose exporters want secrets that are not set here
+    // (`${env:LANGFUSE_SECRET_KEY}`) still prices. When the whole file does not load, `[pricing]`
+    // alone is tried, and its own problems are reported.
+    let pricing = match Config::load(path) {
+        Ok(config) => config.pricing,
+        Err(error) => match pricing_only(path) {
+            Some(Ok(pricing)) => pricing,
+            Some(Err(issues)) => {
+                for issue in issues {
+                    eprintln!("error: {}: {issue}", path.display());
+                }
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            None => {
+                print_config_error(&error);
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
     };
-    match tollgate::llm::cli::price_breakdown(&config.pricing, args) {
+    match tollgate::llm::cli::price_breakdown(&pricing, args) {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS
@@ -42,6 +57,37 @@ fn price(path: &Path, args: &tollgate::cli::PriceArgs) -> ExitCode {
             ExitCode::from(EXIT_FAILURE)
         }
     }
+}
+
+/// The `[pricing]` section of `path` alone (env vars expanded in it only); `None` when the file
+/// cannot be read or parsed at all, else its issues located in the file as written.
+fn pricing_only(
+    path: &Path,
+) -> Option<Result<tollgate::llm::PricingConfig, Vec<tollgate::config::Issue>>> {
+    #[derive(serde::Deserialize)]
+    struct PricingOnly {
+        #[serde(default)]
+        pricing: tollgate::llm::PricingConfig,
+    }
+    let original = std::fs::read_to_string(path).ok()?;
+    let mut table: toml::Table = original.parse().ok()?;
+    let mut only = toml::Table::new();
+    if let Some(pricing) = table.remove("pricing") {
+        only.insert("pricing".into(), pricing);
+    }
+    let text = toml::to_string(&only).ok()?;
+    Some(
+        tollgate::config::parse_str::<PricingOnly>(&text, &tollgate::config::ProcessEnv)
+            .map(|p| p.pricing)
+            .map_err(|mut issues| {
+                // The key paths are the file's; the lines are found again in the file.
+                for issue in &mut issues {
+                    issue.location = None;
+                }
+                tollgate::config::locate_issues(&original, &mut issues);
+                issues
+            }),
+    )
 }
 
 fn load(path: &Path) -> Result<Config, ExitCode> {

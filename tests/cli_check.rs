@@ -138,3 +138,43 @@ fn version_prints_the_package_version() {
         format!("tollgate {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// Issue 18 point 8: `price --config` reads only `[pricing]`: exporter secrets that are not set
+/// do not stop it, while `check` still refuses the file; a broken `[pricing]` is still refused.
+#[test]
+fn price_needs_only_the_pricing_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.toml");
+    let exporters = "[[exporters]]\nname = \"lf\"\nkind = \"langfuse\"\n\
+                     endpoint = \"https://cloud.langfuse.com\"\n\
+                     public_key = \"${env:TOLLGATE_TEST_UNSET_PK}\"\n\
+                     secret_key = \"${env:TOLLGATE_TEST_UNSET_SK}\"\n";
+    let pricing = "[pricing]\nbuiltin = false\n[[pricing.models]]\nname = \"m-1\"\n\
+                   provider = \"x\"\ninput = 2.0\noutput = 4.0\n";
+    std::fs::write(&path, format!("{pricing}{exporters}")).unwrap();
+    let p = path.to_str().unwrap();
+    let out = tollgate(&["check", "--config", p], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let out = tollgate(&["price", "m-1", "--input", "1000", "--config", p], None);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("total           $0.002000000"),
+        "{}",
+        text(&out.stdout)
+    );
+    // A broken [pricing] is reported.
+    std::fs::write(&path, format!("{pricing}inptu = 3\n{exporters}")).unwrap();
+    let out = tollgate(&["price", "m-1", "--input", "1000", "--config", p], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("pricing.models[0]") && err.contains("inptu"),
+        "{err}"
+    );
+    assert!(err.contains("line 8"), "{err}");
+}
