@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
-"""Side-by-side throughput benchmark: sink alone, Rotel, tollgate passthrough, tollgate full.
+"""Side-by-side throughput benchmark over a traffic matrix: sink alone, Rotel, tollgate.
 
 Run through bench/run.sh (which builds and installs what this needs). Standard library only.
 
 Each collector runs pinned to one core (COLLECTOR_CORE, default 0); the load generator and the
-blackhole sink share another (HARNESS_CORE, default 1). Per scenario: REPS capacity runs (closed
-loop, STREAMS concurrent requests, WARMUP then DURATION seconds), each with a fresh collector
-process, then one open-loop run at LATENCY_FRACTION of the median capacity for latency.
+blackhole sink share another (HARNESS_CORE, default 1). A *traffic* is an encoding (grpc, http =
+OTLP/HTTP protobuf, json = OTLP/HTTP JSON), a request size in spans and a number of concurrent
+connections. For every traffic and scenario: REPS capacity runs (closed loop, WARMUP then DURATION
+seconds), each with a fresh collector process, then one open-loop run at LATENCY_FRACTION of the
+median capacity for latency. Repetitions are the outer loop, traffics and scenarios inside it, so
+passing noise falls on every cell alike.
 
 Environment (all optional):
-  REPS=3 DURATION=15 WARMUP=3 STREAMS=16 SPANS=500 LATENCY_FRACTION=0.5
-  QUICK=1                 one repetition of 5 s after 1 s warm-up
-  SCENARIOS=sink,rotel,tollgate-passthrough,tollgate-full
-            (also tollgate-disk-written, tollgate-disk-synced: full with a disk queue)
+  REPS=3 DURATION=5 WARMUP=1 LATENCY_FRACTION=0.5
+  TRAFFIC=grpc:500:16,grpc:20:256,...   encoding:spans:connections, comma-separated
+                          (default: the matrix {grpc,http,json} × {500,20} spans × {16,256})
+  QUICK=1                 one repetition of 3 s after 1 s warm-up
+  SCENARIOS=sink,rotel,tollgate-full   (also: tollgate-passthrough, and tollgate-disk-written,
+                          tollgate-disk-synced: full with a disk queue)
+  LATENCY=0               skip the latency runs
   LOADGEN_GZIP=1          gzip the load generator's requests too (default: plain in, gzip out)
   ROTEL=/path/rotel-agent TOLLGATE=/path/tollgate LOADGEN=/path/tollgate-loadgen
   OUT=bench-out           where results-*.md/json go
@@ -43,16 +49,21 @@ def env_float(name, default):
 
 QUICK = os.environ.get("QUICK", "") not in ("", "0")
 REPS = env_int("REPS", 1 if QUICK else 3)
-DURATION = env_int("DURATION", 5 if QUICK else 15)
-WARMUP = env_int("WARMUP", 1 if QUICK else 3)
-STREAMS = env_int("STREAMS", 16)
-SPANS = env_int("SPANS", 500)
+DURATION = env_int("DURATION", 3 if QUICK else 5)
+WARMUP = env_int("WARMUP", 1)
+LATENCY = os.environ.get("LATENCY", "1") not in ("", "0")
+DEFAULT_TRAFFIC = ",".join(f"{e}:{n}:{c}" for e in ("grpc", "http", "json")
+                           for n in (500, 20) for c in (16, 256))
+TRAFFIC = [tuple(t.split(":")) for t in os.environ.get("TRAFFIC", DEFAULT_TRAFFIC).split(",")]
+TRAFFIC = [(e, int(n), int(c)) for e, n, c in TRAFFIC]
+ENCODINGS = {"grpc": ("grpc", "OTLP/gRPC"), "http": ("http", "OTLP/HTTP protobuf"),
+             "json": ("http-json", "OTLP/HTTP JSON")}
 FRACTION = env_float("LATENCY_FRACTION", 0.5)
 COLLECTOR_CORE = os.environ.get("COLLECTOR_CORE", "0")
 HARNESS_CORE = os.environ.get("HARNESS_CORE", "1")
 LOADGEN_GZIP = os.environ.get("LOADGEN_GZIP", "") not in ("", "0")
 SCENARIOS = os.environ.get(
-    "SCENARIOS", "sink,rotel,tollgate-passthrough,tollgate-full"
+    "SCENARIOS", "sink,rotel,tollgate-full"
 ).split(",")
 LOADGEN = os.environ.get("LOADGEN", str(REL / "tollgate-loadgen"))
 TOLLGATE = os.environ.get("TOLLGATE", str(REL / "tollgate"))
@@ -113,6 +124,7 @@ class Sink:
                                      text=True)
         addrs = json.loads(self.proc.stdout.readline())
         self.grpc = addrs["grpc"]
+        self.http = addrs["http"]
         self.grpc_port = int(self.grpc.rsplit(":", 1)[1])
         self.stats_url = f"http://{addrs['stats']}/stats"
 
@@ -128,7 +140,7 @@ class Sink:
 
 
 class Collector:
-    """One collector process, pinned, receiving OTLP/gRPC on `port`."""
+    """One collector process, pinned, receiving OTLP on `port` (gRPC or HTTP)."""
 
     def __init__(self, name, cmd, port, workdir):
         self.name, self.port = name, port
@@ -155,15 +167,16 @@ class Collector:
         self.log.close()
 
 
-def collector_cmd(name, port, sink, workdir):
+def collector_cmd(name, grpc_port, http_port, sink, workdir):
     """The command for a scenario, or (None, reason) when it cannot run."""
+    port = grpc_port
     if name == "rotel":
         rotel = find_rotel()
         if not rotel:
             return None, "rotel-agent not found (run bench/run.sh, which installs it)"
         return [rotel, "start",
-                "--otlp-grpc-endpoint", f"127.0.0.1:{port}",
-                "--otlp-http-endpoint", f"127.0.0.1:{free_port()}",
+                "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}",
+                "--otlp-http-endpoint", f"127.0.0.1:{http_port}",
                 "--exporter", "otlp",
                 "--otlp-exporter-endpoint", f"http://127.0.0.1:{sink.grpc_port}",
                 "--otlp-exporter-compression", "gzip",
@@ -173,7 +186,8 @@ def collector_cmd(name, port, sink, workdir):
         if not Path(TOLLGATE).exists():
             return None, f"{TOLLGATE} not built"
         template = (ROOT / "bench" / f"{name}.toml").read_text()
-        config = (template.replace("{{GRPC_PORT}}", str(port))
+        config = (template.replace("{{GRPC_PORT}}", str(grpc_port))
+                  .replace("{{HTTP_PORT}}", str(http_port))
                   .replace("{{ADMIN_PORT}}", str(free_port()))
                   .replace("{{SINK_PORT}}", str(sink.grpc_port))
                   .replace("{{QUEUE_DIR}}", str(workdir / f"{name}-{port}-queue")))
@@ -183,10 +197,12 @@ def collector_cmd(name, port, sink, workdir):
     return None, f"unknown scenario {name}"
 
 
-def loadgen(endpoint, sink, pid=None, rate=None):
+def loadgen(traffic, endpoint, sink, pid=None, rate=None):
+    encoding, spans, streams = traffic
     cmd = ["taskset", "-c", HARNESS_CORE, LOADGEN, "--threads", "1", "send", "--json",
-           "--endpoint", f"http://{endpoint}", "--streams", str(STREAMS),
-           "--spans", str(SPANS), "--duration", f"{DURATION}s", "--warmup", f"{WARMUP}s",
+           "--protocol", ENCODINGS[encoding][0],
+           "--endpoint", f"http://{endpoint}", "--streams", str(streams),
+           "--spans", str(spans), "--duration", f"{DURATION}s", "--warmup", f"{WARMUP}s",
            "--sink-stats", sink.stats_url]
     if pid:
         cmd += ["--watch-pid", str(pid)]
@@ -217,13 +233,15 @@ def drain(sink, before, expected, timeout=30.0):
     return sink.spans() - before
 
 
-def one_run(name, sink, workdir, rate=None):
+def one_run(traffic, name, sink, workdir, rate=None):
     """One run of a scenario. Returns a result dict, or raises SkipScenario."""
     collector = None
-    endpoint, pid = sink.grpc, None
+    grpc = traffic[0] == "grpc"
+    endpoint, pid = (sink.grpc if grpc else sink.http), None
     if name != "sink":
-        port = free_port()
-        cmd, reason = collector_cmd(name, port, sink, workdir)
+        grpc_port, http_port = free_port(), free_port()
+        port = grpc_port if grpc else http_port
+        cmd, reason = collector_cmd(name, grpc_port, http_port, sink, workdir)
         if cmd is None:
             raise SkipScenario(reason)
         collector = Collector(name, cmd, port, workdir)
@@ -239,7 +257,7 @@ def one_run(name, sink, workdir, rate=None):
     try:
         before = sink.spans()
         try:
-            report = loadgen(endpoint, sink, pid=pid, rate=rate)
+            report = loadgen(traffic, endpoint, sink, pid=pid, rate=rate)
         except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as e:
             tail = collector.log_tail() if collector is not None else ""
             raise SkipScenario(f"{name}: the load generator failed: {e}\n{tail}")
@@ -300,48 +318,109 @@ def summarise(runs, latency):
     }
 
 
-def table(summary, skipped, machine):
-    rotel = summary.get("rotel", {}).get("delivered_median")
+def traffic_label(traffic):
+    encoding, spans, streams = traffic
+    return f"{ENCODINGS[encoding][1]}, {spans} spans, {streams} conns"
+
+
+def primary_tollgate():
+    for name in ("tollgate-full", "tollgate-passthrough"):
+        if name in SCENARIOS:
+            return name
+    return None
+
+
+def per_rep_ratios(raw_cell, name):
+    """tollgate / Rotel delivered spans/s within each repetition (same moment, same noise)."""
+    a, b = raw_cell.get(name, {}).get("runs", []), raw_cell.get("rotel", {}).get("runs", [])
+    return [x["delivered"] / y["delivered"] for x, y in zip(a, b) if y["delivered"]]
+
+
+def matrix_table(summary, raw, machine):
+    """One row per traffic: tollgate (the primary scenario) against Rotel in the same run."""
+    tg = primary_tollgate()
     lines = [
-        f"{machine}; {SPANS}-span requests, {STREAMS} streams, OTLP/gRPC in → OTLP/gRPC (gzip) out; "
-        f"median of {REPS} × {DURATION} s after {WARMUP} s warm-up"
-        + ("; QUICK mode" if QUICK else ""),
+        f"{machine}; collector on core {COLLECTOR_CORE}, load generator + sink on core "
+        f"{HARNESS_CORE}; OTLP in → OTLP/gRPC (gzip) out; median of {REPS} × {DURATION} s after "
+        f"{WARMUP} s warm-up per cell, interleaved" + ("; QUICK mode" if QUICK else "")
+        + f"; tollgate = `{tg}`",
         "",
-        "| setup | delivered spans/s (median, min–max) | accepted spans/s (median) | vs Rotel "
-        "| lost | collector CPU % | CPU µs/span | peak RSS | p50 / p99 at "
-        f"{FRACTION:.0%} load |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| traffic | harness ceiling | Rotel spans/s (median, min–max) | tollgate spans/s "
+        "(median, min–max) | tollgate / Rotel (per-rep range) | peak RSS Rotel / tollgate "
+        f"| refused spans at saturation Rotel / tollgate | lost | p99 at {FRACTION:.0%} load Rotel / tollgate "
+        "| tollgate CPU µs/span | goals: 3x · RSS ≤ ½ · no refusal below capacity · p99 ≤ Rotel |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name in SCENARIOS:
-        label = LABELS.get(name, name)
-        if name in skipped:
-            lines.append(f"| {label} | skipped: {skipped[name].splitlines()[0]} | | | | | | | |")
-            continue
-        s = summary.get(name)
-        if not s:
-            continue
-        ratio = "–" if name == "sink" or not rotel else f"{s['delivered_median'] / rotel:.1f}x"
-        lat = s["latency"]
-        lat_s = ("–" if not lat else
-                 f"{lat['p50_ms']:.1f} / {lat['p99_ms']:.1f} ms @ {fmt_rate(lat['rate'])}")
-        lost = s["lost_total"]
-        lost_s = "0" if lost == 0 else f"**{lost}**"
-        rss = "–" if s["peak_rss_mib"] is None else f"{s['peak_rss_mib']:.0f} MiB"
+    for traffic in TRAFFIC:
+        cell = summary.get(traffic, {})
+        sink, rotel, ours = cell.get("sink"), cell.get("rotel"), cell.get(tg) if tg else None
+        rate = lambda s: ("–" if not s else f"{fmt_rate(s['delivered_median'])} "
+                          f"({fmt_rate(s['delivered_min'])}–{fmt_rate(s['delivered_max'])})")
+        ratio = goals = "–"
+        if rotel and ours and rotel["delivered_median"]:
+            r = ours["delivered_median"] / rotel["delivered_median"]
+            reps = per_rep_ratios(raw.get(traffic, {}), tg)
+            ratio = f"**{r:.2f}x**" + (f" ({min(reps):.2f}–{max(reps):.2f})" if reps else "")
+            rss_ok = (ours["peak_rss_mib"] or 0) <= (rotel["peak_rss_mib"] or 0) / 2
+            lat_ok = None
+            if ours["latency"] and rotel["latency"]:
+                lat_ok = ours["latency"]["p99_ms"] <= rotel["latency"]["p99_ms"]
+            mark = lambda ok: "–" if ok is None else ("✓" if ok else "✗")
+            below = None if not ours["latency"] else ours["latency"]["refused"] == 0
+            goals = " · ".join([mark(r >= 3.0), mark(rss_ok), mark(below), mark(lat_ok)])
+        rss = lambda s: "–" if not s or s["peak_rss_mib"] is None else f"{s['peak_rss_mib']:.0f}"
+        p99 = lambda s: "–" if not s or not s["latency"] else f"{s['latency']['p99_ms']:.1f}"
+        refused = lambda s: "–" if not s else str(s["refused_total"])
+        lost = sum(s["lost_total"] for s in (rotel, ours) if s)
         lines.append(
-            f"| {label} | {fmt_rate(s['delivered_median'])} ({fmt_rate(s['delivered_min'])}–"
-            f"{fmt_rate(s['delivered_max'])}) | {fmt_rate(s['accepted_median'])} | {ratio} "
-            f"| {lost_s} | {fmt(s['cpu_percent'])} | {fmt(s['cpu_us_per_span'], '{:.2f}')} | {rss} "
-            f"| {lat_s} |")
-    if any(s["lost_total"] for s in summary.values()):
+            f"| {traffic_label(traffic)} | {fmt_rate(sink['delivered_median']) if sink else '–'} "
+            f"| {rate(rotel)} | {rate(ours)} | {ratio} | {rss(rotel)} / {rss(ours)} MiB "
+            f"| {refused(rotel)} / {refused(ours)} | {lost if lost == 0 else f'**{lost}**'} "
+            f"| {p99(rotel)} / {p99(ours)} ms "
+            f"| {fmt(ours['cpu_us_per_span'], '{:.2f}') if ours else '–'} | {goals} |")
+    return "\n".join(lines)
+
+
+def detail_table(summary):
+    lines = [
+        "| traffic | setup | delivered spans/s (median, min–max) | accepted spans/s (median) "
+        "| lost | refused | collector CPU % | CPU µs/span | peak RSS | p50 / p99 at "
+        f"{FRACTION:.0%} load |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for traffic in TRAFFIC:
+        for name in SCENARIOS:
+            s = summary.get(traffic, {}).get(name)
+            if not s:
+                continue
+            lat = s["latency"]
+            lat_s = ("–" if not lat else
+                     f"{lat['p50_ms']:.1f} / {lat['p99_ms']:.1f} ms @ {fmt_rate(lat['rate'])}")
+            rss = "–" if s["peak_rss_mib"] is None else f"{s['peak_rss_mib']:.0f} MiB"
+            lines.append(
+                f"| {traffic_label(traffic)} | {LABELS.get(name, name)} "
+                f"| {fmt_rate(s['delivered_median'])} ({fmt_rate(s['delivered_min'])}–"
+                f"{fmt_rate(s['delivered_max'])}) | {fmt_rate(s['accepted_median'])} "
+                f"| {s['lost_total']} | {s['refused_total']} | {fmt(s['cpu_percent'])} "
+                f"| {fmt(s['cpu_us_per_span'], '{:.2f}')} | {rss} | {lat_s} |")
+    return "\n".join(lines)
+
+
+def table(summary, raw, skipped, machine):
+    lines = [matrix_table(summary, raw, machine), "", "Every cell:", "", detail_table(summary)]
+    if any(s["lost_total"] for cell in summary.values() for s in cell.values()):
         lines += ["", "**Loss**: accepted by the collector but not delivered to the sink after "
                   "draining (accepted − delivered, summed over the capacity runs)."]
-    refused = {n: s["refused_total"] for n, s in summary.items() if s["refused_total"]}
-    if refused:
-        lines += ["", "Refused spans (retryable refusals, not lost): "
-                  + ", ".join(f"{n} {v}" for n, v in refused.items())]
     for name, reason in skipped.items():
         lines += ["", f"`{name}` skipped: ```{reason}```"]
     return "\n".join(lines)
+
+
+def uptime():
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
 
 
 def loadavg():
@@ -375,64 +454,79 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
     machine = machine_line()
-    log(f"{machine}; scenarios {SCENARIOS}; {REPS} × {DURATION}s (+{WARMUP}s warm-up)")
+    cells = len(TRAFFIC) * len(SCENARIOS)
+    log(f"{machine}; {len(TRAFFIC)} traffics × scenarios {SCENARIOS}; {REPS} × {DURATION}s "
+        f"(+{WARMUP}s warm-up) per cell, ~{cells * (REPS + LATENCY) * (DURATION + WARMUP + 2) / 60:.0f} min")
     load_start = loadavg()
+    uptime_start = uptime()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     sink = Sink()
     summary, skipped, raw = {}, {}, {}
     # Repetitions are the outer loop, so that noise from elsewhere on the machine falls on every
-    # scenario alike instead of on whichever ran at the wrong moment.
-    runs = {name: [] for name in SCENARIOS}
+    # cell alike instead of on whichever ran at the wrong moment.
+    runs = {t: {name: [] for name in SCENARIOS} for t in TRAFFIC}
     try:
         for rep in range(REPS):
+            for traffic in TRAFFIC:
+                for name in SCENARIOS:
+                    if name in skipped:
+                        continue
+                    try:
+                        r = one_run(traffic, name, sink, workdir)
+                    except SkipScenario as e:
+                        log(f"SKIPPING {name}: {e}")
+                        skipped[name] = str(e)
+                        continue
+                    log(f"{traffic_label(traffic)} · {name} #{rep + 1}: delivered "
+                        f"{fmt_rate(r['delivered'])}/s, accepted {fmt_rate(r['accepted'])}/s, "
+                        f"lost {r['lost']}, refused {r['refused']}, CPU {fmt(r['cpu_percent'])} %, "
+                        f"RSS {fmt(r['peak_rss_mib'])} MiB"
+                        + (f", first error: {r['first_error']}" if r["first_error"] else ""))
+                    runs[traffic][name].append(r)
+        for traffic in TRAFFIC:
             for name in SCENARIOS:
-                if name in skipped:
+                cell = runs[traffic][name]
+                if name in skipped or not cell:
                     continue
-                try:
-                    r = one_run(name, sink, workdir)
-                except SkipScenario as e:
-                    log(f"SKIPPING {name}: {e}")
-                    skipped[name] = str(e)
-                    continue
-                log(f"{name} #{rep + 1}: delivered {fmt_rate(r['delivered'])}/s, accepted "
-                    f"{fmt_rate(r['accepted'])}/s, lost {r['lost']}, CPU "
-                    f"{fmt(r['cpu_percent'])} %, RSS {fmt(r['peak_rss_mib'])} MiB"
-                    + (f", first error: {r['first_error']}" if r["first_error"] else ""))
-                runs[name].append(r)
-        for name in SCENARIOS:
-            if name in skipped or not runs[name]:
-                continue
-            capacity = statistics.median(
-                [min(r["accepted"], r["delivered"] or r["accepted"]) for r in runs[name]])
-            latency, lr = None, None
-            if capacity > 0:
-                rate = capacity * FRACTION
-                try:
-                    lr = one_run(name, sink, workdir, rate=rate)
-                    latency = {"rate": rate, "p50_ms": lr["p50_ms"], "p99_ms": lr["p99_ms"],
-                               "cpu_percent": lr["cpu_percent"]}
-                    log(f"{name} at {fmt_rate(rate)}/s: p50 {lr['p50_ms']:.2f} ms, "
-                        f"p99 {lr['p99_ms']:.2f} ms")
-                except SkipScenario as e:
-                    log(f"latency run of {name} failed: {e}")
-            summary[name] = summarise(runs[name], latency)
-            raw[name] = {"runs": runs[name], "latency_run": lr}
+                capacity = statistics.median(
+                    [min(r["accepted"], r["delivered"] or r["accepted"]) for r in cell])
+                latency, lr = None, None
+                if LATENCY and name != "sink" and capacity > 0:
+                    rate = capacity * FRACTION
+                    try:
+                        lr = one_run(traffic, name, sink, workdir, rate=rate)
+                        latency = {"rate": rate, "p50_ms": lr["p50_ms"], "p99_ms": lr["p99_ms"],
+                                   "cpu_percent": lr["cpu_percent"],
+                                   "refused": lr["refused"]}
+                        log(f"{traffic_label(traffic)} · {name} at {fmt_rate(rate)}/s: p50 "
+                            f"{lr['p50_ms']:.2f} ms, p99 {lr['p99_ms']:.2f} ms")
+                    except SkipScenario as e:
+                        log(f"latency run of {name} failed: {e}")
+                summary.setdefault(traffic, {})[name] = summarise(cell, latency)
+                raw.setdefault(traffic, {})[name] = {"runs": cell, "latency_run": lr}
     finally:
         sink.stop()
-    text = table(summary, skipped, machine)
+    text = table(summary, raw, skipped, machine)
     load_end = loadavg()
-    noisy = [n for n, s in summary.items()
-             if n != "sink" and s["cpu_percent"] is not None and s["cpu_percent"] < 90]
+    ended = time.strftime("%H:%M UTC", time.gmtime())
+    text = (f"Run {started} – {ended}; `uptime` at the start: {uptime_start}; at the end: "
+            f"{uptime()}\n\n" + text)
+    noisy = sorted({n for cell in summary.values() for n, s in cell.items()
+                    if n != "sink" and s["cpu_percent"] is not None and s["cpu_percent"] < 90})
     if noisy or (load_start or 0) > 2.5 or (load_end or 0) > 2.5:
         text += (f"\n\n**Noise warning**: load average {load_start} at start, {load_end} at end "
                  f"(this benchmark alone keeps about 2 busy)"
-                 + (f"; collectors below 90 % CPU at saturation: {', '.join(noisy)}" if noisy else "")
-                 + ". Other work shared the cores; rerun on a quiet machine.")
+                 + (f"; collectors below 90 % CPU at saturation in some cell: {', '.join(noisy)}"
+                    if noisy else "")
+                 + ". Other work shared the cores; ratios within a run stay comparable.")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (OUT / f"results-{stamp}.md").write_text(text + "\n")
+    key = lambda t: f"{t[0]}:{t[1]}:{t[2]}"
     (OUT / f"results-{stamp}.json").write_text(json.dumps(
         {"machine": machine, "reps": REPS, "duration": DURATION, "warmup": WARMUP,
-         "streams": STREAMS, "spans": SPANS, "summary": summary, "skipped": skipped,
-         "raw": raw}, indent=2))
+         "traffic": [key(t) for t in TRAFFIC], "scenarios": SCENARIOS,
+         "summary": {key(t): v for t, v in summary.items()}, "skipped": skipped,
+         "raw": {key(t): v for t, v in raw.items()}}, indent=2))
     print(text)
     log(f"written to {OUT}/results-{stamp}.md and .json")
 

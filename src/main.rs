@@ -149,8 +149,13 @@ fn run(path: &Path) -> ExitCode {
         eprintln!("error: {error}");
         return ExitCode::from(EXIT_CONFIG);
     }
+    // The blocking pool inflates compressed request bodies. tokio's default allows 512 threads:
+    // with hundreds of clients posting gzip at once that is hundreds of threads, each with its
+    // stack and its allocator heap kept warm (RSS), all contending for the same cores. Sixteen keep
+    // the cores busy; further bodies wait their turn (they are already admitted and counted).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(16)
         .build()
     {
         Ok(runtime) => runtime,

@@ -76,11 +76,13 @@ fn sink_counts_exactly_what_send_sent() {
     let stats = format!("http://{}/stats", sink.addr("stats"));
     let grpc = format!("http://{}", sink.addr("grpc"));
     let http = format!("http://{}", sink.addr("http"));
-    let cases: [(&str, &str, bool); 4] = [
+    let cases: [(&str, &str, bool); 6] = [
         ("grpc", grpc.as_str(), false),
         ("grpc", grpc.as_str(), true),
         ("http", http.as_str(), false),
         ("http", http.as_str(), true),
+        ("http-json", http.as_str(), false),
+        ("http-json", http.as_str(), true),
     ];
     for (protocol, endpoint, gzip) in cases {
         let mut args = vec![
@@ -135,14 +137,14 @@ fn sink_counts_exactly_what_send_sent() {
         .output()
         .expect("send runs");
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
-    assert_eq!(report["sink"]["total_spans_at_end"], 4 * 7 * 123);
+    assert_eq!(report["sink"]["total_spans_at_end"], 6 * 7 * 123);
 }
 
 #[test]
 fn refused_requests_are_counted_as_refused_not_accepted() {
     let sink = Sink::start(&["--refuse-every", "2"]);
     let stats = format!("http://{}/stats", sink.addr("stats"));
-    for (protocol, name) in [("grpc", "grpc"), ("http", "http")] {
+    for (protocol, name) in [("grpc", "grpc"), ("http", "http"), ("http-json", "http")] {
         let endpoint = format!("http://{}", sink.addr(name));
         let before: Value = send(&[
             "--requests",

@@ -142,6 +142,145 @@ pub fn check(data: &[u8]) -> bool {
     }
     want.resource_spans
         .retain(|rs| rs.schema_url != "\u{0}dropped");
-    assert_eq!(got, want, "rewrite differs from the struct edit");
+    // Compared encoded: a NaN double is equal to itself as bytes, not as f64.
+    if got.encode_to_vec() != want.encode_to_vec() {
+        assert_eq!(got, want, "rewrite differs from the struct edit");
+    }
     true
+}
+
+/// The differential check of the OTLP/JSON path: on any input, the streaming parser
+/// ([`json_to_protobuf`](super::json::json_to_protobuf)) must agree with the reference
+/// conversion through opentelemetry-proto's structs
+/// ([`json_to_protobuf_via_structs`](super::json::json_to_protobuf_via_structs)). Panics on any
+/// disagreement:
+/// - what the reference accepts, the parser accepts, and both decode (prost) to equal requests;
+/// - what only the parser accepts (its documented proto3 JSON extras) is syntactically valid
+///   JSON, and its output is a valid request;
+/// - every output passes the protobuf differential [`check`] (scan ⇔ prost, views, rewrites) and
+///   stays within [`output_bound`](super::json::stream::output_bound).
+///
+/// Returns whether the parser accepted the input.
+pub fn check_json(data: &[u8]) -> bool {
+    use super::json::{json_to_protobuf, json_to_protobuf_via_structs, stream::output_bound};
+    let ours = json_to_protobuf(data);
+    // The reference knows only the lowerCamelCase names; give it those.
+    let theirs = json_to_protobuf_via_structs(&camel_case_keys(data));
+    match (&ours, &theirs) {
+        (Ok(pb), Ok(reference)) => {
+            let got = ExportTraceServiceRequest::decode(pb.as_ref())
+                .expect("the parser's output decodes");
+            let want = ExportTraceServiceRequest::decode(reference.as_ref())
+                .expect("the reference's output decodes");
+            if got.encode_to_vec() != want.encode_to_vec() {
+                let a = format!("{got:?}");
+                let b = format!("{want:?}");
+                let at = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+                let from = at.saturating_sub(200);
+                panic!(
+                    "parser and reference disagree on {:?}\nparser:    …{}\nreference: …{}",
+                    lossy(data),
+                    &a[from..(at + 200).min(a.len())],
+                    &b[from..(at + 200).min(b.len())]
+                );
+            }
+        }
+        // serde's derive also reads a struct from an array of its fields in order; OTLP/JSON
+        // has no such form, so the parser refuses it.
+        (Err(e), Ok(_))
+            if e.to_string()
+                .contains("invalid type: sequence, expected an OTLP/JSON") => {}
+        (Err(e), Ok(_)) => panic!(
+            "the parser refuses ({e}) what the reference accepts: {:?}",
+            lossy(data)
+        ),
+        (Ok(pb), Err(_)) => {
+            assert!(
+                serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok(),
+                "the parser accepts invalid JSON: {:?}",
+                lossy(data)
+            );
+            ExportTraceServiceRequest::decode(pb.as_ref()).expect("the parser's output decodes");
+        }
+        (Err(_), Err(_)) => {}
+    }
+    let Ok(pb) = ours else {
+        return false;
+    };
+    assert!(
+        pb.len() <= output_bound(data.len()),
+        "{} bytes of JSON became {} bytes of protobuf, over the bound {}",
+        data.len(),
+        pb.len(),
+        output_bound(data.len())
+    );
+    assert!(check(&pb), "the parser's output does not scan");
+    true
+}
+
+/// Field names the streaming parser also accepts in their proto spelling, with their JSON ones.
+const PROTO_NAMES: &[(&str, &str)] = &[
+    ("resource_spans", "resourceSpans"),
+    ("scope_spans", "scopeSpans"),
+    ("schema_url", "schemaUrl"),
+    ("dropped_attributes_count", "droppedAttributesCount"),
+    ("entity_refs", "entityRefs"),
+    ("id_keys", "idKeys"),
+    ("description_keys", "descriptionKeys"),
+    ("trace_id", "traceId"),
+    ("span_id", "spanId"),
+    ("trace_state", "traceState"),
+    ("parent_span_id", "parentSpanId"),
+    ("start_time_unix_nano", "startTimeUnixNano"),
+    ("end_time_unix_nano", "endTimeUnixNano"),
+    ("dropped_events_count", "droppedEventsCount"),
+    ("dropped_links_count", "droppedLinksCount"),
+    ("time_unix_nano", "timeUnixNano"),
+    ("key_strindex", "keyStrindex"),
+    ("string_value", "stringValue"),
+    ("bool_value", "boolValue"),
+    ("int_value", "intValue"),
+    ("double_value", "doubleValue"),
+    ("array_value", "arrayValue"),
+    ("kvlist_value", "kvlistValue"),
+    ("bytes_value", "bytesValue"),
+];
+
+/// `data` with every `"proto_name":` key spelled `"jsonName":`.
+fn camel_case_keys(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut out = std::borrow::Cow::Borrowed(data);
+    for (proto, json) in PROTO_NAMES {
+        let needle = format!("\"{proto}\"");
+        let Some(_) = find(&out, needle.as_bytes()) else {
+            continue;
+        };
+        let mut next = Vec::with_capacity(out.len());
+        let mut rest: &[u8] = &out;
+        while let Some(at) = find(rest, needle.as_bytes()) {
+            let after = &rest[at + needle.len()..];
+            let is_key = after
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .is_some_and(|&b| b == b':');
+            next.extend_from_slice(&rest[..at]);
+            if is_key {
+                next.extend_from_slice(format!("\"{json}\"").as_bytes());
+            } else {
+                next.extend_from_slice(needle.as_bytes());
+            }
+            rest = after;
+        }
+        next.extend_from_slice(rest);
+        out = std::borrow::Cow::Owned(next);
+    }
+    out
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn lossy(data: &[u8]) -> String {
+    let s = String::from_utf8_lossy(data);
+    s.chars().take(400).collect()
 }

@@ -1,10 +1,14 @@
-//! OTLP/JSON ↔ protobuf for the receivers and exporters that speak JSON (the slow path: JSON is
-//! decoded into structs; the protobuf path never is).
+//! OTLP/JSON ↔ protobuf for the receivers and exporters that speak JSON.
 //!
-//! Parsing uses opentelemetry-proto's serde support first. When that refuses a body, the body is
-//! read again as a `serde_json::Value`, normalised to what that support expects, and decoded once
-//! more; only if that fails too is the body invalid. The normalisation covers what the OTLP/JSON
-//! rules allow but the derive does not:
+//! [`json_to_protobuf`] is the receivers' path: one streaming pass from JSON to protobuf bytes
+//! ([`stream`]), no structs, no tree, nothing allocated per value. Rendering protobuf as JSON
+//! (exporters that speak JSON) goes through opentelemetry-proto's structs and serde.
+//!
+//! [`json_to_protobuf_via_structs`] is the reference the streaming parser is checked against
+//! (`wire::fuzz::check_json`, `tests/wire_fuzz.rs`): opentelemetry-proto's serde support first;
+//! when that refuses a body, the body is read again as a `serde_json::Value`, normalised to what
+//! that support expects, and decoded once more; only if that fails too is the body invalid. Both
+//! accept what the OTLP/JSON rules allow but the serde derive alone does not:
 //! - `null` for any field (proto3 JSON: the default value);
 //! - unknown keys inside `AnyValue` objects;
 //! - `KeyValue` without `key`, `arrayValue`/`kvlistValue` without `values`;
@@ -14,6 +18,14 @@
 //!   pipeline drops such spans and reports a partial success. An even-length hex id decodes to
 //!   bytes of that length; an odd-length one becomes its ASCII characters as bytes (an odd
 //!   length, so never a valid 8- or 16-byte id). Non-hex characters are invalid input.
+//!
+//! The streaming parser accepts a little more than the reference, all of it proto3 JSON: proto
+//! field names (`trace_id`), `doubleValue` as `"NaN"`/`"Infinity"`/`"-Infinity"` or a numeric
+//! string, URL-safe or unpadded base64, negative numeric strings for enums; and, where the
+//! reference refuses a key given twice in one object, it keeps protobuf's merge rules (the last
+//! scalar wins, repeated fields add up).
+
+pub mod stream;
 
 use bytes::Bytes;
 use prost::Message;
@@ -84,8 +96,17 @@ pub fn parse_memory_bound(json: &[u8]) -> usize {
         .saturating_add(colons.saturating_mul(colon))
 }
 
-/// Parses an OTLP/JSON `ExportTraceServiceRequest` and returns its protobuf encoding.
+/// Parses an OTLP/JSON `ExportTraceServiceRequest` and returns its protobuf encoding, in one
+/// streaming pass (see [`stream`]; the output is at most [`stream::output_bound`] bytes).
 pub fn json_to_protobuf(json: &[u8]) -> Result<Bytes, JsonError> {
+    stream::convert(json)
+        .map(Bytes::from)
+        .map_err(|e| JsonError::Invalid(e.to_string()))
+}
+
+/// The reference conversion through opentelemetry-proto's structs (see the module docs); what
+/// [`json_to_protobuf`] is checked against.
+pub fn json_to_protobuf_via_structs(json: &[u8]) -> Result<Bytes, JsonError> {
     let req = match serde_json::from_slice::<ExportTraceServiceRequest>(json) {
         Ok(req) => req,
         Err(_) => parse_normalised(json)?,

@@ -23,6 +23,9 @@ pub enum Protocol {
     Grpc,
     /// OTLP/HTTP with protobuf bodies (`POST /v1/traces`).
     Http,
+    /// OTLP/HTTP with JSON bodies (`POST /v1/traces`, `application/json`), as the JavaScript
+    /// SDK's `exporter-trace-otlp-http` sends them.
+    HttpJson,
 }
 
 /// Why a request failed outright.
@@ -80,8 +83,8 @@ impl Target {
         };
         let path = match protocol {
             Protocol::Grpc => GRPC_PATH.to_string(),
-            Protocol::Http if path.is_empty() => "/v1/traces".to_string(),
-            Protocol::Http => path,
+            Protocol::Http | Protocol::HttpJson if path.is_empty() => "/v1/traces".to_string(),
+            Protocol::Http | Protocol::HttpJson => path,
         };
         let uri: Uri = format!("http://{authority}{path}").parse()?;
         Ok(Self {
@@ -92,17 +95,34 @@ impl Target {
         })
     }
 
-    /// Turns an encoded request into the body this target sends (framed, maybe compressed).
-    pub fn body(&self, request: &[u8]) -> Bytes {
+    /// The `Content-Type` of an OTLP/HTTP request.
+    pub fn content_type(&self) -> &'static str {
+        match self.protocol {
+            Protocol::HttpJson => "application/json",
+            _ => "application/x-protobuf",
+        }
+    }
+
+    /// Turns an encoded request into the body this target sends (framed or rendered as OTLP/JSON,
+    /// maybe compressed), with the length of the uncompressed payload.
+    pub fn body(&self, request: &[u8]) -> anyhow::Result<(usize, Bytes)> {
+        let json;
+        let request = if self.protocol == Protocol::HttpJson {
+            json = tollgate::wire::json::protobuf_to_json(request)?;
+            &json[..]
+        } else {
+            request
+        };
         let payload = if self.gzip {
             crate::wire::gzip(request, 6)
         } else {
             request.to_vec()
         };
-        match self.protocol {
+        let body = match self.protocol {
             Protocol::Grpc => Bytes::from(crate::wire::grpc_frame(&payload, self.gzip)),
-            Protocol::Http => Bytes::from(payload),
-        }
+            Protocol::Http | Protocol::HttpJson => Bytes::from(payload),
+        };
+        Ok((request.len(), body))
     }
 }
 
@@ -148,7 +168,7 @@ impl Conn {
                 tokio::spawn(conn);
                 Ok(Conn::H2(send))
             }
-            Protocol::Http => {
+            Protocol::Http | Protocol::HttpJson => {
                 let (send, conn) = http1::handshake(io)
                     .await
                     .map_err(|e| ClientError::Connect(e.to_string()))?;
@@ -209,7 +229,7 @@ impl Conn {
                     .method(Method::POST)
                     .uri(target.uri.path())
                     .header(header::HOST, target.authority.as_str())
-                    .header(header::CONTENT_TYPE, "application/x-protobuf");
+                    .header(header::CONTENT_TYPE, target.content_type());
                 if target.gzip {
                     req = req.header(header::CONTENT_ENCODING, "gzip");
                 }
@@ -227,7 +247,11 @@ impl Conn {
                     .to_bytes();
                 match status.as_u16() {
                     200..=299 => Ok(Outcome::Accepted {
-                        rejected: rejected_spans(&data),
+                        rejected: if target.protocol == Protocol::HttpJson {
+                            rejected_spans_json(&data)
+                        } else {
+                            rejected_spans(&data)
+                        },
                     }),
                     429 | 502 | 503 | 504 => Ok(Outcome::Refused),
                     _ => Err(ClientError::Server(format!(
@@ -237,6 +261,18 @@ impl Conn {
                 }
             }
         }
+    }
+}
+
+/// `partialSuccess.rejectedSpans` of an OTLP/JSON answer (a number or, per proto3 JSON, a string).
+fn rejected_spans_json(body: &[u8]) -> u64 {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return 0;
+    };
+    match value.pointer("/partialSuccess/rejectedSpans") {
+        Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(0),
+        Some(serde_json::Value::String(s)) => s.parse().unwrap_or(0),
+        _ => 0,
     }
 }
 

@@ -237,10 +237,11 @@ pub async fn measure(args: &SendArgs) -> anyhow::Result<Report> {
     let pool: Vec<Bytes> = (0..pool_size)
         .map(|_| {
             let req = gen.encoded(args.spans);
-            raw_bytes += req.len();
-            target.body(&req)
+            let (raw, body) = target.body(&req)?;
+            raw_bytes += raw;
+            Ok(body)
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     let request_bytes = raw_bytes as f64 / pool_size as f64;
     let body_bytes = pool.iter().map(Bytes::len).sum::<usize>() as f64 / pool_size as f64;
     info!(
@@ -251,7 +252,7 @@ pub async fn measure(args: &SendArgs) -> anyhow::Result<Report> {
     );
 
     let connections = match args.protocol {
-        Protocol::Http => args.streams,
+        Protocol::Http | Protocol::HttpJson => args.streams,
         Protocol::Grpc => args
             .connections
             .unwrap_or(args.streams)
