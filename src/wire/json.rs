@@ -99,9 +99,11 @@ pub fn parse_memory_bound(json: &[u8]) -> usize {
 /// Parses an OTLP/JSON `ExportTraceServiceRequest` and returns its protobuf encoding, in one
 /// streaming pass (see [`stream`]; the output is at most [`stream::output_bound`] bytes).
 pub fn json_to_protobuf(json: &[u8]) -> Result<Bytes, JsonError> {
-    stream::convert(json)
-        .map(Bytes::from)
-        .map_err(|e| JsonError::Invalid(e.to_string()))
+    stream::convert(json).map(Bytes::from).map_err(|e| {
+        // sonic-rs adds lines quoting the input around the error; keep the message and position.
+        let message = e.to_string();
+        JsonError::Invalid(message.lines().next().unwrap_or_default().to_string())
+    })
 }
 
 /// The reference conversion through opentelemetry-proto's structs (see the module docs); what
