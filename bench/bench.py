@@ -348,7 +348,8 @@ def matrix_table(summary, raw, machine):
         "| traffic | harness ceiling | Rotel spans/s (median, min–max) | tollgate spans/s "
         "(median, min–max) | tollgate / Rotel (per-rep range) | peak RSS Rotel / tollgate "
         f"| refused spans at saturation Rotel / tollgate | lost | p99 at {FRACTION:.0%} load Rotel / tollgate "
-        "| tollgate CPU µs/span | goals: 3x · RSS ≤ ½ · no refusal below capacity · p99 ≤ Rotel |",
+        "| CPU µs/span Rotel / tollgate (ratio) | goals: 3x · RSS ≤ ½ · no refusal below capacity "
+        "· p99 ≤ Rotel |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for traffic in TRAFFIC:
@@ -371,13 +372,17 @@ def matrix_table(summary, raw, machine):
         rss = lambda s: "–" if not s or s["peak_rss_mib"] is None else f"{s['peak_rss_mib']:.0f}"
         p99 = lambda s: "–" if not s or not s["latency"] else f"{s['latency']['p99_ms']:.1f}"
         refused = lambda s: "–" if not s else str(s["refused_total"])
+        cpu = lambda s: "–" if not s else fmt(s["cpu_us_per_span"], "{:.2f}")
+        cpu_ratio = lambda a, b: ("" if not a or not b or not a["cpu_us_per_span"]
+                                  or not b["cpu_us_per_span"]
+                                  else f" ({a['cpu_us_per_span'] / b['cpu_us_per_span']:.1f}x)")
         lost = sum(s["lost_total"] for s in (rotel, ours) if s)
         lines.append(
             f"| {traffic_label(traffic)} | {fmt_rate(sink['delivered_median']) if sink else '–'} "
             f"| {rate(rotel)} | {rate(ours)} | {ratio} | {rss(rotel)} / {rss(ours)} MiB "
             f"| {refused(rotel)} / {refused(ours)} | {lost if lost == 0 else f'**{lost}**'} "
             f"| {p99(rotel)} / {p99(ours)} ms "
-            f"| {fmt(ours['cpu_us_per_span'], '{:.2f}') if ours else '–'} | {goals} |")
+            f"| {cpu(rotel)} / {cpu(ours)}{cpu_ratio(rotel, ours)} | {goals} |")
     return "\n".join(lines)
 
 
@@ -531,5 +536,21 @@ def main():
     log(f"written to {OUT}/results-{stamp}.md and .json")
 
 
+def render(path):
+    """Prints the tables of a results-*.json again (with this version of the table code)."""
+    global TRAFFIC, SCENARIOS, REPS, DURATION, WARMUP
+    data = json.loads(Path(path).read_text())
+    REPS, DURATION, WARMUP = data["reps"], data["duration"], data["warmup"]
+    parse = lambda k: (k.split(":")[0], int(k.split(":")[1]), int(k.split(":")[2]))
+    TRAFFIC = [parse(k) for k in data["traffic"]]
+    SCENARIOS = data["scenarios"]
+    summary = {parse(k): v for k, v in data["summary"].items()}
+    raw = {parse(k): v for k, v in data["raw"].items()}
+    print(table(summary, raw, data["skipped"], data["machine"]))
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 2 and sys.argv[1] == "--render":
+        render(sys.argv[2])
+    else:
+        main()

@@ -31,7 +31,8 @@
 //! `"kind":-1` (9 bytes of JSON, 11 of protobuf). So the output is at most
 //! [`MAX_EXPANSION_NUM`]/[`MAX_EXPANSION_DEN`] of the input plus [`MAX_EXPANSION_SLACK`] bytes
 //! ([`output_bound`]); the output buffer starts at the input's length and, if it must grow,
-//! grows by doubling (at most 2.5x the input). Parsing holds nothing else that grows with the body
+//! grows once, to twice the input's length (a parse holds at most 3x the body, 4x for the
+//! instant of that reallocation). Parsing holds nothing else that grows with the body
 //! except the tokeniser's scratch buffer (at most the longest escaped string); nesting is capped
 //! at 128 levels by sonic-rs (values of unknown fields are skipped without recursion).
 
