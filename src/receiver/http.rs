@@ -473,30 +473,6 @@ impl Shared {
             }
             return Ok((body, held));
         }
-        if format == Format::Json && encoding == Encoding::Identity {
-            // One streaming pass, bounded output (`wire::json::stream::output_bound`): cheap
-            // enough to run here, like the protobuf scan, instead of paying a hop to the blocking
-            // pool and back for every small request.
-            if body.len() > self.max_decompressed {
-                return Err(Failure::refuse(
-                    format,
-                    Outcome::TooLarge,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    DecompressError::TooLarge {
-                        cap: self.max_decompressed,
-                    }
-                    .to_string(),
-                ));
-            }
-            return crate::wire::json::json_to_protobuf(&body).map_err(|e| {
-                Failure::refuse(
-                    format,
-                    Outcome::Invalid,
-                    StatusCode::BAD_REQUEST,
-                    e.to_string(),
-                )
-            });
-        }
         let cap = self.max_decompressed;
         let work = move || -> Result<(Bytes, MemoryPermit), Failure> {
             let mut body_permit = held;
