@@ -38,6 +38,8 @@
 
 use std::fmt;
 
+use super::{SPAN_KINDS, STATUS_CODES};
+
 use base64::Engine;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
@@ -198,16 +200,6 @@ static SCOPE: MsgDef = MsgDef {
         ),
     ],
 };
-
-const SPAN_KINDS: &[&str] = &[
-    "SPAN_KIND_UNSPECIFIED",
-    "SPAN_KIND_INTERNAL",
-    "SPAN_KIND_SERVER",
-    "SPAN_KIND_CLIENT",
-    "SPAN_KIND_PRODUCER",
-    "SPAN_KIND_CONSUMER",
-];
-const STATUS_CODES: &[&str] = &["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"];
 
 /// `Span.flags`, the one field whose number is out of its declaration order.
 const SPAN_FLAGS: u32 = 16;
