@@ -169,7 +169,11 @@ fn run(path: &Path) -> ExitCode {
         config = %path.display(),
         "Starting tollgate."
     );
-    match runtime.block_on(tollgate::app::run(config, path.to_owned())) {
+    let result = runtime.block_on(tollgate::app::run(config, path.to_owned()));
+    // Work still on the runtime (a connection or decode the deadline cut) must not hold the
+    // exit: `shutdown_timeout` bounds the whole shutdown.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match result {
         Ok(()) => {
             tracing::info!("Stopped.");
             ExitCode::SUCCESS

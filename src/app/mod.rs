@@ -170,6 +170,8 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     let readiness = Readiness::new();
     let admin_stop = CancellationToken::new();
     let receivers_stop = CancellationToken::new();
+    // Cancelled when connections must go, finished or not (the shutdown deadline).
+    let receivers_cut = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     let admin_task = admin_listener.map(|listener| {
         let grpc_api = tonic::service::Routes::new(crate::admin::task_grpc::TaskService::server(
@@ -184,20 +186,20 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     });
     if let Some(listener) = grpc_listener {
         let receiver = GrpcReceiver::new(otlp, sink.clone());
-        let stop = receivers_stop.clone();
+        let (stop, cut) = (receivers_stop.clone(), receivers_cut.clone());
         tasks.spawn(async move {
             receiver
-                .serve(listener, stop)
+                .serve_until(listener, stop, cut)
                 .await
                 .map_err(anyhow::Error::from)
         });
     }
     if let Some(listener) = http_listener {
         let receiver = HttpReceiver::new(otlp, sink.clone());
-        let stop = receivers_stop.clone();
+        let (stop, cut) = (receivers_stop.clone(), receivers_cut.clone());
         tasks.spawn(async move {
             receiver
-                .serve(listener, stop)
+                .serve_until(listener, stop, cut)
                 .await
                 .map_err(anyhow::Error::from)
         });
@@ -239,28 +241,53 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         }
     }
 
+    // The whole shutdown is bounded by `shutdown_timeout`: connections get the first half to
+    // finish what they are sending (they are refused at submit anyway) and are then cut; the
+    // exporters drain until the deadline; the admin listener then gets one more second.
+    let timeout = config.pipeline.shutdown_timeout;
+    let deadline = Instant::now() + timeout;
     info!(
-        timeout = ?config.pipeline.shutdown_timeout,
+        ?timeout,
         "Shutting down: refusing new data, draining exporter queues."
     );
     readiness.mark_draining();
     pipeline.start_draining();
     receivers_stop.cancel();
+    {
+        let cut = receivers_cut.clone();
+        let at = tokio::time::Instant::now() + timeout / 2;
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            cut.cancel();
+        });
+    }
     while let Some(done) = tasks.join_next().await {
         if let Ok(Err(error)) = done {
             warn!(%error, "A receiver failed while stopping.");
         }
     }
-    exporters
-        .drain(Instant::now() + config.pipeline.shutdown_timeout)
-        .await;
+    let cut = crate::receiver::metrics::METRICS
+        .connections_closed
+        .with_label_values(&["otlp_grpc", "shutdown_deadline"])
+        .get()
+        + crate::receiver::metrics::METRICS
+            .connections_closed
+            .with_label_values(&["otlp_http", "shutdown_deadline"])
+            .get();
+    if cut > 0 {
+        warn!(connections = cut, "Shutdown: cut connections still open at half the shutdown timeout (their requests were not accepted).");
+    }
+    exporters.drain(deadline).await;
     background.cancel();
     admin_stop.cancel();
     if let Some(task) = admin_task {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => warn!(%error, "The admin listener failed."),
-            Err(error) => warn!(%error, "The admin listener task failed."),
+        let admin_deadline =
+            tokio::time::Instant::from_std(deadline) + std::time::Duration::from_secs(1);
+        match tokio::time::timeout_at(admin_deadline, task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => warn!(%error, "The admin listener failed."),
+            Ok(Err(error)) => warn!(%error, "The admin listener task failed."),
+            Err(_) => warn!("The admin listener did not stop in time; leaving it."),
         }
     }
     info!("tollgate stopped.");

@@ -299,6 +299,14 @@ impl ExporterMetrics {
         *self.last_error.lock() = Some((SystemTime::now(), format!("{reason}: {detail}")));
     }
 
+    /// Spans dropped so far with `reason`.
+    pub(crate) fn dropped(&self, reason: &str) -> u64 {
+        FAMILIES
+            .dropped
+            .with_label_values(&[self.exporter.as_str(), reason])
+            .get()
+    }
+
     /// Counts and logs spans given up on.
     pub(crate) fn drop_spans(
         &self,

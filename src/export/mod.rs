@@ -533,8 +533,14 @@ impl Exporters {
     }
 
     /// Flushes everything queued and in flight, retrying until `deadline`; what is still unsent
-    /// then is dropped and counted as `reason="shutdown"`.
-    pub async fn drain(&self, deadline: Instant) {
+    /// then is dropped and counted as `reason="shutdown"`. Logs one line with the sum of the
+    /// spans dropped that way (per exporter) and returns it.
+    pub async fn drain(&self, deadline: Instant) -> u64 {
+        let before: Vec<u64> = self
+            .exporters
+            .iter()
+            .map(|h| h.metrics.dropped("shutdown"))
+            .collect();
         self.shutdown_tx.send_replace(Some(deadline));
         for h in &self.exporters {
             h.queue.close();
@@ -551,6 +557,37 @@ impl Exporters {
             h.queue.finish();
             info!(exporter = %h.name, "Exporter drained.");
         }
+        let lost: Vec<(String, u64)> = self
+            .exporters
+            .iter()
+            .zip(before)
+            .map(|(h, b)| {
+                (
+                    h.name.clone(),
+                    h.metrics.dropped("shutdown").saturating_sub(b),
+                )
+            })
+            .collect();
+        let total: u64 = lost.iter().map(|(_, n)| n).sum();
+        let per_exporter = lost
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| format!("{name}={n}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        if total > 0 {
+            warn!(
+                spans_not_delivered = total,
+                per_exporter = %per_exporter,
+                "Shutdown: spans not delivered before the deadline (counted in tollgate_exporter_dropped_spans_total{{reason=\"shutdown\"}})."
+            );
+        } else {
+            info!(
+                spans_not_delivered = 0,
+                "Shutdown: every queued span was delivered (or kept in a disk queue)."
+            );
+        }
+        total
     }
 
     /// A health snapshot per exporter.

@@ -1,5 +1,7 @@
 //! `[receivers]` configuration.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 use crate::config::Secret;
@@ -40,6 +42,51 @@ pub struct OtlpReceiverConfig {
     /// `[receivers.otlp.auth]`: optional bearer-token authentication.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// How long a client may take to send a request's headers (HTTP/1.1), and to start its
+    /// first request on a new connection (both protocols). Default 1 minute, as the
+    /// Collector's `confighttp` `read_header_timeout`.
+    #[serde(
+        default = "default_header_read_timeout",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's whole body once its headers are in
+    /// (answered 408 / DEADLINE_EXCEEDED and the connection or stream closed). Default 1 minute
+    /// (the Collector's `read_timeout` is unbounded by default; tollgate bounds it).
+    #[serde(
+        default = "default_body_read_timeout",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
+    pub body_read_timeout: Duration,
+    /// A connection with no request in flight for this long is closed (HTTP/1.1 keep-alive and
+    /// HTTP/2 alike). Default 1 minute, as the Collector's `confighttp` `idle_timeout`.
+    #[serde(
+        default = "default_idle_timeout",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
+    pub idle_timeout: Duration,
+    /// Open connections served at once, per receiver. A connection over the cap is answered
+    /// 503 + `Retry-After` (HTTP) or UNAVAILABLE (gRPC) and closed, and counted in
+    /// `tollgate_receiver_connections_refused_total`.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// HTTP/2: the server pings a connection that has been quiet for this long, and closes it
+    /// when the answer does not come within `http2_keepalive_timeout`. Default 30 s / 20 s.
+    #[serde(
+        default = "default_http2_keepalive_interval",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
+    pub http2_keepalive_interval: Duration,
+    /// HTTP/2: how long to wait for a keep-alive ping's answer.
+    #[serde(
+        default = "default_http2_keepalive_timeout",
+        deserialize_with = "crate::config::duration::deserialize"
+    )]
+    pub http2_keepalive_timeout: Duration,
+    /// HTTP/2: streams (requests) open at once on one connection. Default 100 (the minimum
+    /// RFC 9113 recommends).
+    #[serde(default = "default_http2_max_concurrent_streams")]
+    pub http2_max_concurrent_streams: u32,
 }
 
 /// `[receivers.otlp.auth]`.
@@ -56,8 +103,8 @@ pub struct AuthConfig {
 /// Why the receiver configuration is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReceiverConfigError {
-    /// A size limit is zero.
-    #[error("receivers.otlp.{0} must be at least 1")]
+    /// A size limit or timeout is zero.
+    #[error("receivers.otlp.{0} must be more than zero")]
     ZeroLimit(&'static str),
     /// A configured bearer token is empty (often an unset environment variable).
     #[error("receivers.otlp.auth.bearer_tokens[{0}] is empty")]
@@ -79,6 +126,27 @@ fn default_max_request_body_mib() -> usize {
 fn default_max_decompressed_mib() -> usize {
     64
 }
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_body_read_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_connections() -> usize {
+    512
+}
+fn default_http2_keepalive_interval() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_http2_keepalive_timeout() -> Duration {
+    Duration::from_secs(20)
+}
+fn default_http2_max_concurrent_streams() -> u32 {
+    100
+}
 
 impl Default for OtlpReceiverConfig {
     fn default() -> Self {
@@ -89,6 +157,13 @@ impl Default for OtlpReceiverConfig {
             max_request_body_mib: default_max_request_body_mib(),
             max_decompressed_mib: default_max_decompressed_mib(),
             auth: AuthConfig::default(),
+            header_read_timeout: default_header_read_timeout(),
+            body_read_timeout: default_body_read_timeout(),
+            idle_timeout: default_idle_timeout(),
+            max_connections: default_max_connections(),
+            http2_keepalive_interval: default_http2_keepalive_interval(),
+            http2_keepalive_timeout: default_http2_keepalive_timeout(),
+            http2_max_concurrent_streams: default_http2_max_concurrent_streams(),
         }
     }
 }
@@ -100,8 +175,24 @@ impl OtlpReceiverConfig {
             ("max_recv_msg_size_mib", self.max_recv_msg_size_mib),
             ("max_request_body_mib", self.max_request_body_mib),
             ("max_decompressed_mib", self.max_decompressed_mib),
+            ("max_connections", self.max_connections),
+            (
+                "http2_max_concurrent_streams",
+                self.http2_max_concurrent_streams as usize,
+            ),
         ] {
             if value == 0 {
+                return Err(ReceiverConfigError::ZeroLimit(name));
+            }
+        }
+        for (name, value) in [
+            ("header_read_timeout", self.header_read_timeout),
+            ("body_read_timeout", self.body_read_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("http2_keepalive_interval", self.http2_keepalive_interval),
+            ("http2_keepalive_timeout", self.http2_keepalive_timeout),
+        ] {
+            if value.is_zero() {
                 return Err(ReceiverConfigError::ZeroLimit(name));
             }
         }
@@ -141,6 +232,11 @@ mod tests {
         assert_eq!(otlp.max_request_body(), 20 * MIB);
         assert_eq!(otlp.max_decompressed(), 64 * MIB);
         assert!(otlp.auth.bearer_tokens.is_empty());
+        assert_eq!(otlp.header_read_timeout, Duration::from_secs(60));
+        assert_eq!(otlp.body_read_timeout, Duration::from_secs(60));
+        assert_eq!(otlp.idle_timeout, Duration::from_secs(60));
+        assert_eq!(otlp.max_connections, 512);
+        assert_eq!(otlp.http2_max_concurrent_streams, 100);
         otlp.validate().unwrap();
     }
 

@@ -36,7 +36,7 @@ use super::auth::BearerAuth;
 use super::config::OtlpReceiverConfig;
 use super::decompress::{self, DecompressError, Encoding};
 use super::metrics::{self, Outcome, Receiver};
-use super::{export_response, NodelayListener, ReceiverError};
+use super::{export_response, ReceiverError};
 use crate::grpc_status::RpcStatus;
 use crate::pipeline::{MemoryPermit, Refused, TraceSink, Transport};
 
@@ -56,7 +56,9 @@ struct Shared {
     auth: BearerAuth,
     max_recv_msg_size: usize,
     max_decompressed: usize,
+    body_read_timeout: std::time::Duration,
     config_error: Option<super::ReceiverConfigError>,
+    limits: super::conn::Limits,
 }
 
 impl GrpcReceiver {
@@ -68,7 +70,9 @@ impl GrpcReceiver {
                 auth: BearerAuth::new(&cfg.auth.bearer_tokens),
                 max_recv_msg_size: cfg.max_recv_msg_size(),
                 max_decompressed: cfg.max_decompressed(),
+                body_read_timeout: cfg.body_read_timeout,
                 config_error: cfg.validate().err(),
+                limits: super::conn::Limits::new(cfg),
             }),
         }
     }
@@ -87,27 +91,47 @@ impl GrpcReceiver {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), ReceiverError> {
+        self.serve_until(listener, shutdown, CancellationToken::new())
+            .await
+    }
+
+    /// As [`serve`](Self::serve), but connections still open when `cut` is cancelled are
+    /// dropped (the shutdown deadline).
+    pub async fn serve_until(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+        cut: CancellationToken,
+    ) -> Result<(), ReceiverError> {
         if let Some(error) = &self.shared.config_error {
             return Err(error.clone().into());
         }
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "OTLP/gRPC receiver listening.");
-        let service = ExportService {
-            shared: self.shared,
-        };
-        // OTLP batches are large (hundreds of KB): bigger HTTP/2 frames and windows let a client
-        // send one in a few frames without waiting for window updates (fewer syscalls and
-        // wake-ups per request). Windows are flow-control credit, not buffers.
-        tonic::transport::Server::builder()
-            .max_frame_size(Some(256 << 10))
-            .initial_stream_window_size(Some(4 << 20))
-            .initial_connection_window_size(Some(16 << 20))
-            .serve_with_incoming_shutdown(
-                service,
-                NodelayListener::new(listener).into_stream(),
-                shutdown.cancelled_owned(),
-            )
-            .await?;
+        let mut limits = self.shared.limits.clone();
+        limits.http2_only = true;
+        let shared = self.shared;
+        let handler: super::conn::Handler =
+            Arc::new(move |req: http::Request<hyper::body::Incoming>| {
+                let shared = shared.clone();
+                Box::pin(async move {
+                    shared
+                        .handle(req.map(Body::new))
+                        .await
+                        .map(axum::body::Body::new)
+                })
+            });
+        let refusal = super::conn::refusal(limits.max_connections());
+        super::conn::serve(
+            listener,
+            Receiver::Grpc,
+            handler,
+            refusal,
+            limits,
+            shutdown,
+            cut,
+        )
+        .await;
         tracing::info!(%addr, "OTLP/gRPC receiver stopped.");
         Ok(())
     }
@@ -211,6 +235,7 @@ impl Shared {
         let mut buf = BytesMut::new();
         let mut want = FRAME_HEADER;
         let mut message_len = None;
+        let deadline = tokio::time::Instant::now() + self.body_read_timeout;
         loop {
             if buf.len() >= want {
                 if message_len.is_none() {
@@ -253,7 +278,16 @@ impl Shared {
                     return Err(second_message());
                 }
             }
-            match body.frame().await {
+            let Ok(frame) = tokio::time::timeout_at(deadline, body.frame()).await else {
+                let message = format!(
+                    "the request message did not arrive within body_read_timeout ({:?}); {} bytes read",
+                    self.body_read_timeout,
+                    buf.len()
+                );
+                metrics::refuse(Receiver::Grpc, Outcome::Timeout, &message);
+                return Err(Status::deadline_exceeded(message));
+            };
+            match frame {
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
                         if message_len.is_some() && buf.len() + data.len() > want {

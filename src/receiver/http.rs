@@ -36,7 +36,7 @@ use super::config::OtlpReceiverConfig;
 use super::decompress::{self, DecompressError, Encoding};
 use super::grpc::{ExportService, GrpcReceiver};
 use super::metrics::{self, Outcome, Receiver};
-use super::{export_response, NodelayListener, ReceiverError};
+use super::{export_response, ReceiverError};
 use crate::grpc_status::RpcStatus;
 use crate::pipeline::{MemoryPermit, Refused, TraceSink, Transport};
 
@@ -51,6 +51,7 @@ pub struct HttpReceiver {
     shared: Arc<Shared>,
     grpc: ExportService,
     config_error: Option<super::ReceiverConfigError>,
+    limits: super::conn::Limits,
 }
 
 struct Shared {
@@ -58,6 +59,7 @@ struct Shared {
     auth: BearerAuth,
     max_request_body: usize,
     max_decompressed: usize,
+    body_read_timeout: Duration,
 }
 
 impl HttpReceiver {
@@ -70,8 +72,10 @@ impl HttpReceiver {
                 auth: BearerAuth::new(&cfg.auth.bearer_tokens),
                 max_request_body: cfg.max_request_body(),
                 max_decompressed: cfg.max_decompressed(),
+                body_read_timeout: cfg.body_read_timeout,
             }),
             config_error: cfg.validate().err(),
+            limits: super::conn::Limits::new(cfg),
         }
     }
 
@@ -90,6 +94,18 @@ impl HttpReceiver {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), ReceiverError> {
+        self.serve_until(listener, shutdown, CancellationToken::new())
+            .await
+    }
+
+    /// As [`serve`](Self::serve), but connections still open when `cut` is cancelled are
+    /// dropped (the shutdown deadline).
+    pub async fn serve_until(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+        cut: CancellationToken,
+    ) -> Result<(), ReceiverError> {
         if let Some(error) = self.config_error.clone() {
             return Err(error.into());
         }
@@ -97,14 +113,30 @@ impl HttpReceiver {
         tracing::info!(%addr, "OTLP/HTTP receiver listening.");
         let service = HttpOrGrpc {
             http: self.router(),
-            grpc: self.grpc,
+            grpc: self.grpc.clone(),
         };
-        axum::serve(
-            NodelayListener::new(listener),
-            tower::make::Shared::new(service),
+        let handler: super::conn::Handler =
+            Arc::new(move |req: http::Request<hyper::body::Incoming>| {
+                use tower::ServiceExt;
+                let service = service.clone();
+                Box::pin(async move {
+                    match service.oneshot(req.map(Body::new)).await {
+                        Ok(response) => response,
+                        Err(never) => match never {},
+                    }
+                })
+            });
+        let refusal = super::conn::refusal(self.limits.max_connections());
+        super::conn::serve(
+            listener,
+            Receiver::Http,
+            handler,
+            refusal,
+            self.limits,
+            shutdown,
+            cut,
         )
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+        .await;
         tracing::info!(%addr, "OTLP/HTTP receiver stopped.");
         Ok(())
     }
@@ -145,7 +177,7 @@ impl tower::Service<Request> for HttpOrGrpc {
 }
 
 /// `application/grpc`, alone or with a suffix (`application/grpc+proto`).
-fn is_grpc(headers: &HeaderMap) -> bool {
+pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -213,6 +245,7 @@ impl Failure {
             Outcome::UnsupportedMediaType | Outcome::MethodNotAllowed => Code::Unimplemented,
             Outcome::Unauthenticated => Code::Unauthenticated,
             Outcome::PipelineFull | Outcome::ShuttingDown => Code::Unavailable,
+            Outcome::Timeout => Code::DeadlineExceeded,
             _ => Code::InvalidArgument,
         };
         Self {
@@ -402,7 +435,21 @@ impl Shared {
         }
         let mut frames: Vec<Bytes> = Vec::new();
         let mut total = 0usize;
-        while let Some(frame) = body.frame().await {
+        let deadline = tokio::time::Instant::now() + self.body_read_timeout;
+        loop {
+            let Ok(frame) = tokio::time::timeout_at(deadline, body.frame()).await else {
+                return Err(Failure::refuse(
+                    format,
+                    Outcome::Timeout,
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the request body did not arrive within body_read_timeout ({:?}); {total} bytes read",
+                        self.body_read_timeout
+                    ),
+                )
+                .with_header(header::CONNECTION, HeaderValue::from_static("close")));
+            };
+            let Some(frame) = frame else { break };
             let frame = frame.map_err(|error| {
                 Failure::refuse(
                     format,

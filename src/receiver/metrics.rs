@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use prometheus::{IntCounterVec, Opts};
+use prometheus::{IntCounterVec, IntGaugeVec, Opts};
 
 /// `tollgate_receiver_requests_total{receiver,outcome}`.
 pub const REQUESTS_TOTAL: &str = "tollgate_receiver_requests_total";
@@ -53,10 +53,12 @@ pub enum Outcome {
     PipelineFull,
     /// The pipeline refused because tollgate is stopping.
     ShuttingDown,
+    /// The body did not arrive within `body_read_timeout`.
+    Timeout,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 10] = [
+    const ALL: [Outcome; 11] = [
         Outcome::Accepted,
         Outcome::Partial,
         Outcome::Invalid,
@@ -67,6 +69,7 @@ impl Outcome {
         Outcome::Unauthenticated,
         Outcome::PipelineFull,
         Outcome::ShuttingDown,
+        Outcome::Timeout,
     ];
 
     /// The label value.
@@ -82,6 +85,7 @@ impl Outcome {
             Outcome::Unauthenticated => "unauthenticated",
             Outcome::PipelineFull => "pipeline_full",
             Outcome::ShuttingDown => "shutting_down",
+            Outcome::Timeout => "timeout",
         }
     }
 
@@ -97,6 +101,13 @@ pub struct ReceiverMetrics {
     pub requests: IntCounterVec,
     /// Request body bytes as received (compressed if sent compressed), by receiver.
     pub request_bytes: IntCounterVec,
+    /// Open connections, by receiver.
+    pub connections: IntGaugeVec,
+    /// Connections refused over `max_connections`, by receiver.
+    pub connections_refused: IntCounterVec,
+    /// Connections tollgate closed, by receiver and reason (`idle`, `handshake_timeout`,
+    /// `shutdown_deadline`).
+    pub connections_closed: IntCounterVec,
 }
 
 /// The one instance.
@@ -117,15 +128,50 @@ pub static METRICS: LazyLock<ReceiverMetrics> = LazyLock::new(|| {
         &["receiver"],
     )
     .expect("valid metric definition");
+    let connections = IntGaugeVec::new(
+        Opts::new(
+            "tollgate_receiver_connections",
+            "Open connections to the OTLP receivers, by receiver.",
+        ),
+        &["receiver"],
+    )
+    .expect("valid metric definition");
+    let connections_refused = IntCounterVec::new(
+        Opts::new(
+            "tollgate_receiver_connections_refused_total",
+            "Connections answered 503 / UNAVAILABLE and closed because max_connections were open, by receiver.",
+        ),
+        &["receiver"],
+    )
+    .expect("valid metric definition");
+    let connections_closed = IntCounterVec::new(
+        Opts::new(
+            "tollgate_receiver_connections_closed_total",
+            "Connections tollgate closed on its own, by receiver and reason (idle, handshake_timeout, shutdown_deadline).",
+        ),
+        &["receiver", "reason"],
+    )
+    .expect("valid metric definition");
     let registry = crate::telemetry::registry();
-    for c in [&requests, &request_bytes] {
+    for c in [
+        &requests,
+        &request_bytes,
+        &connections_refused,
+        &connections_closed,
+    ] {
         if let Err(error) = registry.register(Box::new(c.clone())) {
             tracing::error!(%error, "Could not register a receiver metric.");
         }
     }
+    if let Err(error) = registry.register(Box::new(connections.clone())) {
+        tracing::error!(%error, "Could not register a receiver metric.");
+    }
     ReceiverMetrics {
         requests,
         request_bytes,
+        connections,
+        connections_refused,
+        connections_closed,
     }
 });
 

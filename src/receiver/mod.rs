@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod config;
+pub(crate) mod conn;
 pub mod decompress;
 pub mod grpc;
 pub mod http;

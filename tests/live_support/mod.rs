@@ -125,9 +125,14 @@ pub struct Tollgate {
 /// Starts the real binary with `extra` appended to a config binding loopback ports, and waits
 /// for `/readyz`.
 pub async fn start_tollgate(dir: &Path, extra: &str) -> Tollgate {
+    start_tollgate_with(dir, "", extra).await
+}
+
+/// As [`start_tollgate`], with `receiver_keys` written into `[receivers.otlp]`.
+pub async fn start_tollgate_with(dir: &Path, receiver_keys: &str, extra: &str) -> Tollgate {
     let (grpc, http, admin) = (free_port(), free_port(), free_port());
     let config = format!(
-        "[receivers.otlp]\ngrpc = \"127.0.0.1:{grpc}\"\nhttp = \"127.0.0.1:{http}\"\n\
+        "[receivers.otlp]\ngrpc = \"127.0.0.1:{grpc}\"\nhttp = \"127.0.0.1:{http}\"\n{receiver_keys}\n\
          [admin]\nlisten = \"127.0.0.1:{admin}\"\n{extra}"
     );
     let config_path = dir.join("tollgate.toml");
