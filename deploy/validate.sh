@@ -13,7 +13,8 @@
 #   docker-compose      config (schema + interpolation), bind-mount sources exist
 #   kubernetes-validate --strict on each manifest and on the kustomize build; ServiceMonitor
 #                       against deploy/kubernetes/schemas; ConfigMap config.toml == container config
-#   container config    every listener binds 0.0.0.0; ports match the Dockerfile's EXPOSE
+#   container config    every listener binds 0.0.0.0; ports match the Dockerfile's EXPOSE;
+#                       receivers require a bearer token from ${env:TOLLGATE_RECEIVER_TOKEN}
 #   hadolint            the Dockerfile
 set -euo pipefail
 
@@ -61,9 +62,13 @@ for f in grafana/dashboards/*.json; do "$PY" -m json.tool "$f" >/dev/null && ech
 
 step "docker-compose config"
 # Secrets are required from the environment; give dummies for validation only.
-compose_out="$(GRAFANA_ADMIN_PASSWORD=validate-only docker-compose -f docker-compose.yml config)"
-if docker-compose -f docker-compose.yml config >/dev/null 2>&1; then
+compose_out="$(GRAFANA_ADMIN_PASSWORD=validate-only TOLLGATE_RECEIVER_TOKEN=validate-only docker-compose -f docker-compose.yml config)"
+if TOLLGATE_RECEIVER_TOKEN=validate-only docker-compose -f docker-compose.yml config >/dev/null 2>&1; then
     echo "compose must refuse to start without GRAFANA_ADMIN_PASSWORD" >&2
+    exit 1
+fi
+if GRAFANA_ADMIN_PASSWORD=validate-only docker-compose -f docker-compose.yml config >/dev/null 2>&1; then
+    echo "compose must refuse to start without TOLLGATE_RECEIVER_TOKEN" >&2
     exit 1
 fi
 COMPOSE_OUT="$compose_out" "$PY" - <<'PY'
@@ -128,6 +133,14 @@ if container_ports != ports:
 compose_cfg = tomllib.loads(open("compose/tollgate.toml").read())
 if not compose_cfg["admin"]["listen"].startswith("0.0.0.0:"):
     sys.exit("compose/tollgate.toml admin must bind 0.0.0.0")
+for name, c in [("config.container.toml", cfg), ("compose/tollgate.toml", compose_cfg)]:
+    tokens = c["receivers"]["otlp"].get("auth", {}).get("bearer_tokens", [])
+    if tokens != ["${env:TOLLGATE_RECEIVER_TOKEN}"]:
+        sys.exit(f"{name}: receivers on 0.0.0.0 need bearer_tokens from ${{env:TOLLGATE_RECEIVER_TOKEN}}, got {tokens}")
+envs = deploy["spec"]["template"]["spec"]["containers"][0].get("env", [])
+ref = [e for e in envs if e["name"] == "TOLLGATE_RECEIVER_TOKEN"]
+if not ref or ref[0].get("valueFrom", {}).get("secretKeyRef", {}).get("optional", False):
+    sys.exit("Deployment: TOLLGATE_RECEIVER_TOKEN must come from a required Secret")
 print(f"binds {binds}; ports {ports} match Dockerfile, Deployment and ConfigMap")
 PY
 

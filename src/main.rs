@@ -110,6 +110,9 @@ fn check(path: &Path) -> ExitCode {
     };
     println!("{}: configuration is valid", path.display());
     let otlp = &config.receivers.otlp;
+    for warning in otlp.exposure_warnings() {
+        eprintln!("warning: {warning}");
+    }
     let receivers: Vec<String> = [("OTLP/gRPC", &otlp.grpc), ("OTLP/HTTP", &otlp.http)]
         .into_iter()
         .filter(|(_, addr)| !addr.is_empty())

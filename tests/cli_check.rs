@@ -178,3 +178,52 @@ fn price_needs_only_the_pricing_section() {
     );
     assert!(err.contains("line 8"), "{err}");
 }
+
+#[test]
+fn check_warns_about_open_listeners_without_receiver_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("open.toml");
+    // Only checked, never bound.
+    std::fs::write(
+        &path,
+        "[receivers.otlp]\ngrpc = \"0.0.0.0:4317\"\nhttp = \"127.0.0.1:4318\"\n",
+    )
+    .unwrap();
+    let out = tollgate(&["check", "--config", path.to_str().unwrap()], None);
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning, not an error: {stderr}"
+    );
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains("receivers.otlp.grpc = \"0.0.0.0:4317\"")
+            && warnings[0].contains("authentication is off")
+            && warnings[0].contains("bearer_tokens"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &path,
+        "[receivers.otlp]\ngrpc = \"0.0.0.0:4317\"\nhttp = \"0.0.0.0:4318\"\n\
+         [receivers.otlp.auth]\nbearer_tokens = [\"${env:TG_TEST_TOKEN}\"]\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+    let out = cmd
+        .args(["check", "--config", path.to_str().unwrap()])
+        .env("TG_TEST_TOKEN", "s3cret")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("warning:"),
+        "auth on: no warning: {stderr}"
+    );
+}

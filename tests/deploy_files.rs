@@ -38,6 +38,17 @@ fn check_container_config(path: &str) {
         );
     }
     let receivers: tollgate::receiver::ReceiversConfig = section(&doc, "receivers");
+    // Listeners on 0.0.0.0 take spans from anyone who reaches them: the shipped configs
+    // require a token from a Secret-fed variable.
+    assert!(
+        read(path).contains(r#"bearer_tokens = ["${env:TOLLGATE_RECEIVER_TOKEN}"]"#),
+        "{path}: receivers need a bearer token from ${{env:TOLLGATE_RECEIVER_TOKEN}}"
+    );
+    assert_eq!(
+        receivers.otlp.exposure_warnings(),
+        Vec::<String>::new(),
+        "{path}"
+    );
     let admin: tollgate::admin::AdminConfig = section(&doc, "admin");
     let _: tollgate::pipeline::PipelineConfig = section(&doc, "pipeline");
     let metrics: MetricsConfig = section(&doc, "metrics");

@@ -163,6 +163,9 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     tokio::spawn(status.clone().follow_alerts(background.clone()));
 
     let otlp = &config.receivers.otlp;
+    for warning in otlp.exposure_warnings() {
+        warn!("{warning}");
+    }
     let admin_listener = bind("admin", &config.admin.listen).await?;
     let grpc_listener = bind("OTLP/gRPC", &otlp.grpc).await?;
     let http_listener = bind("OTLP/HTTP", &otlp.http).await?;

@@ -202,6 +202,27 @@ impl OtlpReceiverConfig {
         Ok(())
     }
 
+    /// One warning per listener that is reachable from other machines while receiver
+    /// authentication is off (no `auth.bearer_tokens`): anyone who can reach it can send spans.
+    /// A listener is local when its host is a loopback address or `localhost`.
+    pub fn exposure_warnings(&self) -> Vec<String> {
+        if !self.auth.bearer_tokens.is_empty() {
+            return Vec::new();
+        }
+        [("grpc", &self.grpc), ("http", &self.http)]
+            .into_iter()
+            .filter(|(_, addr)| !addr.is_empty() && !is_loopback(addr))
+            .map(|(key, addr)| {
+                format!(
+                    "receivers.otlp.{key} = {addr:?} accepts connections from other machines and \
+                     receiver authentication is off: anyone who can reach it can send spans. Set \
+                     [receivers.otlp.auth] bearer_tokens = [\"${{env:TOLLGATE_RECEIVER_TOKEN}}\"] \
+                     (from a Secret), or bind 127.0.0.1"
+                )
+            })
+            .collect()
+    }
+
     /// The gRPC message limit in bytes.
     pub fn max_recv_msg_size(&self) -> usize {
         self.max_recv_msg_size_mib.saturating_mul(MIB)
@@ -216,6 +237,15 @@ impl OtlpReceiverConfig {
     pub fn max_decompressed(&self) -> usize {
         self.max_decompressed_mib.saturating_mul(MIB)
     }
+}
+
+/// Whether a listen address (`IP:PORT`, `[IPv6]:PORT`, `host:PORT`) binds loopback only.
+fn is_loopback(addr: &str) -> bool {
+    if let Ok(sock) = addr.parse::<std::net::SocketAddr>() {
+        return sock.ip().is_loopback();
+    }
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.eq_ignore_ascii_case("localhost")
 }
 
 #[cfg(test)]
@@ -263,6 +293,27 @@ mod tests {
         assert_eq!(otlp.auth.bearer_tokens.len(), 2);
         assert_eq!(otlp.auth.bearer_tokens[1].expose(), "def");
         assert!(!format!("{otlp:?}").contains("abc"));
+    }
+
+    #[test]
+    fn open_listeners_without_auth_are_warned_about() {
+        let mut otlp = OtlpReceiverConfig::default();
+        assert!(otlp.exposure_warnings().is_empty(), "loopback by default");
+        otlp.http = "0.0.0.0:4318".into();
+        otlp.grpc = "[::]:4317".into();
+        let w = otlp.exposure_warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[1].contains("receivers.otlp.http = \"0.0.0.0:4318\""),
+            "{w:?}"
+        );
+        otlp.grpc = "localhost:4317".into();
+        otlp.http = "[::1]:4318".into();
+        assert!(otlp.exposure_warnings().is_empty());
+        otlp.http = "10.1.2.3:4318".into();
+        assert_eq!(otlp.exposure_warnings().len(), 1);
+        otlp.auth.bearer_tokens = vec![Secret::new("t")];
+        assert!(otlp.exposure_warnings().is_empty(), "auth on");
     }
 
     #[test]

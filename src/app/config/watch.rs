@@ -39,6 +39,12 @@ pub struct ReloadConfig {
         deserialize_with = "crate::config::duration::deserialize"
     )]
     pub poll_interval: Duration,
+    /// A reload that removes more than half of the alert rules, price entries (models,
+    /// overrides, the built-in table) or exporters is refused (logged at WARN, counted as
+    /// `outcome="refused"`): far more often a file cut short than an intent. Set this to `true`
+    /// in the new file to apply such a reload anyway.
+    #[serde(default)]
+    pub allow_removal: bool,
 }
 
 fn default_poll_interval() -> Duration {
@@ -49,6 +55,7 @@ impl Default for ReloadConfig {
     fn default() -> Self {
         Self {
             poll_interval: default_poll_interval(),
+            allow_removal: false,
         }
     }
 }
@@ -68,7 +75,7 @@ impl ReloadConfig {
 /// Reload counters, registered in [`crate::telemetry::registry`].
 #[derive(Debug)]
 pub struct ReloadMetrics {
-    /// `tollgate_config_reloads_total{outcome="success"|"failure"}`.
+    /// `tollgate_config_reloads_total{outcome="success"|"failure"|"refused"|"missing"}`.
     pub reloads: IntCounterVec,
 }
 
@@ -82,13 +89,13 @@ impl ReloadMetrics {
             let reloads = IntCounterVec::new(
                 prometheus::Opts::new(
                     ReloadMetrics::RELOADS,
-                    "Config reloads by outcome (success, or failure keeping the old config).",
+                    "Config reloads by outcome: success; failure (invalid file), refused (it removes most rules, prices or exporters) and missing (the file is gone), all keeping the running config.",
                 ),
                 &["outcome"],
             )
             .expect("static metric definition is valid");
             // Both outcomes exist from the start: "0 reloads" is an answer, not missing data.
-            for outcome in ["success", "failure"] {
+            for outcome in ["success", "failure", "refused", "missing"] {
                 reloads.with_label_values(&[outcome]);
             }
             crate::telemetry::registry()
@@ -105,6 +112,10 @@ impl ReloadMetrics {
 
     fn failure(&self) {
         self.reloads.with_label_values(&["failure"]).inc();
+    }
+
+    fn count(&self, outcome: &str) {
+        self.reloads.with_label_values(&[outcome]).inc();
     }
 }
 
@@ -129,6 +140,7 @@ pub fn watch(
             t
         });
         let mut polls: u32 = 0;
+        let mut missing = false;
         loop {
             let forced = tokio::select! {
                 () = tx.closed() => return,
@@ -143,9 +155,22 @@ pub fn watch(
                 continue;
             }
             let Some(mut now) = Fingerprint::read(&path) else {
-                // Missing for now (an editor between delete and create): try again next poll.
+                // Missing: maybe for a moment (an editor between delete and create), maybe for
+                // good. The running config stays; said once per disappearance, and on SIGHUP.
+                if forced || !missing {
+                    tokio::time::sleep(SETTLE).await;
+                    if Fingerprint::read(&path).is_none() {
+                        missing = true;
+                        ReloadMetrics::get().count("missing");
+                        warn!(path = %path.display(), "The config file is missing or unreadable; keeping the running configuration.");
+                    }
+                }
                 continue;
             };
+            if missing {
+                missing = false;
+                info!(path = %path.display(), "The config file is back.");
+            }
             if !forced && now.content == seen.as_ref().map_or(&[][..], |s| &s.content[..]) {
                 seen = Some(now);
                 continue;
@@ -183,18 +208,77 @@ fn apply(path: &Path, content: &[u8], tx: &tokio_watch::Sender<Arc<Config>>) {
             }
             Config::from_str_with_env(text, &crate::config::ProcessEnv)
                 .map_err(|e| e.reasons().join("; "))
-        });
+        })
+        .map_err(Refusal::Invalid);
+    let loaded = loaded.and_then(|config| match removal(&tx.borrow(), &config) {
+        Some(what) if !config.reload.allow_removal => Err(Refusal::Removal(what)),
+        _ => Ok(config),
+    });
+    let loaded = loaded.map_err(|e| match e {
+        Refusal::Removal(what) => {
+            ReloadMetrics::get().count("refused");
+            warn!(
+                path = %path.display(),
+                removed = %what,
+                "Config reload refused: it removes most of {what}; keeping the current configuration. A file cut short? If intended, set [reload] allow_removal = true in the new file."
+            );
+            None
+        }
+        Refusal::Invalid(error) => Some(error),
+    });
     match loaded {
+        Err(None) => {}
         Ok(config) => {
             tx.send_replace(Arc::new(config));
             ReloadMetrics::get().success();
             info!(path = %path.display(), "Reloaded the configuration.");
         }
-        Err(error) => {
+        Err(Some(error)) => {
             ReloadMetrics::get().failure();
             warn!(path = %path.display(), %error, "Config reload failed; keeping the current configuration.");
         }
     }
+}
+
+enum Refusal {
+    Invalid(String),
+    Removal(String),
+}
+
+/// Entries in the built-in price table (0 when it does not load).
+fn builtin_entries() -> usize {
+    static N: LazyLock<usize> =
+        LazyLock::new(|| crate::llm::price_table::builtin_models().map_or(0, |m| m.len()));
+    *N
+}
+
+fn price_entries(c: &Config) -> usize {
+    c.pricing.models.len()
+        + c.pricing.overrides.len()
+        + if c.pricing.builtin {
+            builtin_entries()
+        } else {
+            0
+        }
+}
+
+/// What `new` removes most of (more than half, of at least 2) compared with `old`, e.g.
+/// `"alert rules (8 -> 0)"`; `None` when nothing shrinks that much.
+fn removal(old: &Config, new: &Config) -> Option<String> {
+    let shrunk: Vec<String> = [
+        (
+            "alert rules",
+            old.alerts.rules.len(),
+            new.alerts.rules.len(),
+        ),
+        ("price entries", price_entries(old), price_entries(new)),
+        ("exporters", old.exporters.len(), new.exporters.len()),
+    ]
+    .into_iter()
+    .filter(|(_, before, after)| *before >= 2 && after * 2 < *before)
+    .map(|(what, before, after)| format!("{what} ({before} -> {after})"))
+    .collect();
+    (!shrunk.is_empty()).then(|| shrunk.join(", "))
 }
 
 /// What the file looked like at the last poll.
