@@ -19,6 +19,10 @@ need_apt=()
 for program in "${!programs[@]}"; do
   command -v "$program" >/dev/null 2>&1 || need_apt+=("${programs[$program]}")
 done
+# PostgreSQL's server programs (initdb, pg_ctl; tests/ledger_postgres.rs) live in
+# /usr/lib/postgresql/<version>/bin, not on PATH.
+have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null; }
+have_postgres || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   mapfile -t need_apt < <(printf '%s\n' "${need_apt[@]}" | sort -u)
   echo "== apt-get install ${need_apt[*]}"
@@ -28,6 +32,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   for program in "${!programs[@]}"; do
     command -v "$program" >/dev/null 2>&1 || { echo "install-test-deps: $program still missing" >&2; exit 1; }
   done
+  have_postgres || { echo "install-test-deps: PostgreSQL (initdb, pg_ctl) still missing" >&2; exit 1; }
 fi
 
 if [ -f tests/e2e/install.sh ]; then

@@ -1,4 +1,4 @@
-//! Command-line interface: `tollgate [run]`, `tollgate check`, `tollgate price`.
+//! Command-line interface: `tollgate [run]`, `tollgate check`, `tollgate price`, `tollgate usage`.
 
 use std::path::PathBuf;
 
@@ -33,7 +33,12 @@ pub enum Command {
     Check,
     /// Price one model call with the configured price table.
     Price(PriceArgs),
+    /// Print invoice lines from the usage ledger (a `postgres` exporter's database).
+    Usage(UsageArgs),
 }
+
+/// `tollgate usage --from DATE --to DATE --by user.id …` (defined beside the ledger).
+pub use crate::ledger::usage::UsageArgs;
 
 /// `tollgate price MODEL --input N --output N …` (defined beside the price table).
 pub use crate::llm::cli::PriceArgs;

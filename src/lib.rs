@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod export;
 pub mod grpc_status;
+pub mod ledger;
 pub mod llm;
 pub mod pipeline;
 pub mod receiver;

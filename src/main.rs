@@ -23,6 +23,67 @@ fn main() -> ExitCode {
         Command::Run => run(&cli.config),
         Command::Check => check(&cli.config),
         Command::Price(args) => price(&cli.config, args),
+        Command::Usage(args) => usage(&cli.config, args),
+    }
+}
+
+/// `tollgate usage`: invoice lines from the ledger of the config's `postgres` exporter.
+fn usage(path: &Path, args: &tollgate::cli::UsageArgs) -> ExitCode {
+    use tollgate::export::ExporterKind;
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let ledgers: Vec<_> = config
+        .exporters
+        .iter()
+        .filter(|e| e.kind == ExporterKind::Postgres)
+        .filter(|e| args.exporter.as_ref().is_none_or(|n| *n == e.name))
+        .collect();
+    let cfg = match ledgers.as_slice() {
+        [one] => *one,
+        [] => {
+            eprintln!(
+                "error: {} has no `postgres` exporter{}",
+                path.display(),
+                args.exporter
+                    .as_ref()
+                    .map(|n| format!(" named {n:?}"))
+                    .unwrap_or_default()
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        _ => {
+            eprintln!("error: several `postgres` exporters; choose one with --exporter NAME");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let target = match tollgate::export::ledger_target(cfg) {
+        Ok(t) => t,
+        Err(reason) => {
+            eprintln!("error: exporter {:?}: {reason}", cfg.name);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match runtime.block_on(tollgate::ledger::usage::lines(&target, args)) {
+        Ok(lines) => {
+            print!("{}", tollgate::ledger::usage::render(args, &lines));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
     }
 }
 

@@ -22,6 +22,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("grpc_status", &[]),
     ("wire", &[]),
     ("config", &[]),
+    // The usage ledger's row record, schema and `tollgate usage` query.
+    ("ledger", &["config", "units"]),
     // Where persisted data lives (`[storage] dir` and the paths under it).
     ("storage", &[]),
     // Our own metrics registry and the metric families every component registers.
@@ -38,7 +40,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Delivery.
     (
         "export",
-        &["config", "grpc_status", "telemetry", "units", "wire"],
+        &[
+            "config",
+            "grpc_status",
+            "ledger",
+            "telemetry",
+            "units",
+            "wire",
+        ],
     ),
     // The processor chain and the fan-out to exporters.
     (
@@ -47,6 +56,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "alert",
             "config",
             "export",
+            "ledger",
             "llm",
             "state",
             "task",
@@ -101,7 +111,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     // The command line (`check`, `price`).
-    ("cli", &["app", "config", "llm", "units"]),
+    ("cli", &["app", "config", "ledger", "llm", "units"]),
 ];
 
 /// Edges no table may allow (the acceptance list of issue #11), whatever else changes.

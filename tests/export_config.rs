@@ -196,3 +196,52 @@ async fn build_reads_ca_file_and_reports_a_missing_one() {
     let ex = validate(&cfgs).unwrap().build().unwrap();
     ex.drain(std::time::Instant::now()).await;
 }
+
+#[test]
+fn the_postgres_ledger_is_checked_without_connecting() {
+    let ok = r#"
+        [[exporters]]
+        name = "ledger"
+        kind = "postgres"
+        url = "postgres://tollgate:pw@127.0.0.1:5432/billing"
+        attributes = ["tenant.id"]
+        "#;
+    check(ok).unwrap();
+    let cases = [
+        ("", "needs a `url`"),
+        (
+            "url = \"postgres://u:topsecret@h/db?sslmode=require\"",
+            "TLS",
+        ),
+        (
+            "url = \"postgres://u@h/db\"\nschema = \"Bad-Name\"",
+            "schema",
+        ),
+        (
+            "url = \"postgres://u@h/db\"\nspans = \"llm\"",
+            "no `spans` filter",
+        ),
+        (
+            "url = \"postgres://u@h/db\"\nendpoint = \"http://x\"",
+            "takes no endpoint",
+        ),
+        (
+            "url = \"postgres://u@h/db\"\ncompression = \"gzip\"",
+            "no compression",
+        ),
+        (
+            "url = \"postgres://u@h/db\"\npath = \"/tmp/x\"",
+            "`path` is not a key",
+        ),
+    ];
+    for (extra, want) in cases {
+        let text = format!("[[exporters]]\nname = \"l\"\nkind = \"postgres\"\n{extra}\n");
+        let e = check(&text).unwrap_err();
+        assert!(e.contains(want), "{extra}: {e}");
+        assert!(!e.contains("topsecret"), "{e}");
+    }
+    // A ledger key on another kind is refused.
+    let e = check("[[exporters]]\nname = \"f\"\nkind = \"console\"\nurl = \"postgres://h/db\"\n")
+        .unwrap_err();
+    assert!(e.contains("`url` is not a key"), "{e}");
+}

@@ -43,9 +43,17 @@ impl ExportFanout {
         let mut variants: Vec<Variant> = Vec::new();
         let mut groups: Vec<Vec<usize>> = Vec::new();
         for (i, (kind, spans)) in exporters.routes().enumerate() {
-            let v = Variant {
-                spans,
-                langfuse: kind == ExporterKind::Langfuse,
+            let v = if kind == ExporterKind::Postgres {
+                Variant {
+                    ledger: true,
+                    ..Variant::default()
+                }
+            } else {
+                Variant {
+                    spans,
+                    langfuse: kind == ExporterKind::Langfuse,
+                    ledger: false,
+                }
             };
             match variants.iter().position(|x| *x == v) {
                 Some(g) => groups[g].push(i),
@@ -75,6 +83,10 @@ impl Fanout for ExportFanout {
 
     fn has_room(&self, bytes: usize) -> bool {
         self.exporters.has_room(bytes)
+    }
+
+    fn ledger_keys(&self) -> Vec<String> {
+        self.exporters.ledger_keys()
     }
 
     fn dispatch(&self, built: &mut [Option<Built>], spans: usize, permit: MemoryPermit) -> Queued {

@@ -25,6 +25,8 @@ pub(crate) enum Target {
     File(PathBuf),
     /// One line per span on stdout.
     Console,
+    /// The usage ledger in PostgreSQL.
+    Postgres(crate::ledger::LedgerTarget),
 }
 
 impl Target {
@@ -37,7 +39,7 @@ impl Target {
             Target::Http(s) => {
                 s.headers.insert(name, value);
             }
-            Target::File(_) | Target::Console => {}
+            Target::File(_) | Target::Console | Target::Postgres(_) => {}
         }
     }
 }

@@ -4,7 +4,7 @@
 //! ```toml
 //! [[exporters]]
 //! name = "langfuse"                 # unique; the `exporter` metric label
-//! kind = "langfuse"                 # otlp_grpc | otlp_http | langfuse | tempo | honeycomb | file | console
+//! kind = "langfuse"                 # otlp_grpc | otlp_http | langfuse | tempo | honeycomb | file | console | postgres
 //! public_key = "${env:LANGFUSE_PUBLIC_KEY}"
 //! secret_key = "${env:LANGFUSE_SECRET_KEY}"
 //! # host = "https://cloud.langfuse.com"
@@ -51,6 +51,8 @@ pub enum ExporterKind {
     File,
     /// One human-readable line per span on stdout.
     Console,
+    /// The usage ledger: one row per LLM call in PostgreSQL.
+    Postgres,
 }
 
 /// Wire protocol for presets that speak both.
@@ -386,6 +388,21 @@ pub struct ExporterConfig {
     /// file: the file OTLP/JSON lines are appended to.
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// postgres: the connection URL, e.g.
+    /// `postgres://tollgate:${env:LEDGER_PASSWORD}@db.internal:5432/billing` (secret).
+    #[serde(default)]
+    pub url: Option<Secret>,
+    /// postgres: the schema holding the ledger's tables and views (default `tollgate`).
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// postgres: the attribute stored in the `user_id` column (span, then resource; default
+    /// `user.id`).
+    #[serde(default)]
+    pub user_attribute: Option<String>,
+    /// postgres: more key attributes stored in the `attributes` JSON column, e.g.
+    /// `["tenant.id", "team.id"]`.
+    #[serde(default)]
+    pub attributes: Option<Vec<String>>,
     /// Batching.
     #[serde(default)]
     pub batch: BatchConfig,
@@ -436,6 +453,10 @@ impl ExporterConfig {
             region: None,
             dataset: None,
             path: None,
+            url: None,
+            schema: None,
+            user_attribute: None,
+            attributes: None,
             batch: BatchConfig::default(),
             queue: QueueConfig::default(),
             retry: RetryConfig::default(),
@@ -463,6 +484,10 @@ impl ExporterConfig {
         add(self.region.is_some(), "region");
         add(self.dataset.is_some(), "dataset");
         add(self.path.is_some(), "path");
+        add(self.url.is_some(), "url");
+        add(self.schema.is_some(), "schema");
+        add(self.user_attribute.is_some(), "user_attribute");
+        add(self.attributes.is_some(), "attributes");
         keys
     }
 
@@ -476,6 +501,7 @@ impl ExporterConfig {
             ExporterKind::Honeycomb => &["protocol", "api_key", "region", "dataset"],
             ExporterKind::File => &["path"],
             ExporterKind::Console => &[],
+            ExporterKind::Postgres => &["url", "schema", "user_attribute", "attributes"],
         };
         for k in self.set_specific_keys() {
             if !allowed.contains(&k) {
@@ -497,6 +523,7 @@ impl ExporterKind {
             ExporterKind::Honeycomb => "honeycomb",
             ExporterKind::File => "file",
             ExporterKind::Console => "console",
+            ExporterKind::Postgres => "postgres",
         }
     }
 }

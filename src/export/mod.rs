@@ -18,6 +18,7 @@ pub mod langfuse;
 pub mod metrics;
 pub mod otlp_grpc;
 mod otlp_http;
+pub mod postgres;
 mod queue;
 pub mod retry;
 pub mod tempo;
@@ -280,7 +281,37 @@ fn target(cfg: &ExporterConfig) -> common::ConfigResult<Target> {
             network_only("console")?;
             Ok(Target::Console)
         }
+        ExporterKind::Postgres => {
+            network_only("postgres")?;
+            if cfg.spans != SpanFilter::All {
+                return Err(
+                    "postgres takes no `spans` filter: it gets one row per LLM call".into(),
+                );
+            }
+            if cfg.compression.is_some() || cfg.max_request_bytes.is_some() {
+                return Err("postgres takes no compression or max_request_bytes".into());
+            }
+            Ok(Target::Postgres(ledger_target(cfg)?))
+        }
     }
+}
+
+/// Where a `postgres` exporter's ledger is (also read by `tollgate usage`), checked.
+pub fn ledger_target(cfg: &ExporterConfig) -> Result<crate::ledger::LedgerTarget, String> {
+    let target = crate::ledger::LedgerTarget {
+        url: cfg.url.clone().ok_or("postgres needs a `url`")?,
+        schema: cfg
+            .schema
+            .clone()
+            .unwrap_or_else(|| crate::ledger::DEFAULT_SCHEMA.into()),
+        user_attribute: cfg
+            .user_attribute
+            .clone()
+            .unwrap_or_else(|| crate::ledger::DEFAULT_USER_ATTRIBUTE.into()),
+        attributes: cfg.attributes.clone().unwrap_or_default(),
+    };
+    target.check()?;
+    Ok(target)
 }
 
 impl ValidatedExporters {
@@ -300,9 +331,22 @@ impl ValidatedExporters {
                 Target::Http(s) => Arc::new(otlp_http::HttpTransport::build(s.clone())?),
                 Target::File(p) => Arc::new(file::FileTransport::build(p)?),
                 Target::Console => Arc::new(console::ConsoleTransport),
+                Target::Postgres(t) => Arc::new(postgres::PostgresTransport::build(
+                    &v.config.name,
+                    t,
+                    v.config.concurrency,
+                )?),
             };
             transports.push(t);
         }
+        let mut ledger_keys: std::collections::HashMap<String, Vec<String>> = self
+            .0
+            .iter()
+            .filter_map(|v| match &v.target {
+                Target::Postgres(t) => Some((v.config.name.clone(), t.keys())),
+                _ => None,
+            })
+            .collect();
         let mut exporters = Vec::with_capacity(self.0.len());
         // Open every disk queue before starting anything, so a locked or unwritable directory
         // starts nothing.
@@ -324,6 +368,7 @@ impl ValidatedExporters {
             let worker = tokio::spawn(batch::run(shared, cfg.concurrency, tracker.clone()));
             info!(exporter = %cfg.name, kind = ?cfg.kind, "Exporter started.");
             exporters.push(Handle {
+                ledger_keys: ledger_keys.remove(&cfg.name),
                 spans: cfg.spans,
                 kind: cfg.kind,
                 name: cfg.name,
@@ -373,6 +418,8 @@ fn open_queue(
 }
 
 struct Handle {
+    /// `postgres`: the key attributes its rows carry.
+    ledger_keys: Option<Vec<String>>,
     name: String,
     kind: ExporterKind,
     spans: SpanFilter,
@@ -448,6 +495,23 @@ impl Exporters {
     /// by [`Exporters::dispatch_to`] and [`Exporters::count_filtered`]).
     pub fn routes(&self) -> impl Iterator<Item = (ExporterKind, SpanFilter)> + '_ {
         self.exporters.iter().map(|h| (h.kind, h.spans))
+    }
+
+    /// The key attributes ledger rows must carry: every `postgres` exporter's `user_attribute`
+    /// and `attributes`, each once (empty without a ledger exporter).
+    pub fn ledger_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        for k in self
+            .exporters
+            .iter()
+            .filter_map(|h| h.ledger_keys.as_ref())
+            .flatten()
+        {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+        keys
     }
 
     /// Offers a batch to every exporter's queue without waiting. A full (or closed) memory queue

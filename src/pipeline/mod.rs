@@ -2,6 +2,7 @@
 //! processor chain (LLM pricing, task roll-up, alert rules), and fan-out of one shared,
 //! immutable batch to every exporter's queue.
 
+mod ledger;
 pub mod memory;
 mod metrics;
 pub mod process;
@@ -151,6 +152,11 @@ pub trait Fanout: Send + Sync + 'static {
         vec![Variant::default()]
     }
 
+    /// The key attributes ledger rows carry (for a [`Variant::ledger`]); asked once.
+    fn ledger_keys(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Hands one processed request to the exporters. `built[i]` is the request built for
     /// `variants()[i]` (encoded, valid), or `None` when that variant holds no span; the fan-out
     /// takes what it sends. `spans` is the number of spans in the request as accepted (so an
@@ -209,7 +215,8 @@ impl<F: Fanout, P: Processor> Pipeline<F, P> {
             fanout.variants(),
             config.llm_traces_capacity,
             config.llm_traces_ttl,
-        );
+        )
+        .with_ledger_keys(fanout.ledger_keys());
         Self {
             budget,
             fanout,
@@ -295,7 +302,7 @@ impl<F: Fanout, P: Processor> Pipeline<F, P> {
                 "Dropped spans with invalid ids."
             );
         }
-        let mut facts = SpanFacts::new(self.plan.wants(), total);
+        let mut facts = self.plan.facts(total);
         self.processor
             .process(&body, &index, &mut edits, &mut facts);
         let kept = total - rejected;

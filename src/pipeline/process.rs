@@ -171,6 +171,16 @@ impl Processing {
 
         if let Some(o) = outcome.filter(|o| o.is_llm_call) {
             self.observe_call(span, o, service, task_type.as_deref().unwrap_or(""), now_ms);
+            if facts.wants().ledger {
+                let ctx = super::ledger::RowContext {
+                    task_id: &task_key,
+                    service,
+                    task_type: task_type.as_deref().unwrap_or(""),
+                };
+                if let Some(row) = super::ledger::row(span, o, &ctx, facts.ledger_keys()) {
+                    facts.add_ledger_row(&row);
+                }
+            }
         }
 
         *edit = match (enriched, extra.is_empty()) {

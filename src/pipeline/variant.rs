@@ -35,6 +35,9 @@ pub struct Variant {
     pub spans: SpanFilter,
     /// With `langfuse.observation.cost_details` / `usage_details` on LLM calls (Langfuse only).
     pub langfuse: bool,
+    /// Not spans but the request's ledger rows, one per LLM call (`postgres` only; `spans` and
+    /// `langfuse` are then ignored).
+    pub ledger: bool,
 }
 
 /// What the processor should note about each span, given the variants configured.
@@ -44,14 +47,19 @@ pub struct Wants {
     pub llm: bool,
     /// The Langfuse extras of each LLM call.
     pub langfuse: bool,
+    /// A ledger row per LLM call.
+    pub ledger: bool,
 }
 
 impl Wants {
     /// What `variants` need.
     pub fn of(variants: &[Variant]) -> Self {
         Self {
-            llm: variants.iter().any(|v| v.spans != SpanFilter::All),
-            langfuse: variants.iter().any(|v| v.langfuse),
+            llm: variants
+                .iter()
+                .any(|v| !v.ledger && v.spans != SpanFilter::All),
+            langfuse: variants.iter().any(|v| !v.ledger && v.langfuse),
+            ledger: variants.iter().any(|v| v.ledger),
         }
     }
 }
@@ -63,6 +71,9 @@ pub struct SpanFacts {
     wants: Wants,
     llm: Vec<bool>,
     langfuse: Vec<(usize, Vec<u8>)>,
+    /// Encoded `LedgerBatch.rows` fields, and how many.
+    ledger: (Vec<u8>, usize),
+    ledger_keys: std::sync::Arc<[String]>,
 }
 
 impl SpanFacts {
@@ -76,7 +87,33 @@ impl SpanFacts {
                 Vec::new()
             },
             langfuse: Vec::new(),
+            ledger: (Vec::new(), 0),
+            ledger_keys: std::sync::Arc::new([]),
         }
+    }
+
+    /// With the key attributes ledger rows carry.
+    pub fn with_ledger_keys(mut self, keys: std::sync::Arc<[String]>) -> Self {
+        self.ledger_keys = keys;
+        self
+    }
+
+    /// The key attributes ledger rows carry.
+    pub fn ledger_keys(&self) -> &[String] {
+        &self.ledger_keys
+    }
+
+    /// Notes one ledger row (appends its encoding), when a ledger wants it.
+    pub fn add_ledger_row(&mut self, row: &crate::ledger::LedgerRow) {
+        if self.wants.ledger {
+            row.encode_into_batch(&mut self.ledger.0);
+            self.ledger.1 += 1;
+        }
+    }
+
+    /// The ledger rows noted: an encoded `LedgerBatch` and its row count.
+    pub fn ledger_rows(&self) -> (&[u8], usize) {
+        (&self.ledger.0, self.ledger.1)
     }
 
     /// What to note.
@@ -124,6 +161,7 @@ pub(crate) struct Plan {
     variants: Vec<Variant>,
     wants: Wants,
     traces: Option<LlmTraces>,
+    ledger_keys: std::sync::Arc<[String]>,
 }
 
 impl Plan {
@@ -135,12 +173,29 @@ impl Plan {
         }
         let traces = variants
             .iter()
-            .any(|v| v.spans == SpanFilter::LlmTraces)
+            .any(|v| !v.ledger && v.spans == SpanFilter::LlmTraces)
             .then(|| LlmTraces::new(capacity, ttl));
         Self {
             wants: Wants::of(&variants),
             variants,
             traces,
+            ledger_keys: std::sync::Arc::new([]),
+        }
+    }
+
+    /// With the key attributes ledger rows carry.
+    pub(crate) fn with_ledger_keys(mut self, keys: Vec<String>) -> Self {
+        self.ledger_keys = keys.into();
+        self
+    }
+
+    /// Facts to fill for a request of `spans` spans.
+    pub(crate) fn facts(&self, spans: usize) -> SpanFacts {
+        let facts = SpanFacts::new(self.wants(), spans);
+        if self.wants.ledger {
+            facts.with_ledger_keys(self.ledger_keys.clone())
+        } else {
+            facts
         }
     }
 
@@ -179,6 +234,14 @@ impl Plan {
         let mut memo: Vec<((SpanFilter, bool), Built)> = Vec::new();
         let mut out = Vec::with_capacity(self.variants.len());
         for v in &self.variants {
+            if v.ledger {
+                let (rows, n) = facts.ledger_rows();
+                out.push((n > 0).then(|| Built {
+                    bytes: Bytes::copy_from_slice(rows),
+                    spans: n,
+                }));
+                continue;
+            }
             let keep = |i: usize| match v.spans {
                 SpanFilter::All => true,
                 SpanFilter::Llm => facts.is_llm(i),

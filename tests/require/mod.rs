@@ -24,10 +24,18 @@ pub const SKIP_LIST: &str = "skipped-real-components.txt";
 /// The path of `name` on `PATH`, or `None` when the test must be skipped (locally only; under CI
 /// this panics). `install` says how to get it (e.g. `apt-get install prometheus`).
 pub fn program(name: &str, install: &str) -> Option<PathBuf> {
+    program_in(name, &[], install)
+}
+
+/// [`program`], also looking in `dirs` after `PATH` (PostgreSQL's server programs live in
+/// `/usr/lib/postgresql/<version>/bin` on Debian, not on `PATH`).
+pub fn program_in(name: &str, dirs: &[PathBuf], install: &str) -> Option<PathBuf> {
     let list = std::env::var_os("TOLLGATE_SKIP_LIST")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join(SKIP_LIST));
-    decide(name, find_on_path(name), install, in_ci(), &list)
+    let found =
+        find_on_path(name).or_else(|| dirs.iter().map(|d| d.join(name)).find(|p| is_executable(p)));
+    decide(name, found, install, in_ci(), &list)
 }
 
 /// Runs the test `test` of the current test binary again with an empty `PATH` (so `program` is

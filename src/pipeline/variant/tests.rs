@@ -54,7 +54,11 @@ fn attr(key: &str, value: &str) -> Vec<u8> {
 }
 
 fn v(spans: SpanFilter, langfuse: bool) -> Variant {
-    Variant { spans, langfuse }
+    Variant {
+        spans,
+        langfuse,
+        ledger: false,
+    }
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -73,7 +77,8 @@ fn plain_is_the_only_fast_path() {
         p.wants(),
         Wants {
             llm: true,
-            langfuse: false
+            langfuse: false,
+            ledger: false,
         }
     );
     let facts = SpanFacts::new(Wants::default(), 1000);
