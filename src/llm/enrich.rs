@@ -86,8 +86,9 @@ pub struct LlmOutcome {
     pub batch: bool,
     /// The cost the emitter reported (USD), if any.
     pub reported_cost_usd: Option<f64>,
-    /// Span duration in nanoseconds.
-    pub duration_ns: u64,
+    /// Span duration in nanoseconds; `None` when the timestamps give none that is usable
+    /// (see [`call_duration_ns`]).
+    pub duration_ns: Option<u64>,
     /// Time to the first streamed token in nanoseconds, when the span carries it and it lies
     /// within the span (a longer one is rejected, not recorded).
     pub time_to_first_token_ns: Option<u64>,
@@ -274,9 +275,7 @@ impl Enricher {
         rec: &Recognised<'a>,
         table: &ValidatedTable,
     ) -> LlmOutcome {
-        let duration_ns = span
-            .end_time_unix_nano()
-            .saturating_sub(span.start_time_unix_nano());
+        let duration_ns = call_duration_ns(span.start_time_unix_nano(), span.end_time_unix_nano());
         let mut o = LlmOutcome {
             status: PricingStatus::Aggregate,
             is_llm_call: false,
@@ -295,7 +294,9 @@ impl Enricher {
             batch: rec.batch,
             reported_cost_usd: rec.reported_cost,
             duration_ns,
-            time_to_first_token_ns: rec.time_to_first_token_ns.filter(|t| *t <= duration_ns),
+            time_to_first_token_ns: rec
+                .time_to_first_token_ns
+                .filter(|t| duration_ns.is_some_and(|d| *t <= d)),
         };
         o.status = match (rec.class, rec.usage) {
             (SpanClass::Aggregate | SpanClass::NotLlm, _) => PricingStatus::Aggregate,
@@ -504,4 +505,29 @@ pub fn langfuse_details(o: &LlmOutcome) -> Option<LangfuseDetails> {
         usage_details: usage.to_string(),
         cost_details: cost,
     })
+}
+
+/// The longest LLM call duration taken as real: a span longer than this has a broken clock or
+/// made-up timestamps (`start = 1`, `end = u64::MAX` would add 584 years to a histogram's sum).
+pub const MAX_CALL_DURATION_NS: u64 = 24 * 3600 * 1_000_000_000;
+
+/// A call's duration from its span's timestamps, or `None` (counted in
+/// `tollgate_llm_invalid_timestamps_total{reason}`) when a timestamp is missing (0), the end is
+/// before the start, or the call would have lasted more than a day. The span itself is still
+/// priced and forwarded unchanged; only the duration (and TTFT) histograms leave it out.
+pub fn call_duration_ns(start: u64, end: u64) -> Option<u64> {
+    let reason = if start == 0 || end == 0 {
+        "missing"
+    } else if end < start {
+        "end_before_start"
+    } else if end - start > MAX_CALL_DURATION_NS {
+        "implausible"
+    } else {
+        return Some(end - start);
+    };
+    super::metrics::metrics()
+        .invalid_timestamps
+        .with_label_values(&[reason])
+        .inc();
+    None
 }

@@ -265,7 +265,7 @@ impl Processing {
             extra: &extra,
             cost_nano_usd,
             tokens: usage.tokens(),
-            duration: Some(Duration::from_nanos(o.duration_ns)),
+            duration: o.duration_ns.map(Duration::from_nanos),
             time_to_first_token: o.time_to_first_token_ns.map(Duration::from_nanos),
         });
     }
