@@ -326,3 +326,51 @@ mod tests {
         assert_eq!(Tokens::default().cache_hit_ratio(), None);
     }
 }
+
+/// Longest name (model, service, task id, task type) the read side keeps, in bytes.
+pub const MAX_KEY_BYTES: usize = 256;
+
+/// `s` itself when it is at most [`MAX_KEY_BYTES`] long; otherwise its first ~230 bytes (cut at
+/// a character boundary), `…` and a 16-hex-digit hash of the whole, so distinct long names stay
+/// distinct. Every name a span gives the read side (task totals, the status page's spend by
+/// model and service, alerts, metric labels, the ledger) goes through this: a 1 MiB model name
+/// costs 256 bytes wherever it is kept, and `GET /` stays small.
+pub fn clip_key(s: &str) -> std::borrow::Cow<'_, str> {
+    use std::hash::{Hash, Hasher};
+    if s.len() <= MAX_KEY_BYTES {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut end = MAX_KEY_BYTES - 3 - 16 - 8;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    std::borrow::Cow::Owned(format!("{}…{:016x}", &s[..end], h.finish()))
+}
+
+/// [`clip_key`] for a name that may already be owned.
+pub fn clip_key_cow(s: std::borrow::Cow<'_, str>) -> std::borrow::Cow<'_, str> {
+    if s.len() <= MAX_KEY_BYTES {
+        return s;
+    }
+    std::borrow::Cow::Owned(clip_key(&s).into_owned())
+}
+
+#[cfg(test)]
+mod clip_tests {
+    use super::*;
+
+    #[test]
+    fn long_names_are_clipped_distinct_and_at_char_boundaries() {
+        assert_eq!(clip_key("claude-sonnet-4-6"), "claude-sonnet-4-6");
+        let a = "é".repeat(1 << 19);
+        let mut b = a.clone();
+        b.push('x');
+        let (ca, cb) = (clip_key(&a), clip_key(&b));
+        assert!(ca.len() <= MAX_KEY_BYTES, "{}", ca.len());
+        assert_ne!(ca, cb, "distinct long names stay distinct");
+        assert!(ca.starts_with("éé") && ca.contains('…'));
+        assert_eq!(clip_key_cow(std::borrow::Cow::Owned(a.clone())), ca);
+    }
+}

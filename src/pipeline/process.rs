@@ -143,9 +143,11 @@ impl Processing {
         }
 
         let mut hex = [0u8; 32];
-        let task_key = self.tasks.task_key(span, &mut hex);
-        let task_type = self.tasks.task_type(span);
-        let service = service_name(span);
+        // Names are clipped before the read side keeps them (#19: 1 MiB names stay 256 bytes).
+        let task_key = crate::units::clip_key_cow(self.tasks.task_key(span, &mut hex));
+        let task_type = self.tasks.task_type(span).map(crate::units::clip_key_cow);
+        let service = crate::units::clip_key(service_name(span));
+        let service = &*service;
         self.engine.rules().extract_attributes(span, attrs);
         let is_task_root = span.parent_span_id().is_empty()
             && self
@@ -244,7 +246,8 @@ impl Processing {
             })
             .collect();
         let usage = o.usage.unwrap_or_default();
-        let model = o.model.as_deref().unwrap_or("");
+        let model = crate::units::clip_key(o.model.as_deref().unwrap_or(""));
+        let model = &*model;
         let cost_nano_usd = o.cost.map(|c| c.total());
         self.recent.record(
             now_ms,
