@@ -63,6 +63,8 @@ struct Pg {
     port: u16,
     /// (uid, gid) to run the server programs as: initdb refuses root.
     user: Option<(u32, u32)>,
+    /// More server options (`-c ssl=on …`).
+    options: String,
 }
 
 fn postgres_user() -> Option<(u32, u32)> {
@@ -76,6 +78,14 @@ fn postgres_user() -> Option<(u32, u32)> {
 
 impl Pg {
     fn start() -> Option<Pg> {
+        Self::init().map(|pg| {
+            pg.up();
+            pg
+        })
+    }
+
+    /// A cluster created, not started.
+    fn init() -> Option<Pg> {
         let dirs = pg_dirs();
         let install = "apt-get install postgresql";
         let initdb = require::program_in("initdb", &dirs, install)?;
@@ -101,6 +111,7 @@ impl Pg {
             port: free_port(),
             dir,
             user,
+            options: String::new(),
         };
         let out = pg
             .cmd("initdb")
@@ -109,8 +120,8 @@ impl Pg {
             .args([
                 "-U",
                 "tollgate",
-                "-A",
-                "scram-sha-256",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
                 "-E",
                 "UTF8",
                 "--locale=C",
@@ -124,7 +135,6 @@ impl Pg {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        pg.up();
         Some(pg)
     }
 
@@ -151,9 +161,10 @@ impl Pg {
             .arg(self.dir.path().join("server.log"))
             .args(["-w", "-t", "60", "-o"])
             .arg(format!(
-                "-p {} -h 127.0.0.1 -k {} -F",
+                "-p {} -h 127.0.0.1 -k {} -F {}",
                 self.port,
-                self.dir.path().display()
+                self.dir.path().display(),
+                self.options
             ))
             .arg("start")
             .output()
@@ -190,12 +201,15 @@ impl Pg {
         )
     }
 
+    /// The test's own connection: over the Unix socket (trusted locally), so it works
+    /// whatever the TCP rules are.
     async fn client(&self) -> tokio_postgres::Client {
-        let url = format!(
-            "postgres://tollgate:{PASSWORD}@127.0.0.1:{}/postgres",
+        let conn = format!(
+            "host={} port={} user=tollgate dbname=postgres",
+            self.dir.path().display(),
             self.port
         );
-        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        let (client, conn) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
             .await
             .expect("connect to the test PostgreSQL");
         tokio::spawn(conn);
@@ -767,4 +781,155 @@ async fn postgres_down_for_30_s_spans_keep_flowing_and_rows_arrive_after() {
         ),
         0.0
     );
+}
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(openssl: &Path, dir: &Path, args: &[&str]) {
+    let out = Command::new(openssl)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_speaks_tls_to_a_server_that_refuses_plain_text() {
+    let Some(openssl_bin) = require::program("openssl", "apt-get install openssl") else {
+        return;
+    };
+    let Some(mut pg) = Pg::init() else { return };
+    // A CA and a server certificate for 127.0.0.1, made here.
+    let certs = tempfile::tempdir().unwrap();
+    let c = certs.path();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec![
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=tollgate test CA",
+    ];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
+    openssl(&openssl_bin, c, &ca);
+    let mut csr = vec!["req", "-subj", "/CN=127.0.0.1"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    openssl(&openssl_bin, c, &csr);
+    std::fs::write(
+        c.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &openssl_bin,
+        c,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "server.crt",
+        ],
+    );
+    // The server's key and certificate, readable by the server only.
+    for f in ["server.key", "server.crt"] {
+        let to = pg.dir.path().join(f);
+        std::fs::copy(c.join(f), &to).unwrap();
+        std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        if let Some((uid, gid)) = pg.user {
+            std::os::unix::fs::chown(&to, Some(uid), Some(gid)).unwrap();
+        }
+    }
+    // TCP connections must use TLS.
+    std::fs::write(
+        pg.data().join("pg_hba.conf"),
+        "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostnossl all all 0.0.0.0/0 reject\n",
+    )
+    .unwrap();
+    pg.options = format!(
+        "-c ssl=on -c ssl_cert_file={0}/server.crt -c ssl_key_file={0}/server.key",
+        pg.dir.path().display()
+    );
+    pg.up();
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = exporter_config(&pg, "{ max_batches = 64 }", "")
+        .replace("/postgres\"", "/postgres?sslmode=require\"")
+        .replace(
+            "attributes = [\"tenant.id\"]",
+            &format!(
+                "attributes = [\"tenant.id\"]\nca_file = \"{}\"",
+                c.join("ca.pem").display()
+            ),
+        );
+    assert!(
+        config.contains("sslmode=require") && config.contains("ca_file"),
+        "{config}"
+    );
+    let tg = start(dir.path(), &config).await;
+    let some = calls(0..100, 10);
+    send(&tg, &some, 50).await;
+    let deadline = std::time::Instant::now() + live_support::PATIENCE;
+    while pg.rows().await < 100 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no rows over TLS; tollgate's log:\n{}",
+            tg.proc.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(ledger(&pg).await, expected_ledger(&some));
+    let r = pg
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE s.ssl AND a.client_addr IS NOT NULL", &[])
+        .await
+        .unwrap();
+    assert!(r.get::<_, i64>(0) >= 1, "tollgate's connection uses TLS");
+    // `tollgate usage` connects the same way.
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["usage", "--config"])
+        .arg(&tg.config_path)
+        .args([
+            "--from",
+            "2025-11-01",
+            "--to",
+            "2025-11-30",
+            "--format",
+            "json",
+        ])
+        .env(PASSWORD_ENV, PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "usage: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let total: i64 = some.iter().map(Call::cost_nano_usd).sum();
+    assert_eq!(json["total"]["cost_nano_usd"], total.to_string());
 }

@@ -282,7 +282,13 @@ fn target(cfg: &ExporterConfig) -> common::ConfigResult<Target> {
             Ok(Target::Console)
         }
         ExporterKind::Postgres => {
-            network_only("postgres")?;
+            if cfg.endpoint.is_some() || !cfg.headers.is_empty() || cfg.insecure {
+                return Err(
+                    "postgres takes no endpoint, headers or insecure (the `url` says where; \
+                     sslmode=disable turns TLS off)"
+                        .into(),
+                );
+            }
             if cfg.spans != SpanFilter::All {
                 return Err(
                     "postgres takes no `spans` filter: it gets one row per LLM call".into(),
@@ -309,6 +315,7 @@ pub fn ledger_target(cfg: &ExporterConfig) -> Result<crate::ledger::LedgerTarget
             .clone()
             .unwrap_or_else(|| crate::ledger::DEFAULT_USER_ATTRIBUTE.into()),
         attributes: cfg.attributes.clone().unwrap_or_default(),
+        ca_file: cfg.ca_file.clone(),
     };
     target.check()?;
     Ok(target)

@@ -156,7 +156,7 @@ impl Transport for PostgresTransport {
                 }
                 let detail = match e.as_db_error() {
                     Some(db) => format!("PostgreSQL: {} ({})", db.message(), db.code().code()),
-                    None => format!("PostgreSQL: {e}"),
+                    None => format!("PostgreSQL: {}", crate::ledger::error_chain(&e)),
                 };
                 Outcome::refused(classify(code), "postgres_error", detail)
             }

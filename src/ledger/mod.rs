@@ -16,6 +16,8 @@ pub mod usage;
 
 use std::collections::BTreeMap;
 
+use tokio_postgres_rustls::MakeRustlsConnect;
+
 use crate::config::Secret;
 
 /// One key attribute of a call (looked up on the span, then its resource).
@@ -180,6 +182,24 @@ pub struct LedgerTarget {
     pub user_attribute: String,
     /// More key attributes stored in the `attributes` JSON column.
     pub attributes: Vec<String>,
+    /// Extra CA certificates (PEM) trusted for TLS, beside the webpki roots.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// An error and its causes, `: `-separated (the driver's top-level messages, such as "error
+/// performing TLS handshake", say little on their own). Never includes the URL.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 /// The default schema.
@@ -197,17 +217,6 @@ impl LedgerTarget {
             .parse()
             // The driver's message never quotes the URL (it holds the password).
             .map_err(|e| format!("`url` is not a PostgreSQL connection URL: {e}"))?;
-        if !matches!(
-            cfg.get_ssl_mode(),
-            tokio_postgres::config::SslMode::Disable | tokio_postgres::config::SslMode::Prefer
-        ) {
-            return Err(
-                "`url` asks for TLS (sslmode=require): TLS to PostgreSQL is not supported yet; \
-                 reach the server over loopback, a private network or a TLS tunnel, with \
-                 sslmode=disable or prefer"
-                    .into(),
-            );
-        }
         if cfg.get_hosts().is_empty() {
             return Err("`url` names no host".into());
         }
@@ -228,21 +237,73 @@ impl LedgerTarget {
         keys
     }
 
+    /// TLS for the connection: `None` with `sslmode=disable`; otherwise rustls, verifying the
+    /// server's certificate and host name against the webpki roots and `ca_file`
+    /// (`sslmode=prefer`, the default, falls back to plain text when the server has no TLS;
+    /// `require` never does).
+    fn tls(&self, cfg: &tokio_postgres::Config) -> Result<Option<MakeRustlsConnect>, String> {
+        if cfg.get_ssl_mode() == tokio_postgres::config::SslMode::Disable {
+            return Ok(None);
+        }
+        // An error only means a provider is already installed.
+        let _already = rustls::crypto::ring::default_provider().install_default();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = &self.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
+            let mut found = 0;
+            for cert in rustls_pemfile::certs(&mut &pem[..]) {
+                let cert = cert.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+                found += 1;
+            }
+            if found == 0 {
+                return Err(format!("ca_file {} holds no certificate", path.display()));
+            }
+        }
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Some(MakeRustlsConnect::new(config)))
+    }
+
     /// A connection pool of at most `size` connections (connects lazily).
     pub fn pool(&self, size: usize) -> Result<deadpool_postgres::Pool, String> {
         let cfg = self.check()?;
-        let manager = deadpool_postgres::Manager::from_config(
-            cfg,
-            tokio_postgres::NoTls,
-            deadpool_postgres::ManagerConfig {
-                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-            },
-        );
+        let mc = deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        };
+        let manager = match self.tls(&cfg)? {
+            Some(tls) => deadpool_postgres::Manager::from_config(cfg, tls, mc),
+            None => deadpool_postgres::Manager::from_config(cfg, tokio_postgres::NoTls, mc),
+        };
         deadpool_postgres::Pool::builder(manager)
             .max_size(size.max(1))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| format!("cannot build the connection pool: {e}"))
+    }
+
+    /// One connection (for `tollgate usage`), its driver task spawned.
+    pub async fn connect(&self) -> Result<tokio_postgres::Client, String> {
+        let cfg = self.check()?;
+        let fail =
+            |e: tokio_postgres::Error| format!("cannot connect to the ledger: {}", error_chain(&e));
+        match self.tls(&cfg)? {
+            Some(tls) => {
+                let (client, conn) = cfg.connect(tls).await.map_err(fail)?;
+                tokio::spawn(conn);
+                Ok(client)
+            }
+            None => {
+                let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.map_err(fail)?;
+                tokio::spawn(conn);
+                Ok(client)
+            }
+        }
     }
 }
 
@@ -308,16 +369,20 @@ mod tests {
             schema: DEFAULT_SCHEMA.into(),
             user_attribute: DEFAULT_USER_ATTRIBUTE.into(),
             attributes: vec!["tenant.id".into(), "user.id".into()],
+            ca_file: None,
         }
     }
 
     #[test]
     fn check_refuses_what_cannot_work_and_never_quotes_the_password() {
         assert!(target("postgres://u:pw@127.0.0.1:5432/db").check().is_ok());
-        let e = target("postgres://u:s3cret@127.0.0.1:5432/db?sslmode=require")
-            .check()
-            .unwrap_err();
-        assert!(e.contains("TLS") && !e.contains("s3cret"), "{e}");
+        let mut t = target("postgres://u:pw@127.0.0.1:5432/db?sslmode=require");
+        assert!(t.check().is_ok());
+        t.ca_file = Some("/nonexistent/ca.pem".into());
+        let e = t.pool(1).unwrap_err();
+        assert!(e.contains("ca_file") && !e.contains("pw@"), "{e}");
+        t.ca_file = None;
+        assert!(t.pool(1).is_ok());
         let e = target("postgres://u:s3cret@127.0.0.1:notaport/db")
             .check()
             .unwrap_err();

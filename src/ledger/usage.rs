@@ -133,12 +133,7 @@ pub async fn lines(target: &LedgerTarget, args: &UsageArgs) -> Result<Vec<Line>,
         .to
         .next_day()
         .ok_or("--to is the last representable day")?;
-    let cfg = target.check()?;
-    let (client, connection) = cfg
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|e| format!("cannot connect to the ledger: {e}"))?;
-    let conn = tokio::spawn(connection);
+    let client = target.connect().await?;
     let (sql, attrs) = query(args, &target.schema, &target.user_attribute);
     let (from, to) = (midnight(args.from), midnight(end));
     let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&from, &to];
@@ -159,7 +154,6 @@ pub async fn lines(target: &LedgerTarget, args: &UsageArgs) -> Result<Vec<Line>,
             None => format!("reading the ledger: {e}"),
         })?;
     drop(client);
-    conn.abort();
     let k = args.by.len();
     rows.iter()
         .map(|r| {
