@@ -78,10 +78,7 @@ fn postgres_user() -> Option<(u32, u32)> {
 
 impl Pg {
     fn start() -> Option<Pg> {
-        Self::init().map(|pg| {
-            pg.up();
-            pg
-        })
+        Self::init().inspect(Pg::up)
     }
 
     /// A cluster created, not started.
