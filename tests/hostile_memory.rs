@@ -186,3 +186,73 @@ async fn hostile_bodies_stay_within_the_memory_budget() {
         tg.proc.log_tail()
     );
 }
+
+/// #19 point 5: every backend down (connection refused, retried for ever) while clients keep
+/// sending: batches queued, in flight and retrying, with their encoder output, stay within the
+/// limit plus the stated overhead, and the clients are told to retry (503) once it is full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outage_with_clients_still_sending_stays_within_the_limit() {
+    use receiver_support::sample_request;
+    let dir = tempfile::tempdir().unwrap();
+    let (dead_http, dead_grpc) = (free_port(), free_port());
+    let extra = format!(
+        r#"
+[pipeline]
+memory_limit_mib = {LIMIT_MIB}
+
+[[exporters]]
+name = "down-http"
+kind = "otlp_http"
+endpoint = "http://127.0.0.1:{dead_http}"
+compression = "gzip"
+concurrency = 4
+retry = {{ initial_interval = "50ms", max_interval = "200ms", max_elapsed_time = "1h" }}
+
+[[exporters]]
+name = "down-grpc"
+kind = "otlp_grpc"
+endpoint = "http://127.0.0.1:{dead_grpc}"
+compression = "zstd"
+concurrency = 4
+retry = {{ initial_interval = "50ms", max_interval = "200ms", max_elapsed_time = "1h" }}
+"#
+    );
+    let tg = start_tollgate(dir.path(), &extra).await;
+    let http: SocketAddr = tg.http.parse().unwrap();
+    // ~1 MiB requests of 64 spans, 8 clients, until the budget is full for a while.
+    let body = sample_request(64, 16 << 10).encode_to_vec();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let body = body.clone();
+        tasks.spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in 0..40 {
+                statuses.push(post(http, "application/x-protobuf", None, body.clone()).await);
+            }
+            statuses
+        });
+    }
+    let mut outcomes = std::collections::BTreeMap::<u16, usize>::new();
+    while let Some(done) = tasks.join_next().await {
+        for s in done.expect("client") {
+            *outcomes.entry(s).or_default() += 1;
+        }
+    }
+    eprintln!("outcomes: {outcomes:?}");
+    assert!(
+        outcomes.keys().all(|s| [200, 503].contains(s)),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.get(&503).copied().unwrap_or(0) > 0,
+        "the budget filled: {outcomes:?}"
+    );
+    let peak = vm_hwm_kib(tg.proc.pid());
+    let allowed = (LIMIT_MIB + OVERHEAD_MIB) << 10;
+    eprintln!("outage VmHWM: peak {peak} KiB, allowed {allowed} KiB");
+    assert!(
+        peak <= allowed,
+        "peak RSS {peak} KiB over the limit + overhead ({allowed} KiB); log:\n{}",
+        tg.proc.log_tail()
+    );
+}

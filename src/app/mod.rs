@@ -166,6 +166,25 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         ExportFanout::new(exporters.clone()),
     ));
     let sink: Arc<dyn TraceSink> = pipeline.clone();
+    // The exporters' working memory (joined and encoded requests in flight) comes out of the
+    // budget up front, for the whole run: the budget then covers what is really held.
+    let _scratch = sink.memory().map(|budget| {
+        let scratch = exporters.scratch_bytes();
+        let mut permit = budget.empty();
+        let reserved = scratch.min(budget.limit() / 2);
+        if !permit.try_grow(reserved) || reserved < scratch {
+            warn!(
+                scratch_bytes = scratch,
+                limit_bytes = budget.limit(),
+                "The exporters' working memory (concurrency x batch.max_bytes x 2 each) is more than half of [pipeline] memory_limit_mib; only half is set aside, so peak memory may exceed the limit. Raise memory_limit_mib or lower batch.max_bytes / concurrency."
+            );
+        }
+        info!(
+            scratch_bytes = reserved,
+            "Memory budget: set aside for the exporters' requests in flight."
+        );
+        permit
+    });
     let status = Arc::new(StatusPage::new(
         recent,
         tracker.clone(),

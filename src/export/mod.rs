@@ -374,7 +374,12 @@ impl ValidatedExporters {
             let tracker = TaskTracker::new();
             let worker = tokio::spawn(batch::run(shared, cfg.concurrency, tracker.clone()));
             info!(exporter = %cfg.name, kind = ?cfg.kind, "Exporter started.");
+            let scratch = cfg
+                .concurrency
+                .saturating_mul(cfg.batch.max_bytes)
+                .saturating_mul(2);
             exporters.push(Handle {
+                scratch,
                 ledger_keys: ledger_keys.remove(&cfg.name),
                 spans: cfg.spans,
                 kind: cfg.kind,
@@ -434,6 +439,8 @@ struct Handle {
     metrics: Arc<ExporterMetrics>,
     worker: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
     tracker: TaskTracker,
+    /// Working memory of its requests in flight (see [`Exporters::scratch_bytes`]).
+    scratch: usize,
 }
 
 /// A snapshot of one exporter's state, for `/readyz` and the status page.
@@ -496,6 +503,17 @@ impl Exporters {
     /// Validates and builds in one step.
     pub fn from_configs(configs: &[ExporterConfig]) -> Result<Self, ExportError> {
         validate(configs)?.build()
+    }
+
+    /// Bytes the exporters may hold beyond the batches' own (budgeted) bytes while sending:
+    /// per exporter, `concurrency` requests of up to `batch.max_bytes` joined into one body plus
+    /// its encoded (compressed) copy, or read back from a disk queue. Kept out of the memory
+    /// budget for the whole run, so an outage with every request in flight and retrying still
+    /// stays within `memory_limit_mib`.
+    pub fn scratch_bytes(&self) -> usize {
+        self.exporters
+            .iter()
+            .fold(0usize, |sum, h| sum.saturating_add(h.scratch))
     }
 
     /// Each exporter's kind and `spans` filter, in config order (the `exporter` positions taken
