@@ -70,6 +70,12 @@ pub struct SendArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// How long a connection waits after a retryable refusal (503/429, UNAVAILABLE,
+    /// RESOURCE_EXHAUSTED) before it sends again, as OTLP exporters back off. `0s` sends again at
+    /// once: a closed loop that then measures how fast refusals can be answered, and starves the
+    /// sink that shares the harness core.
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub refused_backoff: Duration,
 }
 
 /// Counts over a set of requests.
@@ -200,6 +206,7 @@ struct Shared {
     spans: u64,
     next: AtomicU64,
     target: Target,
+    refused_backoff: Duration,
 }
 
 struct WorkerResult {
@@ -304,6 +311,7 @@ pub async fn measure(args: &SendArgs) -> anyhow::Result<Report> {
         spans: args.spans as u64,
         next: AtomicU64::new(0),
         target,
+        refused_backoff: args.refused_backoff,
     });
 
     // Otherwise sample at the window's edges: sink counters and the watched process's CPU time.
@@ -537,6 +545,9 @@ async fn worker(shared: Arc<Shared>, mut conn: Conn) -> WorkerResult {
             res.window.add(&c);
             let us = (done - due).as_micros().max(1) as u64;
             res.hist.saturating_record(us);
+        }
+        if c.refused_requests > 0 && !shared.refused_backoff.is_zero() {
+            tokio::time::sleep(shared.refused_backoff).await;
         }
     }
     res
