@@ -2,7 +2,9 @@
 # Installs everything the end-to-end suite needs, idempotently:
 #   tests/e2e/.venv          pytest, OTel SDK + exporters, the real SDKs and instrumentations (requirements.txt)
 #   tests/e2e/.venv-phoenix  Arize Phoenix (requirements-phoenix.txt; large, hence its own venv)
+#   tests/e2e/.venv-legacy   Strands Agents + OpenLIT (requirements-legacy.txt; they pin anthropic<1)
 #   tests/e2e/node           npm ci from the committed package-lock.json
+#   tests/e2e/node-frameworks  npm ci: OpenLLMetry for Node + Vercel AI SDK 7 (other versions than node/)
 #   prometheus-alertmanager  Debian package, when missing (apt-get update first)
 # Each step is skipped when its stamp file holds the hash of its requirement files. Needs python3 (3.11), node (20)
 # and npm; reaches only PyPI, npm and Debian. Measured here (2 cores): 9.4 min from scratch with no pip/npm cache
@@ -29,14 +31,14 @@ venv() { # venv NAME REQUIREMENTS
   echo "$h" > "$STAMPS/$1"
 }
 
-node_deps() {
-  local h
-  h="$(hash_of "$HERE/node/package.json" "$HERE/node/package-lock.json")"
-  if fresh node "$h" && [[ -x "$HERE/node/node_modules/.bin/tsx" ]]; then return; fi
-  echo "e2e: npm ci in tests/e2e/node" >&2
-  rm -f "$STAMPS/node"
-  (cd "$HERE/node" && npm ci --no-audit --no-fund --loglevel=error)
-  echo "$h" > "$STAMPS/node"
+node_deps() { # node_deps DIR (under tests/e2e)
+  local dir="$HERE/$1" h
+  h="$(hash_of "$dir/package.json" "$dir/package-lock.json")"
+  if fresh "$1" "$h" && [[ -x "$dir/node_modules/.bin/tsx" ]]; then return; fi
+  echo "e2e: npm ci in tests/e2e/$1" >&2
+  rm -f "$STAMPS/$1"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$h" > "$STAMPS/$1"
 }
 
 alertmanager() {
@@ -63,9 +65,13 @@ start=$(date +%s)
 ensure_venv_module
 venv .venv requirements.txt &
 p1=$!
-node_deps &
+venv .venv-legacy requirements-legacy.txt &
+p4=$!
+node_deps node &
 p2=$!
+node_deps node-frameworks &
+p5=$!
 if [[ "${E2E_SKIP_PHOENIX:-0}" != 1 ]]; then venv .venv-phoenix requirements-phoenix.txt & p3=$!; fi
 alertmanager
-wait "$p1"; wait "$p2"; [[ -z "${p3:-}" ]] || wait "$p3"
+wait "$p1"; wait "$p4"; wait "$p2"; wait "$p5"; [[ -z "${p3:-}" ]] || wait "$p3"
 echo "e2e: dependencies ready ($(( $(date +%s) - start )) s)" >&2

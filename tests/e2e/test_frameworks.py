@@ -20,11 +20,16 @@ from typing import Any
 
 import pytest
 
+from conftest import require
 from expected import expected_call
 from tollgate import Tollgate, TollgateConfig, read_file_exporter
 
 E2E_DIR = Path(__file__).resolve().parent
 PYTHON = str(E2E_DIR / ".venv" / "bin" / "python")
+#: Strands Agents and OpenLIT pin ``anthropic<1`` (the main venv has 2.x): their own venv (requirements-legacy.txt)
+PYTHON_LEGACY = str(E2E_DIR / ".venv-legacy" / "bin" / "python")
+#: OpenLLMetry for Node and the AI SDK 7 need other versions than node/ (node-frameworks/package.json)
+TSX_FRAMEWORKS = str(E2E_DIR / "node-frameworks" / "node_modules" / ".bin" / "tsx")
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,9 @@ class Framework:
     no_cache_read: bool = False
     #: the library streams from the API even for a non-streamed run (Pydantic AI on Anthropic)
     always_streams: bool = False
+    #: the library writes only the total Anthropic cache write, not its 5 m / 1 h split: 1-hour writes are
+    #: priced at the 5-minute rate (nothing on its spans tells them apart)
+    no_write_split: bool = False
 
 
 FRAMEWORKS = {f.name: f for f in [
@@ -54,6 +62,20 @@ FRAMEWORKS = {f.name: f for f in [
     # The Responses API; AGENT / CHAIN spans around the `response` LLM spans.
     Framework("openai_agents", "e2e-py-openai-agents", (PYTHON, "openai_agents_sdk/agent.py"),
               ("openai_agents", "openai_agents_stream")),
+    # invoke_agent / event-loop cycle spans around `chat` spans; Strands always streams from the API.
+    Framework("strands", "e2e-py-strands", (PYTHON_LEGACY, "-m", "agents.strands_anthropic"),
+              ("strands", "strands_stream"), always_streams=True, no_write_split=True),
+    # `chat <model>` spans; Anthropic gen_ai.usage.input_tokens is the raw API count (cache excluded).
+    Framework("openlit", "e2e-py-openlit", (PYTHON_LEGACY, "-m", "agents.openlit_agent"),
+              ("openlit_anthropic", "openlit_anthropic_stream", "openlit_openai", "openlit_openai_stream"),
+              no_write_split=True),
+    # Traceloop workflow span around anthropic.chat spans (Anthropic SDK 0.99: no SDK spans of its own);
+    # gen_ai.usage.input_tokens is the raw API count (cache excluded).
+    Framework("traceloop_node", "e2e-traceloop-node-agent", (TSX_FRAMEWORKS, "node-frameworks/traceloop_agent.ts"),
+              ("traceloop_node", "traceloop_node_stream"), no_write_split=True),
+    # ai 7 + @ai-sdk/anthropic 4 through @ai-sdk/otel: generateText / streamText around per-step spans.
+    Framework("vercel_ai_7", "e2e-vercel-ai-7-agent", (TSX_FRAMEWORKS, "node-frameworks/vercel7_agent.ts"),
+              ("vercel7", "vercel7_stream"), no_write_split=True),
 ]}
 
 
@@ -65,6 +87,12 @@ def expected_cost(call: dict[str, Any], fw: Framework) -> int:
     if fw.no_cache_read and call["api"] == "openai":
         u = call["usage"]
         call = dict(call, usage=dict(u, prompt_tokens_details=dict(u["prompt_tokens_details"], cached_tokens=0)))
+    if fw.no_write_split and call["api"] == "anthropic":
+        u = call["usage"]
+        w = u["cache_creation"]
+        call = dict(call, usage=dict(u, cache_creation=dict(
+            w, ephemeral_5m_input_tokens=w["ephemeral_5m_input_tokens"] + w["ephemeral_1h_input_tokens"],
+            ephemeral_1h_input_tokens=0)))
     return expected_call(call).cost_nano
 
 
@@ -87,6 +115,7 @@ def stack(tollgate_binary, procs, workdir):
 def test_each_call_priced_once_and_counted(stack, fake_llm, name):
     cfg, file_path = stack
     fw = FRAMEWORKS[name]
+    require(os.access(fw.argv[0], os.X_OK), f"{fw.argv[0]} is missing: run tests/e2e/install.sh")
     first = len(fake_llm.calls)
     env = dict(os.environ, E2E_ANTHROPIC_URL=fake_llm.url, E2E_OPENAI_URL=fake_llm.url,
                E2E_OTLP_HTTP=cfg.http_traces_url, NO_PROXY="127.0.0.1,localhost")

@@ -9,10 +9,10 @@ import { OpenTelemetry } from '@ai-sdk/otel';
 import { createAnthropic } from '@ai-sdk/anthropic';
 import { trace } from '@opentelemetry/api';
 import { z } from 'zod';
-import { startTracing, fakeKey, fakeBaseUrl } from '../node/otel.ts';
+import { startTracing, fakeKey, fakeBaseUrl } from './otel.ts';
 
 const taskId = process.argv[2] ?? 'task-vercel7';
-const sdk = startTracing('e2e-vercel-ai-7-agent', 'http/protobuf');
+const sdk = startTracing('e2e-vercel-ai-7-agent');
 registerTelemetry(new OpenTelemetry());
 const tracer = trace.getTracer('e2e.vercel7-agent', '1.0.0');
 const baseURL = `${fakeBaseUrl()}/v1`;

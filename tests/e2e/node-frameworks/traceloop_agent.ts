@@ -1,5 +1,5 @@
 // OpenLLMetry for Node (`@traceloop/node-server-sdk`) instrumenting the Anthropic SDK (0.x: the Traceloop
-// instrumentation patches `Anthropic.Completions`, which SDK 1.x no longer has; installed as `anthropic-sdk-0`).
+// instrumentation patches `Anthropic.Completions`, which SDK 1.x no longer has; hence this package apart from node/).
 //
 // Inside a `withWorkflow` task (Traceloop workflow span): a non-streaming tool loop (two calls) and a streaming tool
 // loop (two calls, `messages.stream`). The last call of each loop writes to the 1-hour cache. Traceloop sets up
@@ -8,17 +8,17 @@
 // Usage: npx tsx traceloop_agent.ts TASK_ID
 import * as traceloop from '@traceloop/node-server-sdk';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import * as anthropicModule from 'anthropic-sdk-0';
-import Anthropic from 'anthropic-sdk-0';
+import * as anthropicModule from '@anthropic-ai/sdk';
+import Anthropic from '@anthropic-ai/sdk';
 import { trace } from '@opentelemetry/api';
-import { fakeKey, fakeBaseUrl } from '../node/otel.ts';
+import { fakeKey, fakeBaseUrl, otlpUrl } from './otel.ts';
 
 const taskId = process.argv[2] ?? 'task-traceloop';
 traceloop.initialize({
   appName: 'e2e-traceloop-node-agent',
   baseUrl: 'http://127.0.0.1:9',
   apiKey: 'unused',
-  exporter: new OTLPTraceExporter({ url: process.env.E2E_OTLP_HTTP ?? 'http://127.0.0.1:4318/v1/traces' }),
+  exporter: new OTLPTraceExporter({ url: otlpUrl() }),
   disableBatch: false,
   traceloopSyncEnabled: false,
   instrumentModules: { anthropic: anthropicModule },
