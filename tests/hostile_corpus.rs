@@ -128,7 +128,13 @@ async fn run_case(http: SocketAddr, grpc: SocketAddr, c: &Case) -> i64 {
         c.body.clone().unwrap_or_default().into_bytes()
     };
     match c.target.as_str() {
-        "http" => {
+        // "grpc_port": a plain HTTP/2 request (content type as given) to the gRPC port.
+        t @ ("http" | "grpc_port") => {
+            let (addr, h2c) = if t == "http" {
+                (http, false)
+            } else {
+                (grpc, true)
+            };
             let mut headers = Vec::new();
             if let Some(ct) = &c.content_type {
                 headers.push(("content-type", ct.as_str()));
@@ -137,12 +143,12 @@ async fn run_case(http: SocketAddr, grpc: SocketAddr, c: &Case) -> i64 {
                 headers.push(("content-encoding", e.as_str()));
             }
             let answer = send(
-                http,
+                addr,
                 c.method.as_deref().unwrap_or("POST"),
                 c.path.as_deref().unwrap_or("/v1/traces"),
                 &headers,
                 sized(body),
-                false,
+                h2c,
             )
             .await;
             i64::from(answer.status.as_u16())

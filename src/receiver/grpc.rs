@@ -223,6 +223,22 @@ impl Shared {
         }
     }
 
+    /// [`second_message_status`], after reading the rest of the request body (discarded, at most
+    /// `max_recv_msg_size` more bytes, until the body deadline): answering while the client is
+    /// still sending makes HTTP/2 reset the stream, and the client would see a reset instead of
+    /// the status.
+    async fn second_message(&self, mut body: Body, deadline: tokio::time::Instant) -> Status {
+        let mut left = self.max_recv_msg_size;
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, body.frame()).await {
+            let n = frame.data_ref().map_or(0, |d| d.len());
+            if n > left {
+                break;
+            }
+            left -= n;
+        }
+        second_message_status()
+    }
+
     /// Reads the one message of a unary call: the 5-byte prefix first (an oversized message is
     /// refused before its body), then the message, reserved in `held` before it is buffered,
     /// then inflated under the cap and the budget. A second message is a protocol violation.
@@ -269,13 +285,13 @@ impl Shared {
                     if !held.try_grow(wire_len + FRAME_HEADER) {
                         return Err(no_memory(wire_len));
                     }
-                    buf.reserve(wire_len + FRAME_HEADER - buf.len());
+                    buf.reserve((wire_len + FRAME_HEADER).saturating_sub(buf.len()));
                     message_len = Some((compressed == 1, wire_len));
                     want = FRAME_HEADER + wire_len;
                     continue;
                 }
                 if buf.len() > want {
-                    return Err(second_message());
+                    return Err(self.second_message(body, deadline).await);
                 }
             }
             let Ok(frame) = tokio::time::timeout_at(deadline, body.frame()).await else {
@@ -291,7 +307,7 @@ impl Shared {
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
                         if message_len.is_some() && buf.len() + data.len() > want {
-                            return Err(second_message());
+                            return Err(self.second_message(body, deadline).await);
                         }
                         buf.extend_from_slice(&data);
                     }
@@ -413,7 +429,7 @@ fn invalid(message: String) -> Status {
 
 /// A unary call that carries more than one message: gRPC's cardinality violation (INTERNAL, as
 /// grpc-go answers), refused whole rather than dropping the second message.
-fn second_message() -> Status {
+fn second_message_status() -> Status {
     let message = "a unary Export call must carry exactly one message; a second was sent";
     metrics::refuse(Receiver::Grpc, Outcome::Invalid, message);
     Status::internal(message)
