@@ -432,6 +432,14 @@ fn openllmetry_node_anthropic() {
     );
 }
 
+/// OpenLIT 1.45 (`telemetry.sdk.name = openlit`): for Anthropic, `gen_ai.usage.input_tokens` is the
+/// raw API input (cache excluded) and no 1-hour split; for OpenAI, cached tokens inside the prompt.
+/// Its httpx `POST` spans carry no usage; its own `gen_ai.usage.cost` is replaced.
+#[test]
+fn openlit_anthropic_and_openai() {
+    check("py_openlit", &[Emitter::OpenLit], NO_SPLIT);
+}
+
 /// The AI SDK 7 through `@ai-sdk/otel`: GenAI names only, input including cache, no 1-hour split.
 #[test]
 fn vercel_ai_7() {

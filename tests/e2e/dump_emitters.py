@@ -5,6 +5,7 @@ to another span of the file), resource and attributes, plus the fake server's us
 (the ground truth the pricing tests compute from). Ids and times are replaced by stable references.
 
 Run: ``tests/e2e/.venv/bin/python tests/e2e/dump_emitters.py [EMITTER...]`` (after tests/e2e/install.sh).
+Without names, the five agents of ``agents_run.py``; ``py_openlit`` (``.venv-legacy``) only when named.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agents_run import AGENTS, run_agent  # noqa: E402
+from agents_run import AGENTS, Agent, run_agent  # noqa: E402
 from fake_llm import FakeLLMServer, Scenario  # noqa: E402
 from otlp_capture import CaptureServer  # noqa: E402
 
@@ -27,6 +28,21 @@ VOLATILE = {"llm.latency_ms", "ai.response.avgOutputTokensPerSecond", "ai.respon
 # Random ids: each distinct value becomes "<id:N>", the same N everywhere in the file, so that two spans
 # describing the same call still visibly share their response id (a dedupe key).
 IDS = {"ai.response.id", "gen_ai.response.id", "llm.response.id", "anthropic.request.id"}
+# Framework agents recorded on request, each with the requirement file of its venv.
+LEGACY = Agent("py_openlit", "e2e-py-openlit", (str(E2E_DIR / ".venv-legacy" / "bin" / "python"), "-m",
+                                                "agents.openlit_agent"), E2E_DIR,
+               ("openlit_anthropic", "openlit_anthropic_stream", "openlit_openai", "openlit_openai_stream"),
+               "http/protobuf")
+EXTRA = {LEGACY.name: (LEGACY, "requirements-legacy.txt", {"openlit", "anthropic", "openai", "opentelemetry-sdk"})}
+
+
+def pinned(requirements: str, names: set[str]) -> dict[str, str]:
+    versions = {}
+    for line in (E2E_DIR / requirements).read_text().splitlines():
+        name, _, ver = line.partition("==")
+        if name.lower() in names:
+            versions[name] = ver
+    return versions
 
 
 def package_versions() -> dict[str, str]:
@@ -88,7 +104,7 @@ def main(names: list[str]) -> None:
     sink = CaptureServer().start()
     try:
         for name in names or list(AGENTS):
-            agent = AGENTS[name]
+            agent, packages = (EXTRA[name][0], pinned(*EXTRA[name][1:])) if name in EXTRA else (AGENTS[name], versions)
             fake.calls.clear()
             sink.clear()
             run_agent(agent, f"fixture-{name}", llm_url=fake.url, traces_url=sink.traces_url)
@@ -98,7 +114,7 @@ def main(names: list[str]) -> None:
                 "service_name": agent.service,
                 "generated_by": "tests/e2e/dump_emitters.py (real SDKs against tests/e2e/fake_llm.py)",
                 "otlp_protocol": agent.protocol,
-                "packages": versions,
+                "packages": packages,
                 "calls": [{k: c[k] for k in ("api", "script", "step", "model", "stream", "usage")}
                           for c in fake.calls],
                 "spans": normalise(records),
