@@ -122,7 +122,7 @@ pub struct NotifyConfig {
     /// Per-request timeout.
     #[serde(
         default = "default_timeout",
-        deserialize_with = "crate::config::duration::deserialize"
+        deserialize_with = "crate::config::duration::positive"
     )]
     pub timeout: Duration,
     /// Attempts per delivery (5xx and network errors are retried with backoff; 4xx are not).
@@ -131,13 +131,13 @@ pub struct NotifyConfig {
     /// Alertmanager: how often firing window alerts are re-sent (with `endsAt` 4 minutes ahead).
     #[serde(
         default = "default_resend_interval",
-        deserialize_with = "crate::config::duration::deserialize"
+        deserialize_with = "crate::config::duration::positive"
     )]
     pub resend_interval: Duration,
     /// Alertmanager: how long one-shot (span and task) alerts stay active.
     #[serde(
         default = "default_event_ttl",
-        deserialize_with = "crate::config::duration::deserialize"
+        deserialize_with = "crate::config::duration::positive"
     )]
     pub event_ttl: Duration,
 }

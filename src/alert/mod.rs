@@ -42,6 +42,10 @@ pub enum ConfigError {
     /// A rule is invalid.
     #[error("alert rule {rule:?}: {reason}")]
     Rule {
+        /// Its position in `[[alerts.rules]]` (0-based).
+        index: usize,
+        /// The key at fault, when one is.
+        key: Option<&'static str>,
         /// The rule's name.
         rule: String,
         /// What is wrong.
@@ -60,6 +64,20 @@ pub enum ConfigError {
     /// A setting of `[alerts]` itself is invalid.
     #[error("[alerts]: {0}")]
     Alerts(String),
+}
+
+impl ConfigError {
+    /// The key path of what is at fault, like `alerts.rules[2].op` or `alerts.notify[0]`.
+    pub fn path(&self) -> String {
+        match self {
+            ConfigError::Rule { index, key, .. } => match key {
+                Some(key) => format!("alerts.rules[{index}].{key}"),
+                None => format!("alerts.rules[{index}]"),
+            },
+            ConfigError::Notify { index, .. } => format!("alerts.notify[{index}]"),
+            ConfigError::Alerts(_) => "alerts".into(),
+        }
+    }
 }
 
 /// Checks `[alerts]` purely (no I/O, no runtime): every rule compiles and every notifier is valid.

@@ -58,72 +58,88 @@ impl Match {
 }
 
 impl Rule {
-    pub(crate) fn compile(cfg: &RuleConfig) -> Result<Rule, Vec<ConfigError>> {
+    /// Compiles `[[alerts.rules]]` entry number `index` (0-based; errors name it).
+    pub(crate) fn compile(index: usize, cfg: &RuleConfig) -> Result<Rule, Vec<ConfigError>> {
         let mut errors = Vec::new();
-        let err = |reason: String| ConfigError::Rule {
+        let err = |key: &'static str, reason: String| ConfigError::Rule {
+            index,
+            key: Some(key),
             rule: cfg.name.clone(),
             reason,
         };
         if cfg.name.trim().is_empty() {
-            errors.push(err("name must not be empty".into()));
+            errors.push(err("name", "name must not be empty".into()));
         }
         let scope = match cfg.scope.as_str() {
             "span" => Some(Scope::Span),
             "task" => Some(Scope::Task),
             "window" => Some(Scope::Window),
             other => {
-                errors.push(err(format!(
-                    "unknown scope {other:?} (use span, task or window)"
-                )));
+                errors.push(err(
+                    "scope",
+                    format!("unknown scope {other:?} (use span, task or window)"),
+                ));
                 None
             }
         };
         let metric = Metric::parse(&cfg.metric);
         if metric.is_none() {
             let known: Vec<_> = Metric::ALL.iter().map(|(n, _)| *n).collect();
-            errors.push(err(format!(
-                "unknown metric {:?} (known: {})",
-                cfg.metric,
-                known.join(", ")
-            )));
+            errors.push(err(
+                "metric",
+                format!(
+                    "unknown metric {:?} (known: {})",
+                    cfg.metric,
+                    known.join(", ")
+                ),
+            ));
         }
         if let (Some(m), Some(s)) = (metric, scope) {
             if !m.valid_in(s) {
-                errors.push(err(format!(
-                    "metric {} is not valid for scope {}",
-                    m.as_str(),
-                    s.as_str()
-                )));
+                errors.push(err(
+                    "metric",
+                    format!(
+                        "metric {} is not valid for scope {}",
+                        m.as_str(),
+                        s.as_str()
+                    ),
+                ));
             }
         }
         let op = Op::parse(&cfg.op);
         if op.is_none() {
-            errors.push(err(format!(
-                "unknown operator {:?} (use >, >=, <, <=, == or !=)",
-                cfg.op
-            )));
+            errors.push(err(
+                "op",
+                format!("unknown operator {:?} (use >, >=, <, <=, == or !=)", cfg.op),
+            ));
         }
         if !cfg.threshold.is_finite() {
-            errors.push(err("threshold must be a finite number".into()));
+            errors.push(err("threshold", "threshold must be a finite number".into()));
         }
         let window = match (&cfg.window, scope) {
             (Some(w), Some(Scope::Window)) => match crate::config::duration::parse(w) {
                 Ok(d) if d >= Duration::from_secs(1) => Some(d),
                 Ok(_) => {
-                    errors.push(err(format!("window {w:?} must be at least 1s")));
+                    errors.push(err("window", format!("window {w:?} must be at least 1s")));
                     None
                 }
                 Err(e) => {
-                    errors.push(err(format!("bad window {w:?}: {e}")));
+                    errors.push(err("window", format!("`window`: {e}")));
                     None
                 }
             },
             (None, Some(Scope::Window)) => {
-                errors.push(err("scope window needs `window` (e.g. \"15m\")".into()));
+                errors.push(err(
+                    "scope",
+                    "scope window needs `window` (e.g. \"15m\")".into(),
+                ));
                 None
             }
             (Some(_), Some(_)) => {
-                errors.push(err("`window` only applies to scope window".into()));
+                errors.push(err(
+                    "window",
+                    "`window` only applies to scope window".into(),
+                ));
                 None
             }
             _ => None,
@@ -132,18 +148,21 @@ impl Rule {
             Some(f) => match crate::config::duration::parse(f) {
                 Ok(d) if scope == Some(Scope::Window) => d,
                 Ok(_) => {
-                    errors.push(err("`for` only applies to scope window".into()));
+                    errors.push(err("for", "`for` only applies to scope window".into()));
                     Duration::ZERO
                 }
                 Err(e) => {
-                    errors.push(err(format!("bad duration for `for` {f:?}: {e}")));
+                    errors.push(err("for", format!("`for`: {e}")));
                     Duration::ZERO
                 }
             },
             None => Duration::ZERO,
         };
         if !cfg.group_by.is_empty() && scope != Some(Scope::Window) {
-            errors.push(err("`group_by` only applies to scope window".into()));
+            errors.push(err(
+                "group_by",
+                "`group_by` only applies to scope window".into(),
+            ));
         }
         let mut filters = Vec::new();
         for (k, v) in &cfg.where_ {
@@ -153,10 +172,13 @@ impl Rule {
                 toml::Value::Float(f) => Match::Float(*f),
                 toml::Value::Boolean(b) => Match::Bool(*b),
                 other => {
-                    errors.push(err(format!(
-                        "where.{k}: expected a string, number or boolean, got {}",
-                        other.type_str()
-                    )));
+                    errors.push(err(
+                        "where",
+                        format!(
+                            "where.{k}: expected a string, number or boolean, got {}",
+                            other.type_str()
+                        ),
+                    ));
                     continue;
                 }
             };
@@ -164,7 +186,7 @@ impl Rule {
         }
         for k in cfg.labels.keys().chain(cfg.group_by.iter()) {
             if sanitize_label(k).is_empty() {
-                errors.push(err(format!("label name {k:?} is empty")));
+                errors.push(err("labels", format!("label name {k:?} is empty")));
             }
         }
         let (Some(scope), Some(metric), Some(op), true) = (scope, metric, op, errors.is_empty())
@@ -317,9 +339,11 @@ impl AlertRules {
         let mut errors = Vec::new();
         let mut names = BTreeSet::new();
         let mut rules = Vec::new();
-        for cfg in cfgs {
+        for (index, cfg) in cfgs.iter().enumerate() {
             if !names.insert(cfg.name.as_str()) {
                 errors.push(ConfigError::Rule {
+                    index,
+                    key: Some("name"),
                     rule: cfg.name.clone(),
                     reason: "duplicate rule name".into(),
                 });
@@ -329,7 +353,7 @@ impl AlertRules {
                 rules.push(old.clone());
                 continue;
             }
-            match Rule::compile(cfg) {
+            match Rule::compile(index, cfg) {
                 Ok(r) => rules.push(Arc::new(r)),
                 Err(e) => errors.extend(e),
             }

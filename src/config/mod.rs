@@ -16,5 +16,5 @@ mod secret;
 pub use env::{expand, EnvSource, ExpandError, ProcessEnv};
 pub use error::{ConfigError, Issue, IssueKind, Location, Result};
 pub use log::{init_logging, LogConfig, LogError, LogFormat};
-pub use parse::{locate_issues, parse_str};
+pub use parse::{locate_issues, parse_recovering, parse_str};
 pub use secret::Secret;

@@ -7,10 +7,10 @@
 //! kind = "langfuse"                 # otlp_grpc | otlp_http | langfuse | tempo | honeycomb | file | console | postgres
 //! public_key = "${env:LANGFUSE_PUBLIC_KEY}"
 //! secret_key = "${env:LANGFUSE_SECRET_KEY}"
-//! # host = "https://cloud.langfuse.com"
+//! # endpoint = "https://cloud.langfuse.com"   # base URL; /api/public/otel/v1/traces is appended
 //! # Common keys (every kind), with their defaults:
 //! # spans = "all"                   # all | llm | llm_traces: which spans this exporter gets
-//! # endpoint = "..."                # presets: overrides the service's URL (proxies, tests)
+//! # endpoint = "..."                # a base URL for every kind; see ExporterConfig::endpoint
 //! # headers = { authorization = "Bearer ..." }
 //! # compression = "gzip"            # gzip | zstd | none
 //! # compression_level = 1           # gzip 0-9, zstd 1-22
@@ -266,13 +266,13 @@ pub struct RetryConfig {
     /// First wait after a failure.
     #[serde(
         default = "default_initial",
-        deserialize_with = "crate::config::duration::deserialize"
+        deserialize_with = "crate::config::duration::positive"
     )]
     pub initial_interval: Duration,
     /// Longest wait between attempts (a server's Retry-After may ask for more, up to 10 min).
     #[serde(
         default = "default_max_interval",
-        deserialize_with = "crate::config::duration::deserialize"
+        deserialize_with = "crate::config::duration::positive"
     )]
     pub max_interval: Duration,
     /// Give up on a request this long after its first attempt (`reason="retries_exhausted"`).
@@ -317,8 +317,11 @@ pub struct ExporterConfig {
     /// left out are counted in `tollgate_exporter_filtered_spans_total`, not as dropped.
     #[serde(default)]
     pub spans: SpanFilter,
-    /// Where to send. otlp_grpc: `http(s)://host:port`; otlp_http: a base URL to which
-    /// `/v1/traces` is appended; presets: overrides the service's default URL.
+    /// Where to send: a base URL, for every kind, to which the kind's traces path is appended
+    /// (a URL that already ends with it is used as is). otlp_grpc and gRPC presets:
+    /// `http(s)://host:port`; otlp_http, tempo/honeycomb with `protocol = "http"`: `/v1/traces`
+    /// is appended; langfuse: `/api/public/otel/v1/traces` is appended (default
+    /// `https://cloud.langfuse.com`); honeycomb: default from `region`; tempo: required.
     #[serde(default)]
     pub endpoint: Option<String>,
     /// otlp_http: the full traces URL, used as-is (instead of `endpoint`).
@@ -342,7 +345,7 @@ pub struct ExporterConfig {
     /// Time limit for one request attempt.
     #[serde(
         default = "default_timeout",
-        deserialize_with = "crate::config::duration::deserialize"
+        deserialize_with = "crate::config::duration::positive"
     )]
     pub timeout: Duration,
     /// Requests in flight at once.
@@ -358,7 +361,7 @@ pub struct ExporterConfig {
     /// Default: 4 MiB for tempo, unlimited otherwise.
     #[serde(default)]
     pub max_request_bytes: Option<usize>,
-    /// langfuse: the Langfuse host (default `https://cloud.langfuse.com`).
+    /// langfuse: the older name of `endpoint` (the base URL; not both).
     #[serde(default)]
     pub host: Option<String>,
     /// langfuse: the project's public key (`pk-lf-…`).
@@ -491,9 +494,50 @@ impl ExporterConfig {
         keys
     }
 
-    /// Checks that only keys meaningful for this kind are set.
-    pub(crate) fn check_keys(&self) -> Result<(), String> {
-        let allowed: &[&str] = match self.kind {
+    /// Every kind-specific key that is set but not taken by this kind, each with its reason.
+    pub(crate) fn stray_keys(&self) -> Vec<(&'static str, String)> {
+        let own = self.kind.own_keys();
+        self.set_specific_keys()
+            .into_iter()
+            .filter(|k| !own.contains(k))
+            .map(|k| {
+                let takes = if own.is_empty() {
+                    "it takes only the common keys".to_owned()
+                } else {
+                    format!("its own keys are {}", own.join(", "))
+                };
+                (
+                    k,
+                    format!("`{k}` is not a key of kind {} ({takes})", self.kind),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The keys every kind takes.
+pub const COMMON_KEYS: &[&str] = &[
+    "name",
+    "kind",
+    "spans",
+    "endpoint",
+    "headers",
+    "compression",
+    "compression_level",
+    "timeout",
+    "concurrency",
+    "insecure",
+    "ca_file",
+    "max_request_bytes",
+    "batch",
+    "queue",
+    "retry",
+];
+
+impl ExporterKind {
+    /// The keys only this kind takes (besides [`COMMON_KEYS`]).
+    pub fn own_keys(self) -> &'static [&'static str] {
+        match self {
             ExporterKind::OtlpGrpc => &[],
             ExporterKind::OtlpHttp => &["traces_endpoint", "encoding"],
             ExporterKind::Langfuse => &["host", "public_key", "secret_key"],
@@ -502,17 +546,19 @@ impl ExporterConfig {
             ExporterKind::File => &["path"],
             ExporterKind::Console => &[],
             ExporterKind::Postgres => &["url", "schema", "user_attribute", "attributes"],
-        };
-        for k in self.set_specific_keys() {
-            if !allowed.contains(&k) {
-                return Err(format!("`{k}` is not a key of kind {:?}", self.kind));
-            }
         }
-        Ok(())
     }
-}
 
-impl ExporterKind {
+    /// Every key this kind takes, common keys first, as "`a`, `b`, …".
+    pub fn keys_text(self) -> String {
+        COMMON_KEYS
+            .iter()
+            .chain(self.own_keys())
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The kind as written in the config (`otlp_grpc`, `langfuse`, …).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -157,77 +157,137 @@ impl ValidatedExporter {
 #[derive(Debug, Clone)]
 pub struct ValidatedExporters(Vec<ValidatedExporter>);
 
-/// Checks every `[[exporters]]` entry without touching files or sockets.
+/// One problem of one `[[exporters]]` entry, for `check` and the config file's own report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The entry's position in `[[exporters]]` (0-based).
+    pub index: usize,
+    /// The key at fault, when one is (`api_key`); `None` for the entry as a whole.
+    pub key: Option<&'static str>,
+    /// What is wrong, starting with the exporter's name.
+    pub message: String,
+}
+
+/// Checks every `[[exporters]]` entry without touching files or sockets; the first problem.
 pub fn validate(configs: &[ExporterConfig]) -> Result<ValidatedExporters, ExportError> {
-    let mut names = HashSet::new();
-    let mut disk_paths = HashSet::new();
+    let mut seen = Seen::default();
     let mut out = Vec::with_capacity(configs.len());
     for cfg in configs {
-        let invalid = |reason: String| ExportError::Invalid {
-            name: cfg.name.clone(),
-            reason,
-        };
-        if cfg.name.is_empty() {
-            return Err(invalid("`name` must not be empty".into()));
-        }
-        if !names.insert(cfg.name.as_str()) {
-            return Err(invalid("two exporters have this name".into()));
-        }
-        cfg.check_keys().map_err(invalid)?;
-        if cfg.concurrency == 0 || cfg.batch.max_spans == 0 || cfg.batch.max_bytes == 0 {
-            return Err(invalid(
-                "concurrency, batch.max_spans and batch.max_bytes must be > 0".into(),
-            ));
-        }
-        if cfg.queue.max_batches == 0 || cfg.queue.max_bytes == 0 {
-            return Err(invalid(
-                "queue.max_batches and queue.max_bytes must be > 0".into(),
-            ));
-        }
-        if cfg.queue.kind == config::QueueKind::Disk {
-            let Some(path) = &cfg.queue.path else {
-                return Err(invalid(
-                    "queue kind = \"disk\" needs a `path` (or a `[storage] dir` for the default)"
-                        .into(),
-                ));
-            };
-            if !disk_paths.insert(path.clone()) {
-                return Err(invalid(
-                    "two disk queues have this path; each exporter needs its own".into(),
-                ));
-            }
-            if cfg.queue.max_size.as_u64() < (1 << 20) {
-                return Err(invalid("queue.max_size must be at least 1 MiB".into()));
+        match check(cfg, &mut seen) {
+            Ok(v) => out.push(v),
+            Err(mut problems) => {
+                return Err(ExportError::Invalid {
+                    name: cfg.name.clone(),
+                    reason: problems.swap_remove(0).1,
+                })
             }
         }
-        if cfg.timeout.is_zero() {
-            return Err(invalid("timeout must be > 0".into()));
-        }
-        if cfg.retry.initial_interval.is_zero()
-            || cfg.retry.max_interval < cfg.retry.initial_interval
-        {
-            return Err(invalid(
-                "retry needs 0 < initial_interval <= max_interval".into(),
-            ));
-        }
-        if cfg.max_request_bytes == Some(0) {
-            return Err(invalid("max_request_bytes must be > 0".into()));
-        }
-        let target = target(cfg).map_err(invalid)?;
-        let max_request_bytes = match cfg.kind {
-            ExporterKind::Tempo => Some(
-                cfg.max_request_bytes
-                    .unwrap_or(tempo::DEFAULT_MAX_REQUEST_BYTES),
-            ),
-            _ => cfg.max_request_bytes,
-        };
-        out.push(ValidatedExporter {
-            config: cfg.clone(),
-            target,
-            max_request_bytes,
-        });
     }
     Ok(ValidatedExporters(out))
+}
+
+/// Every problem of every `[[exporters]]` entry: each stray key of its kind on its own, then
+/// the entry's first other problem.
+pub fn problems(configs: &[ExporterConfig]) -> Vec<Problem> {
+    let mut seen = Seen::default();
+    let mut out = Vec::new();
+    for (index, cfg) in configs.iter().enumerate() {
+        if let Err(problems) = check(cfg, &mut seen) {
+            out.extend(problems.into_iter().map(|(key, reason)| Problem {
+                index,
+                key,
+                message: format!("exporter {:?}: {reason}", cfg.name),
+            }));
+        }
+    }
+    out
+}
+
+/// What must be unique across exporters.
+#[derive(Default)]
+struct Seen<'a> {
+    names: HashSet<&'a str>,
+    disk_paths: HashSet<std::path::PathBuf>,
+}
+
+type KeyProblems = Vec<(Option<&'static str>, String)>;
+
+fn check<'a>(
+    cfg: &'a ExporterConfig,
+    seen: &mut Seen<'a>,
+) -> Result<ValidatedExporter, KeyProblems> {
+    let one = |key: Option<&'static str>, reason: &str| Err(vec![(key, reason.to_owned())]);
+    if cfg.name.is_empty() {
+        return one(Some("name"), "`name` must not be empty");
+    }
+    if !seen.names.insert(cfg.name.as_str()) {
+        return one(Some("name"), "two exporters have this name");
+    }
+    let stray = cfg.stray_keys();
+    if !stray.is_empty() {
+        return Err(stray.into_iter().map(|(k, m)| (Some(k), m)).collect());
+    }
+    for (key, zero) in [
+        ("concurrency", cfg.concurrency == 0),
+        (
+            "batch",
+            cfg.batch.max_spans == 0 || cfg.batch.max_bytes == 0,
+        ),
+        (
+            "queue",
+            cfg.queue.max_batches == 0 || cfg.queue.max_bytes == 0,
+        ),
+    ] {
+        if zero {
+            return one(
+                Some(key),
+                "concurrency, batch.max_spans, batch.max_bytes, queue.max_batches and \
+                 queue.max_bytes must be > 0",
+            );
+        }
+    }
+    if cfg.queue.kind == config::QueueKind::Disk {
+        let Some(path) = &cfg.queue.path else {
+            return one(
+                Some("queue"),
+                "queue kind = \"disk\" needs a `path` (or a `[storage] dir` for the default)",
+            );
+        };
+        if !seen.disk_paths.insert(path.clone()) {
+            return one(
+                Some("queue"),
+                "two disk queues have this path; each exporter needs its own",
+            );
+        }
+        if cfg.queue.max_size.as_u64() < (1 << 20) {
+            return one(Some("queue"), "queue.max_size must be at least 1 MiB");
+        }
+    }
+    if cfg.timeout.is_zero() {
+        return one(Some("timeout"), "timeout must be > 0");
+    }
+    if cfg.retry.initial_interval.is_zero() || cfg.retry.max_interval < cfg.retry.initial_interval {
+        return one(
+            Some("retry"),
+            "retry needs 0 < initial_interval <= max_interval",
+        );
+    }
+    if cfg.max_request_bytes == Some(0) {
+        return one(Some("max_request_bytes"), "max_request_bytes must be > 0");
+    }
+    let target = target(cfg).map_err(|reason| vec![(None, reason)])?;
+    let max_request_bytes = match cfg.kind {
+        ExporterKind::Tempo => Some(
+            cfg.max_request_bytes
+                .unwrap_or(tempo::DEFAULT_MAX_REQUEST_BYTES),
+        ),
+        _ => cfg.max_request_bytes,
+    };
+    Ok(ValidatedExporter {
+        config: cfg.clone(),
+        target,
+        max_request_bytes,
+    })
 }
 
 fn target(cfg: &ExporterConfig) -> common::ConfigResult<Target> {

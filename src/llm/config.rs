@@ -30,7 +30,7 @@ pub struct PricingConfig {
     /// How long to remember a call for that purpose (e.g. `"10m"`).
     #[serde(
         default = "default_dedupe_ttl",
-        deserialize_with = "crate::config::duration::deserialize"
+        deserialize_with = "crate::config::duration::positive"
     )]
     pub dedupe_ttl: Duration,
     /// Prices for models no entry matches. Without it, such spans are `unknown_model`.

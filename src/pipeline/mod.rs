@@ -112,7 +112,7 @@ pub struct PipelineConfig {
     /// its last span reaching tollgate.
     #[serde(
         default = "default_llm_traces_ttl",
-        deserialize_with = "crate::config::duration::deserialize"
+        deserialize_with = "crate::config::duration::positive"
     )]
     pub llm_traces_ttl: Duration,
 }

@@ -47,7 +47,7 @@ pub struct OtlpReceiverConfig {
     /// Collector's `confighttp` `read_header_timeout`.
     #[serde(
         default = "default_header_read_timeout",
-        deserialize_with = "crate::config::duration::deserialize"
+        deserialize_with = "crate::config::duration::positive"
     )]
     pub header_read_timeout: Duration,
     /// How long a client may take to send a request's whole body once its headers are in
@@ -55,14 +55,14 @@ pub struct OtlpReceiverConfig {
     /// (the Collector's `read_timeout` is unbounded by default; tollgate bounds it).
     #[serde(
         default = "default_body_read_timeout",
-        deserialize_with = "crate::config::duration::deserialize"
+        deserialize_with = "crate::config::duration::positive"
     )]
     pub body_read_timeout: Duration,
     /// A connection with no request in flight for this long is closed (HTTP/1.1 keep-alive and
     /// HTTP/2 alike). Default 1 minute, as the Collector's `confighttp` `idle_timeout`.
     #[serde(
         default = "default_idle_timeout",
-        deserialize_with = "crate::config::duration::deserialize"
+        deserialize_with = "crate::config::duration::positive"
     )]
     pub idle_timeout: Duration,
     /// Open connections served at once, per receiver. A connection over the cap is answered
@@ -74,13 +74,13 @@ pub struct OtlpReceiverConfig {
     /// when the answer does not come within `http2_keepalive_timeout`. Default 30 s / 20 s.
     #[serde(
         default = "default_http2_keepalive_interval",
-        deserialize_with = "crate::config::duration::deserialize"
+        deserialize_with = "crate::config::duration::positive"
     )]
     pub http2_keepalive_interval: Duration,
     /// HTTP/2: how long to wait for a keep-alive ping's answer.
     #[serde(
         default = "default_http2_keepalive_timeout",
-        deserialize_with = "crate::config::duration::deserialize"
+        deserialize_with = "crate::config::duration::positive"
     )]
     pub http2_keepalive_timeout: Duration,
     /// HTTP/2: streams (requests) open at once on one connection. Default 100 (the minimum

@@ -43,7 +43,7 @@ pub struct TasksConfig {
     /// A task with no new span for this long has ended.
     #[serde(
         default = "default_idle_timeout",
-        deserialize_with = "crate::config::duration::deserialize"
+        deserialize_with = "crate::config::duration::positive"
     )]
     pub idle_timeout: Duration,
     /// Once a task's root span has arrived, the task ends after this grace period (late
@@ -65,7 +65,7 @@ pub struct TasksConfig {
     /// How often the sweeper looks for tasks that have ended.
     #[serde(
         default = "default_sweep_interval",
-        deserialize_with = "crate::config::duration::deserialize"
+        deserialize_with = "crate::config::duration::positive"
     )]
     pub sweep_interval: Duration,
 }

@@ -2,7 +2,7 @@ use super::*;
 
 fn rule(toml_src: &str) -> Result<Rule, Vec<ConfigError>> {
     let cfg: RuleConfig = toml::from_str(toml_src).unwrap();
-    Rule::compile(&cfg)
+    Rule::compile(0, &cfg)
 }
 
 fn reasons(r: Result<Rule, Vec<ConfigError>>) -> String {
@@ -27,7 +27,10 @@ fn config_errors_name_the_rule() {
     let e = reasons(rule(
         "name='r3'\nscope='window'\nwindow='fifteen'\nmetric='cost_usd'\nop='>'\nthreshold=1.0",
     ));
-    assert!(e.contains("\"r3\"") && e.contains("bad window"), "{e}");
+    assert!(
+        e.contains("\"r3\"") && e.contains(r#"`window`: "fifteen" is not a duration"#),
+        "{e}"
+    );
     let e = reasons(rule(
         "name='r4'\nscope='task'\nmetric='duration_ms'\nop='>'\nthreshold=1.0",
     ));

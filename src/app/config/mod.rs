@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::config::{
-    locate_issues, parse_str, ConfigError, EnvSource, Issue, LogConfig, ProcessEnv, Result,
+    locate_issues, parse_recovering, ConfigError, EnvSource, Issue, LogConfig, ProcessEnv, Result,
 };
 pub use watch::{watch, ReloadConfig, ReloadMetrics};
 
@@ -79,16 +79,32 @@ impl Config {
         Self::from_str_with_env(&text, &ProcessEnv).map_err(|e| with_file(e, path))
     }
 
-    /// Parses and validates `text`, expanding `${env:…}` from `env`.
+    /// Parses and validates `text`, expanding `${env:…}` from `env`. Every problem is reported:
+    /// after a parse problem the rest of the file is still parsed and validated (a validation
+    /// problem at or under a key already reported is left out, as is one about the whole
+    /// section when a key in it was reported: it may only follow from the default that replaced
+    /// the faulty value).
     pub fn from_str_with_env(text: &str, env: &dyn EnvSource) -> Result<Self> {
         let invalid = |issues| ConfigError::Invalid { file: None, issues };
-        let mut config: Self = parse_str(text, env).map_err(invalid)?;
+        let (config, mut issues) = parse_recovering::<Self>(text, env);
+        let Some(mut config) = config else {
+            issues.sort_by_key(|i| i.location.map_or((usize::MAX, 0), |l| (l.line, l.column)));
+            return Err(invalid(issues));
+        };
+        validate::explain_unknown_exporter_keys(&config, &mut issues);
         config.apply_storage_defaults();
-        config.validate().map_err(|mut issues| {
-            locate_issues(text, &mut issues);
-            invalid(issues)
-        })?;
-        Ok(config)
+        if let Err(mut found) = config.validate() {
+            found.retain(|v| !issues.iter().any(|p| overlaps(&v.path, &p.path)));
+            locate_issues(text, &mut found);
+            issues.extend(found);
+        }
+        // In the order of the file (problems without a line last).
+        issues.sort_by_key(|i| i.location.map_or((usize::MAX, 0), |l| (l.line, l.column)));
+        if issues.is_empty() {
+            Ok(config)
+        } else {
+            Err(invalid(issues))
+        }
     }
 
     /// Gives every disk queue without a `path` its default under `[storage] dir`.
@@ -110,6 +126,17 @@ impl Config {
             Err(issues)
         }
     }
+}
+
+/// True when one key path is the other or lies under it (`a.b` and `a.b[1].c`).
+fn overlaps(a: &str, b: &str) -> bool {
+    let under = |path: &str, prefix: &str| {
+        path == prefix
+            || path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with(['.', '[']))
+    };
+    under(a, b) || under(b, a)
 }
 
 /// Records which file the problems of `error` are in.

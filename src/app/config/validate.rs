@@ -54,15 +54,20 @@ pub(super) fn all(config: &Config) -> Vec<Issue> {
         issues.push(Issue::invalid("receivers.otlp", e.to_string()));
     }
     // Names are checked above with their key paths; the exporters' own validation (endpoints,
-    // keys, TLS) runs once they are unique, so one mistake is not reported twice.
+    // keys, TLS) runs once they are unique, so one mistake is not reported twice. Each problem
+    // points at its own `[[exporters]]` table, or at the key at fault in it.
     if names.len() == config.exporters.len() {
-        if let Err(e) = crate::export::validate(&config.exporters) {
-            issues.push(Issue::invalid("exporters", e.to_string()));
+        for p in crate::export::problems(&config.exporters) {
+            let path = match p.key {
+                Some(key) => format!("exporters[{}].{key}", p.index),
+                None => format!("exporters[{}]", p.index),
+            };
+            issues.push(Issue::invalid(path, p.message));
         }
     }
     if let Err(errors) = crate::alert::validate(&config.alerts) {
         for e in errors {
-            issues.push(Issue::invalid("alerts", e.to_string()));
+            issues.push(Issue::invalid(e.path(), e.to_string()));
         }
     }
     if let Err(errors) = crate::llm::price_table::validate(&config.pricing) {
@@ -76,6 +81,34 @@ pub(super) fn all(config: &Config) -> Vec<Issue> {
     issues.extend(config.log.validate());
     issues.extend(config.reload.validate());
     issues
+}
+
+/// An unknown key in an `[[exporters]]` table: serde lists the keys of every kind; say which
+/// keys this entry's kind takes instead.
+pub(super) fn explain_unknown_exporter_keys(config: &Config, issues: &mut [Issue]) {
+    for issue in issues.iter_mut() {
+        let Some(rest) = issue.path.strip_prefix("exporters[") else {
+            continue;
+        };
+        let Some((index, key)) = rest.split_once("].") else {
+            continue;
+        };
+        let Some(exporter) = index
+            .parse()
+            .ok()
+            .and_then(|i: usize| config.exporters.get(i))
+        else {
+            continue;
+        };
+        if key.contains(['.', '[']) || !issue.message.starts_with("unknown field `") {
+            continue;
+        }
+        issue.message = format!(
+            "unknown field `{key}`; kind {} takes {}",
+            exporter.kind,
+            exporter.kind.keys_text()
+        );
+    }
 }
 
 /// Parses `IP:PORT`. Host names are refused: resolving them would be I/O.
