@@ -59,6 +59,25 @@ async fn langfuse_delivers() {
     assert_eq!(r.headers["content-type"], "application/x-protobuf");
 }
 
+/// Issue 18 point 4: `endpoint` is a base URL for langfuse as for otlp_http: the traces path is
+/// appended (the stand-in refuses any other path).
+#[tokio::test]
+async fn langfuse_endpoint_is_a_base_url() {
+    let s = standins::http(Rules::Langfuse {
+        public_key: "pk-lf-1".into(),
+        secret_key: "sk-lf-2".into(),
+    })
+    .await;
+    let mut c = fast(ExporterConfig::new(
+        "p_langfuse_base",
+        ExporterKind::Langfuse,
+    ));
+    c.endpoint = Some(format!("{}/", s.url()));
+    c.public_key = Some(Secret::new("pk-lf-1"));
+    c.secret_key = Some(Secret::new("sk-lf-2"));
+    deliver(c, &s).await;
+}
+
 #[tokio::test]
 async fn langfuse_wrong_key_is_dropped_not_retried() {
     let s = standins::http(Rules::Langfuse {
