@@ -66,6 +66,8 @@ pub struct AlertEngine {
     /// Firing window alerts by fingerprint, re-queued to notifiers rebuilt by a reload.
     firing: Mutex<HashMap<u64, Arc<Alert>>>,
     reload_lock: Mutex<()>,
+    /// "Alert fired." lines: a few a second, the rest counted.
+    log_budget: Mutex<super::log_budget::LogBudget>,
 }
 
 impl std::fmt::Debug for AlertEngine {
@@ -113,6 +115,7 @@ impl AlertEngine {
             notify_cfg: Mutex::new(cfg.notify.clone()),
             runtime,
             firing: Mutex::new(HashMap::new()),
+            log_budget: Mutex::default(),
             reload_lock: Mutex::new(()),
         })
     }
@@ -484,18 +487,27 @@ impl AlertEngine {
                         .lock()
                         .insert(alert.fingerprint(), alert.clone());
                 }
-                tracing::warn!(
-                    rule = %alert.rule,
-                    severity = %alert.severity,
-                    scope = alert.scope.as_str(),
-                    metric = alert.metric.as_str(),
-                    value = %alert.value_text,
-                    threshold = alert.threshold,
-                    task_id = alert.task_id.as_deref().unwrap_or(""),
-                    trace_id = alert.trace_id.as_deref().unwrap_or(""),
-                    summary = %alert.summary(),
-                    "Alert fired."
-                );
+                let line = self.log_budget.lock().admit(alert.at_unix_ms);
+                if let super::log_budget::LogLine::Log { left_out } = line {
+                    if left_out > 0 {
+                        tracing::warn!(
+                            left_out,
+                            "More alerts fired than are logged (a few a second); each is counted in tollgate_alerts_total and delivered."
+                        );
+                    }
+                    tracing::warn!(
+                        rule = %alert.rule,
+                        severity = %alert.severity,
+                        scope = alert.scope.as_str(),
+                        metric = alert.metric.as_str(),
+                        value = %alert.value_text,
+                        threshold = alert.threshold,
+                        task_id = alert.task_id.as_deref().unwrap_or(""),
+                        trace_id = alert.trace_id.as_deref().unwrap_or(""),
+                        summary = %alert.summary(),
+                        "Alert fired."
+                    );
+                }
             }
             AlertState::Resolved => {
                 METRICS

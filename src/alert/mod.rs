@@ -24,6 +24,7 @@
 mod config;
 mod engine;
 mod event;
+mod log_budget;
 mod measure;
 mod metrics;
 pub mod notify;
