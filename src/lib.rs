@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod alert;
 pub mod app;
+pub mod budget;
 pub mod cli;
 pub mod config;
 pub mod export;

@@ -116,3 +116,34 @@ fn an_unknown_metric_in_a_rule_is_a_config_error_naming_the_rule() {
         "{reasons}"
     );
 }
+
+#[test]
+fn the_budget_example_validates_and_a_bad_budget_names_its_entry() {
+    let text = r#"
+[[budgets]]
+name = "per-user-daily"
+key = "user.id"
+period = "day"
+limit_usd = 1.00
+warn_at = [0.8]
+
+[[budgets]]
+name = "per-tenant-month"
+key = ["tenant.id", "user.id"]
+period = "month"
+timezone = "Europe/Berlin"
+limit_usd = "250.5"
+where = { "deployment.environment" = "prod" }
+"#;
+    let config = Config::from_str_with_env(text, &env()).expect("the issue's example is valid");
+    assert_eq!(config.budgets.len(), 2);
+    let bad = "[[budgets]]\nname = \"b\"\nkey = \"user.id\"\nperiod = \"fortnight\"\nlimit_usd = 1\nwarn_at = [2]\n";
+    let err = Config::from_str_with_env(bad, &env()).expect_err("invalid");
+    let reasons = err.reasons().join("\n");
+    assert!(
+        reasons.contains("budgets[0]")
+            && reasons.contains("fortnight")
+            && reasons.contains("warn_at"),
+        "{reasons}"
+    );
+}

@@ -462,9 +462,12 @@ fn expected_ledger(calls: &[Call]) -> BTreeMap<String, (Option<i64>, String)> {
 async fn ten_thousand_calls_of_a_thousand_users_sum_exactly_in_the_ledger() {
     let Some(pg) = Pg::start() else { return };
     let dir = tempfile::tempdir().unwrap();
+    // A budget per user over the current month (the wall clock's: calls are counted when they
+    // arrive); its limit is never reached here.
+    let budget = "[[budgets]]\nname = \"per-user\"\nkey = \"user.id\"\nperiod = \"month\"\nlimit_usd = 1000\n";
     let tg = start(
         dir.path(),
-        &exporter_config(&pg, "{ max_batches = 4096 }", ""),
+        &exporter_config(&pg, "{ max_batches = 4096 }", budget),
     )
     .await;
     let all = calls(0..10_000, 1_000);
@@ -492,6 +495,27 @@ async fn ten_thousand_calls_of_a_thousand_users_sum_exactly_in_the_ledger() {
         .map(|r| (r.get::<_, String>(0), (r.get(1), r.get(2))))
         .collect();
     assert_eq!(got, want, "per-user sums in the ledger");
+    // The budget API answers the same per-user sums, exactly.
+    let http = client();
+    let mut api_total = 0i64;
+    for (user, (cost, _)) in &want {
+        let v = http
+            .get(format!(
+                "http://{}/api/v1/budgets/per-user/{user}",
+                tg.admin
+            ))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&v).unwrap();
+        assert_eq!(v["spent_nano_usd"], *cost, "budget API for {user}: {v}");
+        assert_eq!(v["exceeded"], false);
+        api_total += v["spent_nano_usd"].as_i64().unwrap();
+    }
+    assert_eq!(api_total, total, "budget API total = ledger total");
     assert_eq!(
         ledger(&pg).await,
         expected_ledger(&all),

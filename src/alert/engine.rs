@@ -179,7 +179,7 @@ impl AlertEngine {
         let span_measures = Measures::of_span(span);
         for r in rules.rules.iter() {
             match r.scope {
-                Scope::Task => {}
+                Scope::Task | Scope::Budget => {}
                 Scope::Span => {
                     if !r.matches(span) {
                         continue;
@@ -468,6 +468,84 @@ impl AlertEngine {
             at_unix_ms: now,
             generator_url: link,
         }
+    }
+
+    /// Delivers a budget alert (a `warn_at` fraction or the limit reached by a key in a period,
+    /// see [`crate::budget`]) like any alert: log, metrics, `WatchAlerts`, notifiers. Returns
+    /// the `tollgate.alert` span event for the call that reached it.
+    pub fn budget_alert(&self, c: &crate::budget::Crossing, now: u64) -> Vec<u8> {
+        let period_start = crate::budget::rfc3339(c.bounds.start_ms);
+        let (severity, threshold, what) = match &c.warn_at {
+            Some(f) => ("warning", f.clone(), format!("{f} of its limit")),
+            None => ("critical", "limit".to_owned(), "its limit".to_owned()),
+        };
+        let mut labels = BTreeMap::new();
+        for (k, v) in &c.key {
+            labels.insert(sanitize_label(k), v.to_string());
+        }
+        labels.insert("alertname".into(), c.budget.to_string());
+        labels.insert("budget".into(), c.budget.to_string());
+        labels.insert("period_start".into(), period_start.clone());
+        labels.insert("severity".into(), severity.into());
+        labels.insert("threshold".into(), threshold);
+        let whom: Vec<String> = c.key.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let whom = whom.join(", ");
+        let mut annotations = BTreeMap::new();
+        annotations.insert(
+            "summary".into(),
+            format!(
+                "budget {} for {whom} reached {what}: {} of {} USD since {period_start}",
+                c.budget, c.spent, c.limit
+            ),
+        );
+        annotations.insert(
+            "description".into(),
+            format!(
+                "Budget {}: {whom} spent {} USD this period (from {period_start}); threshold {} USD, limit {} USD.",
+                c.budget, c.spent, c.threshold, c.limit
+            ),
+        );
+        let alert = Alert {
+            rule: c.budget.to_string(),
+            state: AlertState::Firing,
+            scope: Scope::Budget,
+            metric: super::Metric::CostUsd,
+            op: super::Op::Ge,
+            severity: severity.into(),
+            value: c.spent.as_usd_f64(),
+            value_text: c.spent.to_string(),
+            threshold: c.threshold.as_usd_f64(),
+            labels,
+            annotations,
+            task_id: None,
+            trace_id: (!c.trace_id.is_empty()).then(|| hex::encode(&c.trace_id)),
+            span_id: (!c.span_id.is_empty()).then(|| hex::encode(&c.span_id)),
+            starts_at_unix_ms: now,
+            at_unix_ms: now,
+            generator_url: None,
+        };
+        let mut event = Vec::new();
+        push_span_event(
+            &mut event,
+            now.saturating_mul(1_000_000),
+            ALERT_EVENT,
+            &[
+                ("tollgate.alert.rule", NewValue::Str(&alert.rule)),
+                (
+                    "tollgate.alert.metric",
+                    NewValue::Str(alert.metric.as_str()),
+                ),
+                ("tollgate.alert.value", NewValue::Double(alert.value)),
+                (
+                    "tollgate.alert.threshold",
+                    NewValue::Double(alert.threshold),
+                ),
+                ("tollgate.alert.op", NewValue::Str(alert.op.as_str())),
+                ("tollgate.alert.severity", NewValue::Str(&alert.severity)),
+            ],
+        );
+        self.emit(alert);
+        event
     }
 
     fn emit(&self, alert: Alert) {

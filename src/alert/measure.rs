@@ -13,6 +13,9 @@ pub enum Scope {
     Task,
     /// A rolling window over matching spans, per group; fires and resolves.
     Window,
+    /// A `[[budgets]]` threshold reached by a key in a period (once per key, period and
+    /// threshold; not a rule scope).
+    Budget,
 }
 
 impl Scope {
@@ -22,6 +25,7 @@ impl Scope {
             Scope::Span => "span",
             Scope::Task => "task",
             Scope::Window => "window",
+            Scope::Budget => "budget",
         }
     }
 }

@@ -34,6 +34,7 @@ mod window;
 pub use config::{AlertsConfig, NotifyConfig, NotifyKind, RuleConfig};
 pub use engine::AlertEngine;
 pub use event::{Alert, AlertState};
+pub(crate) use rule::{compile_where, Match};
 pub use rule::{AlertRules, Metric, Op, Scope};
 
 /// A configuration error, naming the rule or notifier at fault.

@@ -33,16 +33,47 @@ pub(crate) struct Rule {
     pub(crate) window: Option<Mutex<WindowState>>,
 }
 
+/// One `where` value a span attribute must equal (shared with `[[budgets]]`).
 #[derive(Debug, Clone, PartialEq)]
-enum Match {
+pub(crate) enum Match {
     Str(String),
     Int(i64),
     Float(f64),
     Bool(bool),
 }
 
+/// Compiles a `where` table (attribute = string, number or boolean); errors name the key.
+pub(crate) fn compile_where(
+    where_: &std::collections::BTreeMap<String, toml::Value>,
+) -> Result<Vec<(String, Match)>, Vec<String>> {
+    let mut filters = Vec::new();
+    let mut errors = Vec::new();
+    for (k, v) in where_ {
+        let m = match v {
+            toml::Value::String(s) => Match::Str(s.clone()),
+            toml::Value::Integer(i) => Match::Int(*i),
+            toml::Value::Float(f) => Match::Float(*f),
+            toml::Value::Boolean(b) => Match::Bool(*b),
+            other => {
+                errors.push(format!(
+                    "where.{k}: expected a string, number or boolean, got {}",
+                    other.type_str()
+                ));
+                continue;
+            }
+        };
+        filters.push((k.clone(), m));
+    }
+    if errors.is_empty() {
+        Ok(filters)
+    } else {
+        Err(errors)
+    }
+}
+
 impl Match {
-    fn matches(&self, v: &AttrValue<'_>) -> bool {
+    /// True when `v` equals the value.
+    pub(crate) fn matches(&self, v: &AttrValue<'_>) -> bool {
         match self {
             Match::Str(s) => match v {
                 AttrValue::Str(x) => x == s,
@@ -164,26 +195,10 @@ impl Rule {
                 "`group_by` only applies to scope window".into(),
             ));
         }
-        let mut filters = Vec::new();
-        for (k, v) in &cfg.where_ {
-            let m = match v {
-                toml::Value::String(s) => Match::Str(s.clone()),
-                toml::Value::Integer(i) => Match::Int(*i),
-                toml::Value::Float(f) => Match::Float(*f),
-                toml::Value::Boolean(b) => Match::Bool(*b),
-                other => {
-                    errors.push(err(
-                        "where",
-                        format!(
-                            "where.{k}: expected a string, number or boolean, got {}",
-                            other.type_str()
-                        ),
-                    ));
-                    continue;
-                }
-            };
-            filters.push((k.clone(), m));
-        }
+        let filters = compile_where(&cfg.where_).unwrap_or_else(|e| {
+            errors.extend(e.into_iter().map(|m| err("where", m)));
+            Vec::new()
+        });
         for k in cfg.labels.keys().chain(cfg.group_by.iter()) {
             if sanitize_label(k).is_empty() {
                 errors.push(err("labels", format!("label name {k:?} is empty")));

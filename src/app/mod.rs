@@ -147,7 +147,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
 
     let background = CancellationToken::new();
     let tracker = Arc::new(TaskTracker::new(&config.tasks, Arc::new(SystemClock)));
-    let processing = Processing::new(
+    let mut processing = Processing::new(
         &config.pricing,
         &config.tasks,
         &config.alerts,
@@ -155,6 +155,24 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         tracker.clone(),
     )?;
     let engine = processing.engine().clone();
+    // Shared state (budget totals); `[state] backend` chooses another store.
+    let store: Arc<dyn crate::state::StateStore> = Arc::new(crate::state::MemoryStore::new());
+    let budgets = Arc::new(
+        crate::budget::Budgets::new(
+            &config.budgets,
+            store,
+            tracker.clock().clone(),
+            Some(engine.clone()),
+        )
+        .map_err(|e| {
+            let e: Vec<String> = e
+                .into_iter()
+                .map(|(i, e)| format!("budgets[{i}]: {e}"))
+                .collect();
+            anyhow::anyhow!(e.join("; "))
+        })?,
+    );
+    processing.set_budgets(budgets.clone());
     let recent = processing.recent().clone();
     tokio::spawn(tracker.clone().run_sweeper(background.clone()));
     tokio::spawn(engine.clone().run(background.clone()));
@@ -214,6 +232,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         .into_axum_router();
         let server = AdminServer::new(readiness.clone())
             .merge(crate::admin::task_http::router(tracker.clone()))
+            .merge(crate::budget::http::router(budgets.clone()))
             .merge(status.clone().router())
             .merge(grpc_api);
         tokio::spawn(server.serve(listener, admin_stop.clone()))
@@ -256,6 +275,9 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
                 }
                 let new = reloads.borrow_and_update().clone();
                 pipeline.processor().reload(&new.pricing, &new.alerts);
+                if let Err(errors) = budgets.reload(&new.budgets) {
+                    warn!(errors = errors.len(), "New budgets are invalid; keeping the old ones.");
+                }
                 info!("Configuration reloaded: prices and alert rules apply to new spans; listeners, exporters, [tasks] and [metrics] keep their settings until restart.");
             }
             Some(done) = tasks.join_next() => {

@@ -30,6 +30,7 @@ pub struct Processing {
     metrics: Arc<LlmMetrics>,
     extra_keys: Vec<String>,
     recent: Arc<RecentSpend>,
+    budgets: Option<Arc<crate::budget::Budgets>>,
 }
 
 impl std::fmt::Debug for Processing {
@@ -98,7 +99,13 @@ impl Processing {
             metrics,
             extra_keys,
             recent: Arc::new(RecentSpend::default()),
+            budgets: None,
         })
+    }
+
+    /// Counts priced calls in `budgets` (one state batch per request).
+    pub fn set_budgets(&mut self, budgets: Arc<crate::budget::Budgets>) {
+        self.budgets = Some(budgets);
     }
 
     /// The last hour of spend by model and service (the status page).
@@ -122,6 +129,8 @@ impl Processing {
         }
     }
 
+    // One more argument than clippy likes: the request's budget batch travels with the span.
+    #[allow(clippy::too_many_arguments)]
     fn process_span<'a>(
         &self,
         (i, span): (usize, &SpanRef<'a>),
@@ -130,6 +139,7 @@ impl Processing {
         facts: &mut SpanFacts,
         attrs: &mut Vec<(&'a str, AttrValue<'a>)>,
         now_ms: u64,
+        budget: &mut crate::budget::Pending,
     ) {
         let enriched = prepared.map(|p| self.enricher.finish(span, p));
         let outcome = enriched.as_ref().map(|e| &e.outcome);
@@ -173,6 +183,16 @@ impl Processing {
 
         if let Some(o) = outcome.filter(|o| o.is_llm_call) {
             self.observe_call(span, o, service, task_type.as_deref().unwrap_or(""), now_ms);
+            if let Some(b) = &self.budgets {
+                // The cost the ledger and the cost counter record: priced calls only.
+                let cost = o
+                    .cost
+                    .filter(|_| o.status == crate::llm::PricingStatus::Priced)
+                    .map_or(0, |c| c.total());
+                if cost > 0 {
+                    b.collect(budget, i, span, crate::units::NanoUsd(cost), now_ms);
+                }
+            }
             if facts.wants().ledger {
                 let ctx = super::ledger::RowContext {
                     task_id: &task_key,
@@ -330,6 +350,7 @@ impl Processor for Processing {
         }
         let mut attrs = Vec::new();
         let now_ms = self.engine.tracker().clock().now_ms();
+        let mut budget = crate::budget::Pending::default();
         for c in 0..4 {
             for i in 0..n {
                 if class[i] != c {
@@ -337,7 +358,34 @@ impl Processor for Processing {
                 }
                 let span = SpanRef::new(buf, index, i);
                 let p = prepared.get_mut(slot[i] as usize).and_then(Option::take);
-                self.process_span((i, &span), p, &mut edits[i], facts, &mut attrs, now_ms);
+                self.process_span(
+                    (i, &span),
+                    p,
+                    &mut edits[i],
+                    facts,
+                    &mut attrs,
+                    now_ms,
+                    &mut budget,
+                );
+            }
+        }
+        // One state batch for the whole request; a threshold reached adds its alert event to
+        // the call that reached it.
+        if let Some(b) = &self.budgets {
+            for c in b.apply(budget) {
+                if c.event.is_empty() {
+                    continue;
+                }
+                match &mut edits[c.span_index] {
+                    SpanEdit::Modify { append, .. } => append.extend_from_slice(&c.event),
+                    SpanEdit::Drop => {}
+                    e @ SpanEdit::Keep => {
+                        *e = SpanEdit::Modify {
+                            remove: Vec::new(),
+                            append: c.event,
+                        }
+                    }
+                }
             }
         }
     }

@@ -63,6 +63,9 @@ pub struct Config {
     /// `[metrics]`: labels and cardinality caps of the LLM metrics.
     #[serde(default)]
     pub metrics: crate::telemetry::llm_metrics::MetricsConfig,
+    /// `[[budgets]]`: spend limits per key and calendar period.
+    #[serde(default)]
+    pub budgets: Vec<crate::budget::BudgetConfig>,
     /// `[storage]`: the data directory (disk queue defaults).
     #[serde(default)]
     pub storage: crate::storage::StorageConfig,

@@ -65,6 +65,11 @@ pub(super) fn all(config: &Config) -> Vec<Issue> {
             issues.push(Issue::invalid(path, p.message));
         }
     }
+    if let Err(errors) = crate::budget::compile(&config.budgets) {
+        for (i, e) in errors {
+            issues.push(Issue::invalid(format!("budgets[{i}]"), e));
+        }
+    }
     if let Err(errors) = crate::alert::validate(&config.alerts) {
         for e in errors {
             issues.push(Issue::invalid(e.path(), e.to_string()));
