@@ -2,7 +2,10 @@
 //! protobuf compiler, so building tollgate never needs a system `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/tollgate/v1/tasks.proto"];
+    let protos = [
+        "proto/tollgate/v1/tasks.proto",
+        "proto/tollgate/v1/budgets.proto",
+    ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }

@@ -37,6 +37,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "alert",
         &["config", "telemetry", "units", "wire", "task", "state"],
     ),
+    // Budgets: totals in the state store, alerts through the alert engine.
+    (
+        "budget",
+        &["alert", "state", "task", "telemetry", "units", "wire"],
+    ),
     // Delivery.
     (
         "export",
@@ -54,6 +59,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "pipeline",
         &[
             "alert",
+            "budget",
             "config",
             "export",
             "ledger",
@@ -82,6 +88,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "admin",
         &[
             "alert",
+            "budget",
             "config",
             "export",
             "pipeline",
@@ -97,6 +104,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "admin",
             "alert",
+            "budget",
             "config",
             "export",
             "llm",

@@ -516,6 +516,22 @@ async fn ten_thousand_calls_of_a_thousand_users_sum_exactly_in_the_ledger() {
         api_total += v["spent_nano_usd"].as_i64().unwrap();
     }
     assert_eq!(api_total, total, "budget API total = ledger total");
+    // And the gRPC method beside the task API, on the same admin port.
+    let mut grpc =
+        tollgate::admin::budget_grpc::BudgetServiceClient::connect(format!("http://{}", tg.admin))
+            .await
+            .unwrap();
+    for (user, (cost, _)) in want.iter().take(20) {
+        let s = grpc
+            .get_budget(tollgate::admin::task_grpc::pb::GetBudgetRequest {
+                budget: "per-user".into(),
+                key_values: vec![user.clone()],
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(s.spent_nano_usd, *cost, "gRPC budget for {user}");
+    }
     assert_eq!(
         ledger(&pg).await,
         expected_ledger(&all),

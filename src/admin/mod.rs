@@ -3,6 +3,7 @@
 //! typed snapshots from the components (task tracker, alert engine, exporters, recent spend);
 //! nothing below imports it.
 
+pub mod budget_grpc;
 pub mod server;
 pub mod status;
 pub mod task_grpc;

@@ -471,16 +471,16 @@ impl AlertEngine {
     }
 
     /// Delivers a budget alert (a `warn_at` fraction or the limit reached by a key in a period,
-    /// see [`crate::budget`]) like any alert: log, metrics, `WatchAlerts`, notifiers. Returns
+    /// `[[budgets]]`) like any alert: log, metrics, `WatchAlerts`, notifiers. Returns
     /// the `tollgate.alert` span event for the call that reached it.
-    pub fn budget_alert(&self, c: &crate::budget::Crossing, now: u64) -> Vec<u8> {
-        let period_start = crate::budget::rfc3339(c.bounds.start_ms);
-        let (severity, threshold, what) = match &c.warn_at {
-            Some(f) => ("warning", f.clone(), format!("{f} of its limit")),
+    pub fn budget_alert(&self, c: &super::BudgetAlert<'_>, now: u64) -> Vec<u8> {
+        let period_start = c.period_start.to_owned();
+        let (severity, threshold, what) = match c.warn_at {
+            Some(f) => ("warning", f.to_owned(), format!("{f} of its limit")),
             None => ("critical", "limit".to_owned(), "its limit".to_owned()),
         };
         let mut labels = BTreeMap::new();
-        for (k, v) in &c.key {
+        for (k, v) in c.key {
             labels.insert(sanitize_label(k), v.to_string());
         }
         labels.insert("alertname".into(), c.budget.to_string());
@@ -518,8 +518,8 @@ impl AlertEngine {
             labels,
             annotations,
             task_id: None,
-            trace_id: (!c.trace_id.is_empty()).then(|| hex::encode(&c.trace_id)),
-            span_id: (!c.span_id.is_empty()).then(|| hex::encode(&c.span_id)),
+            trace_id: (!c.trace_id.is_empty()).then(|| hex::encode(c.trace_id)),
+            span_id: (!c.span_id.is_empty()).then(|| hex::encode(c.span_id)),
             starts_at_unix_ms: now,
             at_unix_ms: now,
             generator_url: None,

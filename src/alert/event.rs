@@ -38,6 +38,30 @@ macro_rules! serialize_as_str {
 }
 serialize_as_str!(Scope, Metric, Op);
 
+/// A budget threshold reached by a key in a period (built by the budget stage), as
+/// [`super::AlertEngine::budget_alert`] delivers it.
+#[derive(Debug, Clone, Copy)]
+pub struct BudgetAlert<'a> {
+    /// The budget's name.
+    pub budget: &'a str,
+    /// (key attribute, value) pairs.
+    pub key: &'a [(String, std::sync::Arc<str>)],
+    /// Start of the period, RFC 3339 UTC.
+    pub period_start: &'a str,
+    /// The `warn_at` fraction as written, or `None` for the limit.
+    pub warn_at: Option<&'a str>,
+    /// The threshold reached.
+    pub threshold: crate::units::NanoUsd,
+    /// The limit.
+    pub limit: crate::units::NanoUsd,
+    /// Spend in the period after the call.
+    pub spent: crate::units::NanoUsd,
+    /// The call that reached it.
+    pub trace_id: &'a [u8],
+    /// The call that reached it.
+    pub span_id: &'a [u8],
+}
+
 /// One alert event. This is also the webhook's JSON body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {

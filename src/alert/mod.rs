@@ -33,7 +33,7 @@ mod window;
 
 pub use config::{AlertsConfig, NotifyConfig, NotifyKind, RuleConfig};
 pub use engine::AlertEngine;
-pub use event::{Alert, AlertState};
+pub use event::{Alert, AlertState, BudgetAlert};
 pub(crate) use rule::{compile_where, Match};
 pub use rule::{AlertRules, Metric, Op, Scope};
 

@@ -229,6 +229,9 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         let grpc_api = tonic::service::Routes::new(crate::admin::task_grpc::TaskService::server(
             engine.clone(),
         ))
+        .add_service(crate::admin::budget_grpc::BudgetService::server(
+            budgets.clone(),
+        ))
         .into_axum_router();
         let server = AdminServer::new(readiness.clone())
             .merge(crate::admin::task_http::router(tracker.clone()))

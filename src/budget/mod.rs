@@ -447,7 +447,19 @@ impl Budgets {
             }
             metrics::crossed(&c);
             if let Some(engine) = &self.engine {
-                c.event = engine.budget_alert(&c, now);
+                let period_start = rfc3339(c.bounds.start_ms);
+                let a = crate::alert::BudgetAlert {
+                    budget: &c.budget,
+                    key: &c.key,
+                    period_start: &period_start,
+                    warn_at: c.warn_at.as_deref(),
+                    threshold: c.threshold,
+                    limit: c.limit,
+                    spent: c.spent,
+                    trace_id: &c.trace_id,
+                    span_id: &c.span_id,
+                };
+                c.event = engine.budget_alert(&a, now);
             }
             out.push(c);
         }
