@@ -29,3 +29,13 @@ impl Default for AdminConfig {
         }
     }
 }
+
+/// A task type as the read side shows it: `unknown` when the task has none, the same word the
+/// metric labels use (`task_type="unknown"`), so the API, the page and `/metrics` agree.
+pub(crate) fn shown_task_type(task_type: &str) -> String {
+    if task_type.is_empty() {
+        crate::telemetry::cardinality::UNKNOWN.to_owned()
+    } else {
+        task_type.to_owned()
+    }
+}

@@ -255,7 +255,7 @@ pub fn task_row(s: &TaskSummary, template: Option<&str>) -> TaskRow {
         trace_url: trace_link(template, &trace_id, &s.task_id),
         task_id: s.task_id.to_string(),
         service: s.service.clone(),
-        task_type: s.task_type.clone(),
+        task_type: crate::admin::shown_task_type(&s.task_type),
         status: s.status.as_str().into(),
         cost_usd: usd(s.totals.cost_nano_usd),
         cost_nano_usd: s.totals.cost_nano_usd,

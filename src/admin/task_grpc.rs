@@ -69,7 +69,7 @@ impl From<&TaskSummary> for pb::Task {
             first_seen_unix_nano: t.first_seen_unix_nano,
             last_seen_unix_nano: t.last_seen_unix_nano,
             service: s.service.clone(),
-            task_type: s.task_type.clone(),
+            task_type: super::shown_task_type(&s.task_type),
             status: s.status.as_str().into(),
             trace_id: hex::encode(s.trace_id),
         }

@@ -62,7 +62,7 @@ pub struct TaskView {
     pub last_seen: Option<String>,
     /// `service.name`.
     pub service: String,
-    /// The task type.
+    /// The task type (`unknown` when the spans carry none, as in the metric labels).
     pub task_type: String,
 }
 
@@ -108,7 +108,7 @@ impl From<&TaskSummary> for TaskView {
             first_seen: rfc3339(t.first_seen_unix_nano),
             last_seen: rfc3339(t.last_seen_unix_nano),
             service: s.service.clone(),
-            task_type: s.task_type.clone(),
+            task_type: super::shown_task_type(&s.task_type),
         }
     }
 }
