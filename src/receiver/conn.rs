@@ -230,7 +230,22 @@ async fn one(
     };
     loop {
         tokio::select! {
-            _ = conn.as_mut() => return,
+            done = conn.as_mut() => {
+                // hyper's own header timer also closes a keep-alive connection that sends no
+                // next request: the same idle close as the tick's below, counted the same way
+                // (whichever of the two timers fires first).
+                let timed_out = done.as_ref().err().is_some_and(|e| {
+                    e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout)
+                });
+                if timed_out && activity.in_flight.load(Ordering::Acquire) == 0 {
+                    if activity.started.load(Ordering::Acquire) == 0 {
+                        closed("handshake_timeout");
+                    } else {
+                        closed("idle");
+                    }
+                }
+                return;
+            }
             () = shutdown.cancelled(), if !finishing => {
                 conn.as_mut().graceful_shutdown();
                 finishing = true;
