@@ -1,4 +1,5 @@
-//! The in-memory [`StateStore`]: sharded maps behind short mutexes, answering synchronously.
+//! The in-memory [`StateStore`]: sharded maps behind short mutexes, answering synchronously, in
+//! bounded memory ([`StateLimits`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
@@ -7,7 +8,8 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::{Applied, BudgetKey, ContributionId, Op, OpResult, StateBatch, StateStore};
+use super::metrics::METRICS;
+use super::{Applied, BudgetKey, ContributionId, Firing, Op, OpResult, StateBatch, StateStore};
 use crate::units::{NanoUsd, TaskTotals};
 
 /// Keys come from span attributes (client input): a seeded hash of good quality.
@@ -15,20 +17,78 @@ type RandomState = foldhash::quality::RandomState;
 
 const SHARDS: usize = 16;
 
-#[derive(Debug, Default)]
-struct TaskSlot {
-    totals: TaskTotals,
-    seen: HashSet<ContributionId, RandomState>,
+/// How much a [`MemoryStore`] holds at most. Every bound is enforced on the op that would
+/// exceed it (the oldest entry goes first, counted in `tollgate_state_evicted_total{kind}`);
+/// idle entries are also forgotten by [`StateStore::maintain`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateLimits {
+    /// Most tasks held (their totals, contributions and markers).
+    pub max_tasks: usize,
+    /// Most contributions remembered per task and per budget period: beyond it, new
+    /// contributions still add, but a replay of one of them would add again (counted as
+    /// `kind="contribution"`).
+    pub max_contributions: usize,
+    /// Most call claims held.
+    pub max_claims: usize,
+    /// A task no op touched for this long is forgotten (ms): a backstop for tasks whose
+    /// [`Op::EndTask`] never came (e.g. restored after a restart and never seen again).
+    pub task_idle_ms: u64,
 }
 
+impl Default for StateLimits {
+    fn default() -> Self {
+        Self {
+            max_tasks: 200_000,
+            max_contributions: 10_000,
+            max_claims: 200_000,
+            task_idle_ms: 30 * 60 * 1000,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(super) struct TaskSlot {
+    pub(super) totals: TaskTotals,
+    /// Digests of the contributions added (see [`MemoryStore::digest`]).
+    pub(super) seen: HashSet<u64, RandomState>,
+    pub(super) last_ms: u64,
+    seq: u64,
+}
+
+/// A firing window alert: (rule, group values).
+type FiringKey = (Arc<str>, Vec<String>);
+
 /// A fire-once marker and when it expires (ms; `None`: when its scope ends).
-type Marker = (u64, Option<u64>);
+pub(super) type Marker = (u64, Option<u64>);
 
 #[derive(Debug, Default)]
 struct Shard {
     tasks: HashMap<Arc<str>, TaskSlot, RandomState>,
+    /// Task creation order for eviction: (task, seq); stale entries (seq mismatch) are skipped.
+    order: VecDeque<(Arc<str>, u64)>,
+    next_seq: u64,
     /// Fire-once markers by scope.
     markers: HashMap<Arc<str>, Vec<Marker>, RandomState>,
+}
+
+impl Shard {
+    fn evict_oldest(&mut self) -> bool {
+        while let Some((key, seq)) = self.order.pop_front() {
+            if self.tasks.get(&key).is_some_and(|s| s.seq == seq) {
+                self.tasks.remove(&key);
+                self.markers.remove(&key);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn insert(&mut self, task: Arc<str>, mut slot: TaskSlot) {
+        slot.seq = self.next_seq;
+        self.next_seq += 1;
+        self.order.push_back((task.clone(), slot.seq));
+        self.tasks.insert(task, slot);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -38,55 +98,135 @@ struct Claims {
     order: VecDeque<(u128, u64)>,
 }
 
-#[derive(Debug, Default)]
-struct Budget {
-    total: NanoUsd,
-    seen: HashSet<ContributionId, RandomState>,
+impl Claims {
+    fn expire(&mut self, now: u64) {
+        while let Some(&(f, until)) = self.order.front() {
+            if until > now {
+                break;
+            }
+            self.order.pop_front();
+            if self.until.get(&f) == Some(&until) {
+                self.until.remove(&f);
+            }
+        }
+    }
 }
 
-/// The in-memory state store (see [`StateStore`] for the contract). Forgets everything on
-/// restart. Share it as `Arc<MemoryStore>`.
+#[derive(Debug, Default)]
+pub(super) struct Budget {
+    pub(super) total: NanoUsd,
+    pub(super) seen: HashSet<u64, RandomState>,
+}
+
+/// Everything a [`MemoryStore`] holds, in an order that rebuilds it (tasks oldest first), for
+/// the durable store's snapshots.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Snapshot {
+    /// The contribution digest seed (digests in `seen` sets are only meaningful with it).
+    pub(super) seed: u64,
+    /// (task, totals, last touched ms, contribution digests).
+    pub(super) tasks: Vec<(Arc<str>, TaskTotals, u64, Vec<u64>)>,
+    pub(super) markers: Vec<(Arc<str>, Vec<Marker>)>,
+    /// (fingerprint, claimed until ms), oldest first.
+    pub(super) claims: Vec<(u128, u64)>,
+    pub(super) budgets: Vec<(BudgetKey, NanoUsd, Vec<u64>)>,
+    pub(super) firing: Vec<Firing>,
+}
+
+/// The in-memory state store (see [`StateStore`] for the contract), bounded by
+/// [`StateLimits`]. Forgets everything on restart. Share it as `Arc<MemoryStore>`.
 #[derive(Debug)]
 pub struct MemoryStore {
     hasher: RandomState,
+    /// Seeds the contribution digests (kept in snapshots, so a restored store agrees).
+    seed: u64,
+    digester: foldhash::quality::FixedState,
+    limits: StateLimits,
+    per_shard_tasks: usize,
     shards: Box<[Mutex<Shard>]>,
     claims: Mutex<Claims>,
     budgets: Mutex<HashMap<BudgetKey, Budget>>,
-    firing: Mutex<HashMap<(Arc<str>, u64), u64>>,
+    firing: Mutex<HashMap<FiringKey, u64>>,
 }
 
 impl Default for MemoryStore {
     fn default() -> Self {
+        Self::with_limits(StateLimits::default())
+    }
+}
+
+impl MemoryStore {
+    /// An empty store with the default limits.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty store holding at most `limits`.
+    pub fn with_limits(limits: StateLimits) -> Self {
+        Self::seeded(limits, RandomState::default().hash_one(0x5eed_u64))
+    }
+
+    pub(super) fn seeded(limits: StateLimits, seed: u64) -> Self {
+        std::sync::LazyLock::force(&METRICS);
         Self {
             hasher: RandomState::default(),
+            seed,
+            digester: foldhash::quality::FixedState::with_seed(seed),
+            per_shard_tasks: (limits.max_tasks / SHARDS).max(1),
+            limits,
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             claims: Mutex::default(),
             budgets: Mutex::default(),
             firing: Mutex::default(),
         }
     }
-}
 
-impl MemoryStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
+    /// The limits in force.
+    pub fn limits(&self) -> StateLimits {
+        self.limits
+    }
+
+    /// Tasks held.
+    pub fn tasks(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().tasks.len()).sum()
+    }
+
+    /// Call claims held (live or not yet expired from the queue).
+    pub fn claims(&self) -> usize {
+        self.claims.lock().until.len()
     }
 
     fn shard(&self, key: &str) -> &Mutex<Shard> {
         &self.shards[self.hasher.hash_one(key) as usize % self.shards.len()]
     }
 
+    /// A 64-bit digest of a contribution (seeded, so clients cannot aim collisions at it).
+    fn digest(&self, id: &ContributionId) -> u64 {
+        self.digester.hash_one(id)
+    }
+
     fn apply_one(&self, op: &Op, now: u64) -> OpResult {
         match op {
             Op::AddToTask { task, id, delta } => {
+                let digest = self.digest(id);
                 let mut shard = self.shard(task).lock();
-                let slot = match shard.tasks.get_mut(&**task) {
-                    Some(s) => s,
-                    None => shard.tasks.entry(task.clone()).or_default(),
+                if !shard.tasks.contains_key(&**task) {
+                    if shard.tasks.len() >= self.per_shard_tasks && shard.evict_oldest() {
+                        METRICS.evicted_task.inc();
+                    }
+                    shard.insert(task.clone(), TaskSlot::default());
+                }
+                let Some(slot) = shard.tasks.get_mut(&**task) else {
+                    unreachable!("the task was just inserted under the lock")
                 };
-                let replayed = !slot.seen.insert(*id);
+                slot.last_ms = slot.last_ms.max(now);
+                let replayed = slot.seen.contains(&digest);
                 if !replayed {
+                    if slot.seen.len() < self.limits.max_contributions {
+                        slot.seen.insert(digest);
+                    } else {
+                        METRICS.evicted_contribution.inc();
+                    }
                     slot.totals.merge(delta);
                 }
                 OpResult::Task {
@@ -122,17 +262,18 @@ impl MemoryStore {
                 ttl_ms,
             } => {
                 let mut c = self.claims.lock();
-                while let Some(&(f, until)) = c.order.front() {
-                    if until > now {
-                        break;
-                    }
-                    c.order.pop_front();
-                    if c.until.get(&f) == Some(&until) {
-                        c.until.remove(&f);
-                    }
-                }
+                c.expire(now);
                 if c.until.get(fingerprint).is_some_and(|&u| u > now) {
                     return OpResult::Claimed(false);
+                }
+                while c.until.len() >= self.limits.max_claims {
+                    let Some((f, until)) = c.order.pop_front() else {
+                        break;
+                    };
+                    if c.until.get(&f) == Some(&until) {
+                        c.until.remove(&f);
+                        METRICS.evicted_claim.inc();
+                    }
                 }
                 let until = now.saturating_add(*ttl_ms);
                 c.until.insert(*fingerprint, until);
@@ -145,14 +286,20 @@ impl MemoryStore {
                 cost,
                 limit,
             } => {
+                let digest = self.digest(id);
                 let mut budgets = self.budgets.lock();
                 let b = match budgets.get_mut(key) {
                     Some(b) => b,
                     None => budgets.entry(key.clone()).or_default(),
                 };
                 let before = b.total;
-                let replayed = !b.seen.insert(*id);
+                let replayed = b.seen.contains(&digest);
                 if !replayed {
+                    if b.seen.len() < self.limits.max_contributions {
+                        b.seen.insert(digest);
+                    } else {
+                        METRICS.evicted_contribution.inc();
+                    }
                     b.total = b.total.saturating_add(*cost);
                 }
                 let after = b.total;
@@ -171,15 +318,122 @@ impl MemoryStore {
                 let mut firing = self.firing.lock();
                 match since_ms {
                     Some(since) => {
-                        firing.insert((rule.clone(), *group), *since);
+                        firing.insert((rule.clone(), group.clone()), *since);
                     }
                     None => {
-                        firing.remove(&(rule.clone(), *group));
+                        firing.remove(&(rule.clone(), group.clone()));
                     }
                 }
                 OpResult::Done
             }
         }
+    }
+
+    /// Forgets tasks idle for `task_idle_ms`, markers of scopes that ended or expired, and
+    /// expired claims.
+    fn expire(&self, now: u64) {
+        let idle = self.limits.task_idle_ms;
+        let mut expired = 0u64;
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            let shard = &mut *shard;
+            let before = shard.tasks.len();
+            shard
+                .tasks
+                .retain(|_, slot| now.saturating_sub(slot.last_ms) < idle);
+            expired += (before - shard.tasks.len()) as u64;
+            let tasks = &shard.tasks;
+            shard.markers.retain(|scope, marks| {
+                marks.retain(|(_, until)| until.is_none_or(|u| u > now));
+                !marks.is_empty()
+                    && (tasks.contains_key(scope) || marks.iter().all(|m| m.1.is_some()))
+            });
+            if shard.order.len() > 2 * shard.tasks.len() + 1024 {
+                shard
+                    .order
+                    .retain(|(k, seq)| tasks.get(k).is_some_and(|s| s.seq == *seq));
+            }
+        }
+        METRICS.expired_task.inc_by(expired);
+        self.claims.lock().expire(now);
+    }
+
+    /// Everything held, for a snapshot.
+    pub(super) fn export(&self) -> Snapshot {
+        let mut snap = Snapshot {
+            seed: self.seed,
+            ..Snapshot::default()
+        };
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            for (key, seq) in &shard.order {
+                if let Some(slot) = shard.tasks.get(key).filter(|s| s.seq == *seq) {
+                    let seen = slot.seen.iter().copied().collect();
+                    snap.tasks
+                        .push((key.clone(), slot.totals, slot.last_ms, seen));
+                }
+            }
+            for (scope, marks) in &shard.markers {
+                snap.markers.push((scope.clone(), marks.clone()));
+            }
+        }
+        {
+            let c = self.claims.lock();
+            snap.claims = c
+                .order
+                .iter()
+                .filter(|(f, u)| c.until.get(f) == Some(u))
+                .copied()
+                .collect();
+        }
+        for (key, b) in self.budgets.lock().iter() {
+            let seen = b.seen.iter().copied().collect();
+            snap.budgets.push((key.clone(), b.total, seen));
+        }
+        snap.firing = self.firing();
+        snap
+    }
+
+    /// A store holding `snap` (as exported), bounded by `limits`.
+    pub(super) fn import(limits: StateLimits, snap: Snapshot) -> Self {
+        let store = Self::seeded(limits, snap.seed);
+        for (task, totals, last_ms, seen) in snap.tasks {
+            let mut shard = store.shard(&task).lock();
+            if shard.tasks.len() >= store.per_shard_tasks {
+                shard.evict_oldest();
+            }
+            let slot = TaskSlot {
+                totals,
+                seen: seen.into_iter().collect(),
+                last_ms,
+                seq: 0,
+            };
+            shard.insert(task, slot);
+        }
+        for (scope, marks) in snap.markers {
+            store.shard(&scope).lock().markers.insert(scope, marks);
+        }
+        {
+            let mut c = store.claims.lock();
+            for (f, until) in snap.claims {
+                c.until.insert(f, until);
+                c.order.push_back((f, until));
+            }
+        }
+        {
+            let mut budgets = store.budgets.lock();
+            for (key, total, seen) in snap.budgets {
+                let seen = seen.into_iter().collect();
+                budgets.insert(key, Budget { total, seen });
+            }
+        }
+        {
+            let mut firing = store.firing.lock();
+            for f in snap.firing {
+                firing.insert((f.rule, f.group), f.since_ms);
+            }
+        }
+        store
     }
 }
 
@@ -204,245 +458,25 @@ impl StateStore for MemoryStore {
             .map_or(NanoUsd::ZERO, |b| b.total)
     }
 
-    fn firing(&self) -> Vec<(Arc<str>, u64, u64)> {
-        let mut all: Vec<(Arc<str>, u64, u64)> = self
+    fn firing(&self) -> Vec<Firing> {
+        let mut all: Vec<Firing> = self
             .firing
             .lock()
             .iter()
-            .map(|((r, g), s)| (r.clone(), *g, *s))
+            .map(|((rule, group), since)| Firing {
+                rule: rule.clone(),
+                group: group.clone(),
+                since_ms: *since,
+            })
             .collect();
-        all.sort();
+        all.sort_by(|a, b| (&a.rule, &a.group).cmp(&(&b.rule, &b.group)));
         all
+    }
+
+    fn maintain(&self, now_ms: u64) {
+        self.expire(now_ms);
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::units::Tokens;
-
-    fn run(store: &dyn StateStore, now_ms: u64, ops: Vec<Op>) -> Vec<OpResult> {
-        let batch = StateBatch { now_ms, ops };
-        match store.apply(batch, Instant::now()).now() {
-            Ok(r) => r.expect("the memory store never fails"),
-            Err(_) => panic!("the memory store answers synchronously"),
-        }
-    }
-
-    fn id(n: u8) -> ContributionId {
-        ContributionId::new(&[7; 16], &[n; 8])
-    }
-
-    fn call(cost: i64) -> TaskTotals {
-        TaskTotals {
-            cost_nano_usd: cost,
-            tokens: Tokens {
-                input_uncached: 10,
-                output: 2,
-                ..Tokens::default()
-            },
-            llm_calls: 1,
-            errors: 0,
-            spans: 1,
-            unpriced: Default::default(),
-            first_seen_unix_nano: 100,
-            last_seen_unix_nano: 200,
-        }
-    }
-
-    fn add_to(task: &str, n: u8, cost: i64) -> Op {
-        Op::AddToTask {
-            task: task.into(),
-            id: id(n),
-            delta: call(cost),
-        }
-    }
-
-    #[test]
-    fn a_contribution_adds_to_a_task_once_however_often_it_is_replayed() {
-        let s = MemoryStore::new();
-        // One request with a span twice (a client retry inside one batch) and a second span.
-        let r = run(
-            &s,
-            0,
-            vec![add_to("t", 1, 5), add_to("t", 1, 5), add_to("t", 2, 7)],
-        );
-        let totals = |r: &OpResult| match r {
-            OpResult::Task { totals, replayed } => (totals.cost_nano_usd, totals.spans, *replayed),
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(totals(&r[0]), (5, 1, false));
-        assert_eq!(totals(&r[1]), (5, 1, true));
-        assert_eq!(totals(&r[2]), (12, 2, false));
-        // The whole request replayed later (an exporter-side retry upstream, a restart replay).
-        let again = run(&s, 10, vec![add_to("t", 1, 5), add_to("t", 2, 7)]);
-        assert!(again
-            .iter()
-            .all(|r| matches!(r, OpResult::Task { replayed: true, .. })));
-        let t = s.task_totals("t").unwrap();
-        assert_eq!(
-            (t.cost(), t.llm_calls, t.tokens.input()),
-            (NanoUsd(12), 2, 20)
-        );
-        // The same span id in another task is another contribution.
-        run(&s, 10, vec![add_to("u", 1, 5)]);
-        assert_eq!(s.task_totals("u").unwrap().cost(), NanoUsd(5));
-        // An ended task is forgotten, with its contributions.
-        run(&s, 20, vec![Op::EndTask { task: "t".into() }]);
-        assert_eq!(s.task_totals("t"), None);
-    }
-
-    #[test]
-    fn fire_once_answers_true_exactly_once_per_scope_and_marker() {
-        let s = MemoryStore::new();
-        let fire = |scope: &str, marker, ttl_ms| Op::FireOnce {
-            scope: scope.into(),
-            marker,
-            ttl_ms,
-        };
-        let r = run(
-            &s,
-            0,
-            vec![
-                fire("t", 1, None),
-                fire("t", 1, None),
-                fire("t", 2, None),
-                fire("u", 1, None),
-            ],
-        );
-        assert_eq!(
-            r,
-            vec![
-                OpResult::Fired(true),
-                OpResult::Fired(false),
-                OpResult::Fired(true),
-                OpResult::Fired(true)
-            ]
-        );
-        assert_eq!(
-            run(&s, 1_000_000, vec![fire("t", 1, None)]),
-            vec![OpResult::Fired(false)]
-        );
-        // The task ends: its markers go with it.
-        run(&s, 5, vec![Op::EndTask { task: "t".into() }]);
-        assert_eq!(
-            run(&s, 6, vec![fire("t", 1, None)]),
-            vec![OpResult::Fired(true)]
-        );
-        // A marker with a TTL may fire again once it has passed.
-        assert_eq!(
-            run(&s, 0, vec![fire("w", 9, Some(100))]),
-            vec![OpResult::Fired(true)]
-        );
-        assert_eq!(
-            run(&s, 99, vec![fire("w", 9, Some(100))]),
-            vec![OpResult::Fired(false)]
-        );
-        assert_eq!(
-            run(&s, 100, vec![fire("w", 9, Some(100))]),
-            vec![OpResult::Fired(true)]
-        );
-    }
-
-    #[test]
-    fn a_call_fingerprint_is_claimed_once_until_its_ttl_passes() {
-        let s = MemoryStore::new();
-        let claim = |f| Op::ClaimCall {
-            fingerprint: f,
-            ttl_ms: 1_000,
-        };
-        assert_eq!(
-            run(&s, 0, vec![claim(1), claim(1), claim(2)]),
-            vec![
-                OpResult::Claimed(true),
-                OpResult::Claimed(false),
-                OpResult::Claimed(true)
-            ]
-        );
-        assert_eq!(run(&s, 999, vec![claim(1)]), vec![OpResult::Claimed(false)]);
-        assert_eq!(
-            run(&s, 1_000, vec![claim(1)]),
-            vec![OpResult::Claimed(true)]
-        );
-        // Claimed again at 1000: alive until 2000, whatever the old entry in the expiry queue.
-        assert_eq!(
-            run(&s, 1_500, vec![claim(1)]),
-            vec![OpResult::Claimed(false)]
-        );
-        assert_eq!(run(&s, 2_000, vec![claim(1), claim(2)]).len(), 2);
-        assert_eq!(
-            s.claims.lock().until.len(),
-            2,
-            "expired claims are forgotten"
-        );
-    }
-
-    #[test]
-    fn budgets_check_and_increment_exactly_and_idempotently() {
-        let s = MemoryStore::new();
-        let key = BudgetKey {
-            budget: "team".into(),
-            key_values: vec!["search".into()],
-            period_start_ms: 1_764_000_000_000,
-        };
-        let add = |n, cost| Op::AddToBudget {
-            key: key.clone(),
-            id: id(n),
-            cost: NanoUsd(cost),
-            limit: Some(NanoUsd(1_000_000_000)),
-        };
-        let r = run(
-            &s,
-            0,
-            vec![
-                add(1, 600_000_000),
-                add(2, 400_000_000),
-                add(3, 1),
-                add(3, 1),
-            ],
-        );
-        let crossed: Vec<(i64, bool, bool)> = r
-            .iter()
-            .map(|r| match r {
-                OpResult::Budget {
-                    after,
-                    crossed,
-                    replayed,
-                    ..
-                } => (after.nanos(), *crossed, *replayed),
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(
-            crossed,
-            vec![
-                (600_000_000, false, false),
-                (1_000_000_000, false, false),
-                (1_000_000_001, true, false),
-                (1_000_000_001, false, true)
-            ]
-        );
-        assert_eq!(s.budget_total(&key), NanoUsd(1_000_000_001));
-        let next = BudgetKey {
-            period_start_ms: key.period_start_ms + 86_400_000,
-            ..key.clone()
-        };
-        assert_eq!(s.budget_total(&next), NanoUsd::ZERO);
-    }
-
-    #[test]
-    fn firing_window_alerts_are_recorded_and_cleared() {
-        let s = MemoryStore::new();
-        let set = |g, since_ms| Op::SetFiring {
-            rule: "slow".into(),
-            group: g,
-            since_ms,
-        };
-        run(
-            &s,
-            0,
-            vec![set(1, Some(10)), set(2, Some(20)), set(1, None)],
-        );
-        assert_eq!(s.firing(), vec![(Arc::from("slow"), 2, 20)]);
-    }
-}
+mod tests;

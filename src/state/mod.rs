@@ -10,16 +10,19 @@
 //! (`Tokens`), time is milliseconds of the caller's clock (passed in the batch, so stores and
 //! their tests never read a wall clock of their own).
 
+mod codec;
 mod durable;
 mod memory;
+mod metrics;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use durable::DurableStore;
-pub use memory::MemoryStore;
+pub use durable::{DurableOptions, DurableStore};
+pub use memory::{MemoryStore, StateLimits};
+pub use metrics::failed_batch;
 
 use crate::units::{NanoUsd, TaskTotals};
 
@@ -115,8 +118,9 @@ pub enum Op {
     SetFiring {
         /// The rule name.
         rule: Arc<str>,
-        /// The window group's fingerprint.
-        group: u64,
+        /// The window group: the values of the rule's `group_by` keys (so a restarted
+        /// collector can resolve an alert that fired before the restart).
+        group: Vec<String>,
         /// Firing since (unix ms), or `None` to resolve.
         since_ms: Option<u64>,
     },
@@ -149,6 +153,17 @@ pub enum OpResult {
     },
     /// An op without an answer ([`Op::EndTask`], [`Op::SetFiring`]).
     Done,
+}
+
+/// A window alert recorded as firing ([`Op::SetFiring`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Firing {
+    /// The rule name.
+    pub rule: Arc<str>,
+    /// The group's `group_by` values.
+    pub group: Vec<String>,
+    /// Firing since (unix ms).
+    pub since_ms: u64,
 }
 
 /// The operations one request applies to shared state, with the time they happen at.
@@ -270,7 +285,11 @@ pub trait StateStore: Send + Sync + 'static {
     /// A budget period's total (zero when nothing was added).
     fn budget_total(&self, key: &BudgetKey) -> NanoUsd;
 
-    /// Every window alert recorded as firing: (rule, group, since ms), for restoring window
-    /// state after a restart.
-    fn firing(&self) -> Vec<(Arc<str>, u64, u64)>;
+    /// Every window alert recorded as firing, for restoring window state after a restart.
+    fn firing(&self) -> Vec<Firing>;
+
+    /// Housekeeping, called every few seconds off the span path: forget idle tasks and expired
+    /// claims and markers; a durable store may compact its log here. A store whose entries
+    /// expire by themselves (Redis TTLs) does nothing.
+    fn maintain(&self, _now_ms: u64) {}
 }
