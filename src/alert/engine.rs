@@ -8,7 +8,8 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::task::{rollup, Clock, SpanInput, TaskTracker};
+use crate::state::{Op, StateBatch, StateStore};
+use crate::task::{rollup, Clock, SpanInput, TaskTotals, TaskTracker};
 use crate::wire::attr::{push_span_event, NewValue};
 
 use super::metrics::METRICS;
@@ -68,6 +69,36 @@ pub struct AlertEngine {
     reload_lock: Mutex<()>,
     /// "Alert fired." lines: a few a second, the rest counted.
     log_budget: Mutex<super::log_budget::LogBudget>,
+    /// Where window firing is recorded (see [`Self::with_state`]); in memory by default.
+    state: Arc<dyn StateStore>,
+}
+
+/// A task rule that holds for a task (see [`AlertEngine::observe_task`]); it fires when the
+/// state store's [`Op::FireOnce`] for its [`marker`](Self::marker) answers first.
+#[derive(Debug, Clone)]
+pub struct TaskCandidate {
+    rule: Arc<Rule>,
+    value: Value,
+}
+
+impl TaskCandidate {
+    /// The fire-once marker of the rule (stable across restarts: a hash of the rule's name).
+    pub fn marker(&self) -> u64 {
+        self.rule.id
+    }
+}
+
+/// The [`Op::SetFiring`] recording a window transition.
+fn firing_op(r: &Rule, t: &Transition, now: u64) -> Op {
+    let (group, since_ms) = match t {
+        Transition::Fire { group, .. } => (group.clone(), Some(now)),
+        Transition::Resolve { group, .. } => (group.clone(), None),
+    };
+    Op::SetFiring {
+        rule: r.name.clone(),
+        group,
+        since_ms,
+    }
 }
 
 impl std::fmt::Debug for AlertEngine {
@@ -117,6 +148,7 @@ impl AlertEngine {
             firing: Mutex::new(HashMap::new()),
             log_budget: Mutex::default(),
             reload_lock: Mutex::new(()),
+            state: Arc::new(crate::state::MemoryStore::new()),
         })
     }
 
@@ -147,11 +179,29 @@ impl AlertEngine {
         self.observe_at(span, self.clock.now_ms())
     }
 
-    /// [`Self::observe`] at a given time of the engine's clock (the pipeline reads the clock once
-    /// per request).
+    /// [`Self::observe`] at a given time of the engine's clock, deciding alone (the task view's
+    /// own totals and fire-once marks; window firing recorded in the engine's state store).
     pub fn observe_at(&self, span: &SpanInput<'_>, now: u64) -> Vec<u8> {
+        let (totals, fired) = self.observe_task(span, now, None);
+        let mut firing = Vec::new();
+        let out = self.judge_span(span, now, &totals, fired, &mut firing);
+        self.record_firing(firing, now);
+        out
+    }
+
+    /// The task half of judging a span: updates the task view (with the totals the state store
+    /// answered, or adding the span itself when `None`), and says which task rules now hold
+    /// that have not fired for the task in this process. Each candidate is marked fired here
+    /// at once (so a concurrent request does not pick it too); it fires for real when the
+    /// store's [`Op::FireOnce`] for [`TaskCandidate::marker`] agrees, see [`Self::judge_span`].
+    pub fn observe_task(
+        &self,
+        span: &SpanInput<'_>,
+        now: u64,
+        totals: Option<TaskTotals>,
+    ) -> (TaskTotals, Vec<TaskCandidate>) {
         let rules = self.rules.load();
-        let (totals, task_fired) = self.tracker.observe_at(span, now, |entry| {
+        self.tracker.observe_with(span, now, totals, |entry| {
             let totals = entry.totals();
             let m = Measures::of_task(&totals);
             let mut fired = Vec::new();
@@ -161,11 +211,29 @@ impl AlertEngine {
                 }
                 if let Some(v) = r.value(&m).filter(|v| r.holds(*v)) {
                     entry.mark(r.id);
-                    fired.push((r.clone(), v));
+                    fired.push(TaskCandidate {
+                        rule: r.clone(),
+                        value: v,
+                    });
                 }
             }
             (totals, fired)
-        });
+        })
+    }
+
+    /// The rest of judging a span: fires the task rules in `task_fired` (the candidates the
+    /// store let fire), judges span and window rules, and returns the encoded fields to append
+    /// to the span (the roll-up from `totals` on a task root, a `tollgate.alert` event per
+    /// alert fired). Window alerts that fire or resolve add an [`Op::SetFiring`] to `firing`.
+    pub fn judge_span(
+        &self,
+        span: &SpanInput<'_>,
+        now: u64,
+        totals: &TaskTotals,
+        task_fired: Vec<TaskCandidate>,
+        firing: &mut Vec<Op>,
+    ) -> Vec<u8> {
+        let rules = self.rules.load();
         let origin = Origin {
             task_id: Some(crate::task::clip(span.task_key)),
             service: crate::task::clip(span.service),
@@ -173,8 +241,8 @@ impl AlertEngine {
             span_id: span.span_id,
         };
         let mut alerts = Vec::new();
-        for (r, v) in task_fired {
-            alerts.push(self.build(&r, &Event::firing(v, now), &origin));
+        for c in task_fired {
+            alerts.push(self.build(&c.rule, &Event::firing(c.value, now), &origin));
         }
         let span_measures = Measures::of_span(span);
         for r in rules.rules.iter() {
@@ -203,6 +271,7 @@ impl AlertEngine {
                         t
                     };
                     if let Some(t) = transition {
+                        firing.push(firing_op(r, &t, now));
                         alerts.push(self.window_alert(r, t, Some(&origin), now));
                     }
                 }
@@ -210,7 +279,7 @@ impl AlertEngine {
         }
         let mut out = Vec::new();
         if span.is_task_root {
-            rollup::encode(&totals, &mut out);
+            rollup::encode(totals, &mut out);
         }
         let event_time = if span.end_unix_nano > 0 {
             span.end_unix_nano
@@ -243,14 +312,83 @@ impl AlertEngine {
     pub fn tick(&self) {
         let now = self.clock.now_ms();
         let rules = self.rules.load();
+        let mut firing = Vec::new();
         for r in rules.rules.iter() {
             let Some(window) = &r.window else { continue };
             let transitions = window.lock().tick(r, now);
             for t in transitions {
+                firing.push(firing_op(r, &t, now));
                 let a = self.window_alert(r, t, None, now);
                 self.emit(a);
             }
         }
+        self.record_firing(firing, now);
+    }
+
+    /// Records window alerts that fired or resolved ([`Op::SetFiring`]) in the state store, as
+    /// one batch.
+    pub fn record_firing(&self, firing: Vec<Op>, now: u64) {
+        if firing.is_empty() {
+            return;
+        }
+        let batch = StateBatch {
+            now_ms: now,
+            ops: firing,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        match self.state.apply(batch, deadline).now() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => crate::state::failed_batch("alert_firing", &e),
+            Err(pending) => {
+                if let Some(rt) = &self.runtime {
+                    rt.spawn(async move {
+                        if let Err(e) = pending.await {
+                            crate::state::failed_batch("alert_firing", &e);
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    /// Uses `state` for window firing from now on, and restores the window alerts it records as
+    /// firing (e.g. before a restart): each is firing again for its group (counted in the
+    /// firing gauge, not notified again), so it resolves when its condition no longer holds.
+    /// Records of rules that no longer exist (or are no window rules) are resolved in `state`.
+    pub fn with_state(mut self, state: Arc<dyn StateStore>) -> Self {
+        self.state = state;
+        let rules = self.rules.load_full();
+        let mut stale = Vec::new();
+        let mut restored = 0usize;
+        for f in self.state.firing() {
+            let window = rules
+                .rules
+                .iter()
+                .find(|r| *r.name == *f.rule)
+                .and_then(|r| r.window.as_ref().map(|w| (r, w)));
+            match window {
+                Some((r, w)) => {
+                    w.lock()
+                        .restore_firing(&f.group, f.since_ms, self.clock.now_ms());
+                    METRICS.firing.with_label_values(&[r.name.as_ref()]).inc();
+                    restored += 1;
+                }
+                None => stale.push(Op::SetFiring {
+                    rule: f.rule,
+                    group: f.group,
+                    since_ms: None,
+                }),
+            }
+        }
+        if restored > 0 {
+            tracing::info!(
+                restored,
+                "Restored window alerts that were firing before the restart."
+            );
+        }
+        let now = self.clock.now_ms();
+        self.record_firing(stale, now);
+        self
     }
 
     /// Runs [`tick`](Self::tick) every second until `cancel` fires.
@@ -320,10 +458,13 @@ impl AlertEngine {
         for r in removed {
             let Some(window) = &r.window else { continue };
             let transitions = window.lock().drain_firing();
+            let mut firing = Vec::new();
             for t in transitions {
+                firing.push(firing_op(&r, &t, now));
                 let a = self.window_alert(&r, t, None, now);
                 self.emit(a);
             }
+            self.record_firing(firing, now);
         }
         tracing::info!(rules = self.rules.load().len(), "Alert rules reloaded.");
         Ok(())

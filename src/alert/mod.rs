@@ -32,7 +32,7 @@ mod rule;
 mod window;
 
 pub use config::{AlertsConfig, NotifyConfig, NotifyKind, RuleConfig};
-pub use engine::AlertEngine;
+pub use engine::{AlertEngine, TaskCandidate};
 pub use event::{Alert, AlertState, BudgetAlert};
 pub(crate) use rule::{compile_where, Match};
 pub use rule::{AlertRules, Metric, Op, Scope};

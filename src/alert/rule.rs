@@ -284,7 +284,7 @@ impl Rule {
 
 /// One value of a group key: its length in bytes, `:`, the value (so that any values, separators
 /// included, map to distinct keys).
-fn push_part(out: &mut String, v: &str) {
+pub(crate) fn push_part(out: &mut String, v: &str) {
     use std::fmt::Write;
     // Writing to a String cannot fail.
     write!(out, "{}:", v.len()).expect("writing to a String");

@@ -286,6 +286,25 @@ impl WindowState {
         out
     }
 
+    /// Marks `group` (its `group_by` values) as firing since `since_ms`, with an empty window
+    /// (restored after a restart: the window's sums are not kept, its firing state is).
+    pub(crate) fn restore_firing(&mut self, group: &[String], since_ms: u64, now_ms: u64) {
+        let mut key = String::new();
+        for v in group {
+            super::rule::push_part(&mut key, v);
+        }
+        if !self.groups.contains_key(&key) && self.groups.len() >= MAX_GROUPS {
+            return;
+        }
+        let epoch = now_ms / self.width_ms;
+        let hist = self.hist;
+        let g = self
+            .groups
+            .entry(key)
+            .or_insert_with(|| Group::new(hist, epoch));
+        g.firing_since = Some(since_ms);
+    }
+
     /// Every group that is firing, with its value; used to resolve them when the rule goes away.
     pub(crate) fn drain_firing(&mut self) -> Vec<Transition> {
         let out = self

@@ -155,8 +155,8 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         tracker.clone(),
     )?;
     let engine = processing.engine().clone();
-    // Shared state (budget totals); `[state] backend` chooses another store.
-    let store: Arc<dyn crate::state::StateStore> = Arc::new(crate::state::MemoryStore::new());
+    // One state store for every stage: call claims, task totals, alert markers, budget totals.
+    let store = processing.state().clone();
     let budgets = Arc::new(
         crate::budget::Budgets::new(
             &config.budgets,

@@ -89,6 +89,22 @@ pub enum Verdict {
 
 type SpanKey = (u128, u64);
 
+/// The key a span claims its call under in the shared state (`state::Op::ClaimCall`): the first
+/// 128 bits of SHA-256 over the trace id and span id. Stable across restarts and processes (a
+/// durable or shared store keeps it), and not open to collisions aimed by clients.
+pub fn claim_key(trace_id: &[u8], span_id: &[u8]) -> u128 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"tollgate.call\0");
+    h.update([trace_id.len() as u8]);
+    h.update(trace_id);
+    h.update(span_id);
+    let d = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&d[..16]);
+    u128::from_be_bytes(out)
+}
+
 /// A remembered call span: its key, time window (start, end) and fingerprint.
 type Windowed = (SpanKey, (u64, u64), Fingerprint);
 

@@ -132,6 +132,12 @@ impl Prepared<'_> {
     pub fn knows_write_split(&self) -> bool {
         matches!(self.rec.usage, UsageRead::Valid(u) if u.write_split_known)
     }
+
+    /// True when the span reports a call with valid usage: the spans that claim their call in
+    /// the shared state before pricing (see [`Enricher::finish_claimed`]).
+    pub fn reports_call(&self) -> bool {
+        self.rec.class == SpanClass::Call && matches!(self.rec.usage, UsageRead::Valid(_))
+    }
 }
 
 /// One pass over a span's indexed attributes; `None` for a span that is not an LLM span. Keys
@@ -240,9 +246,21 @@ impl Enricher {
 
     /// Concludes a [`prepare`]d span (dedupe, price) and says what to write on it.
     pub fn finish<'a>(&self, span: &SpanRef<'a>, p: Prepared<'a>) -> Enriched {
+        self.finish_claimed(span, p, true)
+    }
+
+    /// [`Self::finish`], told whether the span's claim on its call (trace id + span id, see
+    /// [`super::dedupe::claim_key`]) was the first in the shared state: `claimed = false` (the
+    /// span was priced before, e.g. before a restart) makes a reported call a duplicate.
+    pub fn finish_claimed<'a>(
+        &self,
+        span: &SpanRef<'a>,
+        p: Prepared<'a>,
+        claimed: bool,
+    ) -> Enriched {
         let Prepared { rec, own, reported } = p;
         let table = self.pricer.snapshot();
-        let outcome = self.conclude(span, &rec, &table);
+        let outcome = self.conclude(span, &rec, &table, claimed);
         let had_reported = !reported.is_empty();
         let replace =
             outcome.status == PricingStatus::Priced && table.replace_reported_cost && had_reported;
@@ -266,7 +284,7 @@ impl Enricher {
             return None;
         }
         let table = self.pricer.snapshot();
-        Some(self.conclude(span, &rec, &table))
+        Some(self.conclude(span, &rec, &table, true))
     }
 
     fn conclude<'a, S: SpanAttrs<'a>>(
@@ -274,6 +292,7 @@ impl Enricher {
         span: &S,
         rec: &Recognised<'a>,
         table: &ValidatedTable,
+        claimed: bool,
     ) -> LlmOutcome {
         let duration_ns = call_duration_ns(span.start_time_unix_nano(), span.end_time_unix_nano());
         let mut o = LlmOutcome {
@@ -323,7 +342,7 @@ impl Enricher {
                     response_id: rec.response_id,
                     fingerprint: Fingerprint::new(n.usage, rec.model),
                 });
-                if verdict == Verdict::Duplicate {
+                if verdict == Verdict::Duplicate || !claimed {
                     o.duplicate = true;
                     PricingStatus::Aggregate
                 } else {

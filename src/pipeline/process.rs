@@ -14,13 +14,17 @@ use super::{Processor, SpanFacts};
 use crate::alert::{AlertEngine, AlertsConfig};
 use crate::llm::enrich::{langfuse_details, prepare, Prepared};
 use crate::llm::{Enricher, LlmOutcome, PricingConfig};
-use crate::task::{LlmUsage, SpanInput, TaskTracker, TasksConfig};
+use crate::state::StateStore;
+use crate::task::{LlmUsage, TaskTracker, TasksConfig};
 use crate::telemetry::llm_metrics::{CallObservation, LlmMetrics, TaskObservation};
 use crate::telemetry::recent::{self, RecentSpend};
 use crate::units::Unpriced;
 use crate::wire::attr::{push_span_attribute, NewValue};
 use crate::wire::edit::SpanEdit;
-use crate::wire::{AttrValue, RequestIndex, SpanAttrs, SpanRef};
+use crate::wire::{RequestIndex, SpanAttrs, SpanRef};
+
+mod stages;
+use stages::Seen;
 
 /// Everything tollgate does to spans between receiving and exporting them.
 pub struct Processing {
@@ -31,6 +35,9 @@ pub struct Processing {
     extra_keys: Vec<String>,
     recent: Arc<RecentSpend>,
     budgets: Option<Arc<crate::budget::Budgets>>,
+    state: Arc<dyn StateStore>,
+    /// How long a call claim lives (`[pricing] dedupe_ttl`).
+    claim_ttl_ms: u64,
 }
 
 impl std::fmt::Debug for Processing {
@@ -62,7 +69,8 @@ fn join<E: std::fmt::Display>(errors: &[E]) -> String {
 }
 
 impl Processing {
-    /// Builds the chain. Must run inside a tokio runtime when alert notifiers are configured.
+    /// Builds the chain over an in-memory state store. Must run inside a tokio runtime when
+    /// alert notifiers are configured.
     pub fn new(
         pricing: &PricingConfig,
         tasks: &TasksConfig,
@@ -70,6 +78,21 @@ impl Processing {
         metrics: &crate::telemetry::llm_metrics::MetricsConfig,
         tracker: Arc<TaskTracker>,
     ) -> Result<Self, ProcessingError> {
+        let state: Arc<dyn StateStore> = Arc::new(crate::state::MemoryStore::new());
+        Self::with_state(pricing, tasks, alerts, metrics, tracker, state)
+    }
+
+    /// Builds the chain over `state`: call claims, task totals, fire-once markers and window
+    /// firing go through it (restored from it, for a durable store).
+    pub fn with_state(
+        pricing: &PricingConfig,
+        tasks: &TasksConfig,
+        alerts: &AlertsConfig,
+        metrics: &crate::telemetry::llm_metrics::MetricsConfig,
+        tracker: Arc<TaskTracker>,
+        state: Arc<dyn StateStore>,
+    ) -> Result<Self, ProcessingError> {
+        tracker.set_state(state.clone());
         let enricher = Enricher::new(pricing).map_err(|e| ProcessingError::Pricing(join(&e)))?;
         let metrics = Arc::new(
             LlmMetrics::new(metrics).map_err(|e| ProcessingError::Metrics(e.to_string()))?,
@@ -90,7 +113,9 @@ impl Processing {
             });
         }
         let engine = Arc::new(
-            AlertEngine::new(alerts, tracker).map_err(|e| ProcessingError::Alerts(join(&e)))?,
+            AlertEngine::new(alerts, tracker)
+                .map_err(|e| ProcessingError::Alerts(join(&e)))?
+                .with_state(state.clone()),
         );
         Ok(Self {
             enricher,
@@ -100,12 +125,19 @@ impl Processing {
             extra_keys,
             recent: Arc::new(RecentSpend::default()),
             budgets: None,
+            state,
+            claim_ttl_ms: pricing.dedupe_ttl.as_millis() as u64,
         })
     }
 
     /// Counts priced calls in `budgets` (one state batch per request).
     pub fn set_budgets(&mut self, budgets: Arc<crate::budget::Budgets>) {
         self.budgets = Some(budgets);
+    }
+
+    /// The state store the stages write through.
+    pub fn state(&self) -> &Arc<dyn StateStore> {
+        &self.state
     }
 
     /// The last hour of spend by model and service (the status page).
@@ -129,19 +161,22 @@ impl Processing {
         }
     }
 
+    /// The llm half of a span: prices it (`claimed`: its call claim was the first in the
+    /// state store), records its Langfuse extras, ledger row, call metrics and budget
+    /// contribution, and says what the task and alert stages need of it.
     // One more argument than clippy likes: the request's budget batch travels with the span.
     #[allow(clippy::too_many_arguments)]
-    fn process_span<'a>(
+    fn price_span<'a>(
         &self,
         (i, span): (usize, &SpanRef<'a>),
-        prepared: Option<Prepared<'a>>,
-        edit: &mut SpanEdit,
+        prepared: Option<(Prepared<'a>, bool)>,
         facts: &mut SpanFacts,
-        attrs: &mut Vec<(&'a str, AttrValue<'a>)>,
+        rules: &crate::alert::AlertRules,
         now_ms: u64,
+        last_task: &mut Option<Arc<str>>,
         budget: &mut crate::budget::Pending,
-    ) {
-        let enriched = prepared.map(|p| self.enricher.finish(span, p));
+    ) -> Seen<'a> {
+        let enriched = prepared.map(|(p, claimed)| self.enricher.finish_claimed(span, p, claimed));
         let outcome = enriched.as_ref().map(|e| &e.outcome);
         if let Some(o) = outcome {
             facts.mark_llm(i);
@@ -155,34 +190,25 @@ impl Processing {
         let mut hex = [0u8; 32];
         // Names are clipped before the read side keeps them (#19: 1 MiB names stay 256 bytes).
         let task_key = crate::units::clip_key_cow(self.tasks.task_key(span, &mut hex));
+        let task_key = match last_task.take() {
+            Some(last) if *last == *task_key => last,
+            _ => Arc::from(&*task_key),
+        };
+        *last_task = Some(task_key.clone());
         let task_type = self.tasks.task_type(span).map(crate::units::clip_key_cow);
         let service = crate::units::clip_key(service_name(span));
-        let service = &*service;
-        self.engine.rules().extract_attributes(span, attrs);
+        let mut attrs = Vec::new();
+        rules.extract_attributes(span, &mut attrs);
         let is_task_root = span.parent_span_id().is_empty()
             && self
                 .tasks
                 .key_attribute
                 .as_deref()
                 .is_none_or(|key| span.attribute(key).is_some());
-        let input = SpanInput {
-            task_key: &task_key,
-            trace_id: span.trace_id(),
-            span_id: span.span_id(),
-            parent_span_id: span.parent_span_id(),
-            is_task_root,
-            service,
-            task_type: task_type.as_deref().unwrap_or(""),
-            start_unix_nano: span.start_time_unix_nano(),
-            end_unix_nano: span.end_time_unix_nano(),
-            error: span.status_code() == 2,
-            llm: outcome.filter(|o| o.is_llm_call).map(llm_usage),
-            attributes: attrs,
-        };
-        let extra = self.engine.observe_at(&input, now_ms);
-
-        if let Some(o) = outcome.filter(|o| o.is_llm_call) {
-            self.observe_call(span, o, service, task_type.as_deref().unwrap_or(""), now_ms);
+        let llm = outcome.filter(|o| o.is_llm_call);
+        if let Some(o) = llm {
+            let task_type = task_type.as_deref().unwrap_or("");
+            self.observe_call(span, o, &service, task_type, now_ms);
             if let Some(b) = &self.budgets {
                 // The cost the ledger and the cost counter record: priced calls only.
                 let cost = o
@@ -196,33 +222,24 @@ impl Processing {
             if facts.wants().ledger {
                 let ctx = super::ledger::RowContext {
                     task_id: &task_key,
-                    service,
-                    task_type: task_type.as_deref().unwrap_or(""),
+                    service: &service,
+                    task_type,
                 };
                 if let Some(row) = super::ledger::row(span, o, &ctx, facts.ledger_keys()) {
                     facts.add_ledger_row(&row);
                 }
             }
         }
-
-        *edit = match (enriched, extra.is_empty()) {
-            (None, true) => return,
-            (None, false) => SpanEdit::Modify {
-                remove: Vec::new(),
-                append: extra,
-            },
-            (Some(e), _) => match e.edit {
-                SpanEdit::Modify { remove, mut append } => {
-                    append.extend_from_slice(&extra);
-                    SpanEdit::Modify { remove, append }
-                }
-                _ if extra.is_empty() => return,
-                _ => SpanEdit::Modify {
-                    remove: Vec::new(),
-                    append: extra,
-                },
-            },
-        };
+        Seen {
+            i,
+            llm: llm.map(llm_usage),
+            task_key,
+            task_type,
+            service,
+            attrs,
+            is_task_root,
+            edit: enriched.map(|e| e.edit),
+        }
     }
 
     /// `langfuse.observation.usage_details` (a call with valid usage) and `cost_details` (a
@@ -348,28 +365,37 @@ impl Processor for Processing {
                 prepared.push(p);
             }
         }
-        let mut attrs = Vec::new();
         let now_ms = self.engine.tracker().clock().now_ms();
         let mut budget = crate::budget::Pending::default();
+        // The llm stage: one batch of call claims (a span priced before, e.g. before a restart,
+        // is not priced again), then pricing in the order above.
+        let claimed = self.claim_calls(buf, index, &prepared, &slot, now_ms);
+        let rules = self.engine.rules();
+        let mut seen = Vec::new();
+        let mut last_task = None;
         for c in 0..4 {
             for i in 0..n {
                 if class[i] != c {
                     continue;
                 }
                 let span = SpanRef::new(buf, index, i);
-                let p = prepared.get_mut(slot[i] as usize).and_then(Option::take);
-                self.process_span(
+                let s = slot[i] as usize;
+                let p = prepared.get_mut(s).and_then(Option::take);
+                let p = p.map(|p| (p, claimed.get(s).copied().unwrap_or(true)));
+                let rec = self.price_span(
                     (i, &span),
                     p,
-                    &mut edits[i],
                     facts,
-                    &mut attrs,
+                    &rules,
                     now_ms,
+                    &mut last_task,
                     &mut budget,
                 );
+                seen.push(rec);
             }
         }
-        // One state batch for the whole request; a threshold reached adds its alert event to
+        self.judge(buf, index, seen, edits, now_ms);
+        // One budget batch for the whole request; a threshold reached adds its alert event to
         // the call that reached it.
         if let Some(b) = &self.budgets {
             for c in b.apply(budget) {

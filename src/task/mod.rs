@@ -23,7 +23,9 @@ use crate::wire::{AttrValue, SpanAttrs};
 pub use crate::units::{LlmUsage, TaskTotals, Tokens};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub(crate) use tracker::clip;
-pub use tracker::{EndReason, TaskEntry, TaskStatus, TaskSummary, TaskTracker, MAX_KEY_BYTES};
+pub use tracker::{
+    span_delta, EndReason, TaskEntry, TaskStatus, TaskSummary, TaskTracker, MAX_KEY_BYTES,
+};
 
 /// `[tasks]`: how spans are grouped into agent tasks and how long tasks are kept.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

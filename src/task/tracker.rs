@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::METRICS;
 use super::{Clock, SpanInput, TasksConfig};
+use crate::state::{Op, StateBatch, StateStore};
 use crate::units::TaskTotals;
 
 const SHARDS: usize = 16;
@@ -206,6 +207,8 @@ pub struct TaskTracker {
     clock: Arc<dyn Clock>,
     ended: Mutex<EndedStore>,
     on_ended: RwLock<Vec<EndedCallback>>,
+    /// Where the task totals live (when set): tasks that end here are ended there too.
+    state: std::sync::OnceLock<Arc<dyn StateStore>>,
 }
 
 impl std::fmt::Debug for TaskTracker {
@@ -238,6 +241,42 @@ impl TaskTracker {
             clock,
             ended: Mutex::new(EndedStore::default()),
             on_ended: RwLock::new(Vec::new()),
+            state: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Makes `state` the home of the task totals: a task that ends here (idle, root + grace,
+    /// evicted) is ended there with [`Op::EndTask`] (one batch per sweep). The tracker stays the
+    /// view the read side reads (service, task type, status), its totals set from the store's
+    /// answers ([`Self::observe_with`]). Set once; later calls are ignored.
+    pub fn set_state(&self, state: Arc<dyn StateStore>) {
+        self.state.set(state).ok();
+    }
+
+    fn end_in_state(&self, tasks: impl Iterator<Item = Arc<str>>) {
+        let Some(state) = self.state.get() else {
+            return;
+        };
+        let mut batch = StateBatch::new(self.clock.now_ms());
+        for task in tasks {
+            batch.push(Op::EndTask { task });
+        }
+        if batch.is_empty() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        match state.apply(batch, deadline).now() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => crate::state::failed_batch("task_end", &e),
+            Err(pending) => {
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move {
+                        if let Err(e) = pending.await {
+                            crate::state::failed_batch("task_end", &e);
+                        }
+                    });
+                }
+            }
         }
     }
 
@@ -306,13 +345,27 @@ impl TaskTracker {
         now: u64,
         f: impl FnOnce(&mut TaskEntry<'_>) -> R,
     ) -> R {
+        self.observe_with(span, now, None, f)
+    }
+
+    /// [`Self::observe_at`] with the task's totals as the state store answered them (the span
+    /// already added, idempotently): they replace the view's totals unless an answer that saw
+    /// more spans got here first (concurrent requests). `None` (no answer): the view adds the
+    /// span itself.
+    pub fn observe_with<R>(
+        &self,
+        span: &SpanInput<'_>,
+        now: u64,
+        totals: Option<TaskTotals>,
+        f: impl FnOnce(&mut TaskEntry<'_>) -> R,
+    ) -> R {
         let key = clip(span.task_key);
         let mut evicted = None;
         let result = {
             let mut guard = self.shard(key).lock();
             let shard = &mut *guard;
             if let Some(state) = shard.map.get_mut(key) {
-                apply(state, span, now);
+                apply(state, span, now, totals);
                 return f(&mut TaskEntry { state });
             }
             if shard.map.len() >= self.per_shard_cap {
@@ -343,12 +396,13 @@ impl TaskTracker {
             let Some(state) = shard.map.get_mut(key) else {
                 unreachable!("the task was just inserted under the lock")
             };
-            apply(state, span, now);
+            apply(state, span, now, totals);
             f(&mut TaskEntry { state })
         };
         if let Some((key, state)) = evicted {
             METRICS.evicted_capacity.inc();
             METRICS.active.dec();
+            self.end_in_state(std::iter::once(key.clone()));
             self.finish(state.summary(&key, TaskStatus::Ended, Some(EndReason::Evicted)));
         }
         result
@@ -429,6 +483,7 @@ impl TaskTracker {
         }
         let n = ended.len();
         METRICS.active.sub(n as i64);
+        self.end_in_state(ended.iter().map(|s| s.task_id.clone()));
         for summary in ended {
             self.finish(summary);
         }
@@ -489,9 +544,10 @@ impl TaskTracker {
     }
 }
 
-fn apply(state: &mut TaskState, span: &SpanInput<'_>, now: u64) {
+/// What one span adds to its task's totals.
+pub fn span_delta(span: &SpanInput<'_>) -> TaskTotals {
     let llm = span.llm.unwrap_or_default();
-    state.totals.merge(&TaskTotals {
+    TaskTotals {
         cost_nano_usd: llm.cost_nano_usd,
         tokens: llm.tokens,
         llm_calls: u64::from(span.llm.is_some()),
@@ -500,7 +556,15 @@ fn apply(state: &mut TaskState, span: &SpanInput<'_>, now: u64) {
         spans: 1,
         first_seen_unix_nano: span.start_unix_nano,
         last_seen_unix_nano: span.end_unix_nano,
-    });
+    }
+}
+
+fn apply(state: &mut TaskState, span: &SpanInput<'_>, now: u64, totals: Option<TaskTotals>) {
+    match totals {
+        Some(t) if t.spans >= state.totals.spans => state.totals = t,
+        Some(_) => {}
+        None => state.totals.merge(&span_delta(span)),
+    }
     state.last_activity_ms = now;
     let (service, task_type) = (clip(span.service), clip(span.task_type));
     if span.is_task_root {
