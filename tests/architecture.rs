@@ -29,7 +29,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Our own metrics registry and the metric families every component registers.
     ("telemetry", &["config", "units", "wire"]),
     // The state interface (task totals, dedupe, fire-once markers, budgets).
-    ("state", &["telemetry", "units"]),
+    ("state", &["config", "telemetry", "units"]),
     // The stages.
     ("llm", &["config", "telemetry", "units", "wire", "state"]),
     ("task", &["config", "telemetry", "units", "wire", "state"]),

@@ -239,3 +239,26 @@ fn the_repository_config_toml_is_valid() {
         );
     }
 }
+
+#[test]
+fn a_disk_state_store_needs_a_path_or_a_storage_dir() {
+    let issues = issues_of("[state]\nbackend = \"disk\"\n", &[]);
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.path == "state.backend" && i.message.contains("needs a `path`")),
+        "{issues:?}"
+    );
+    let config = Config::from_str_with_env(
+        "[storage]\ndir = \"/var/lib/tg\"\n[state]\nbackend = \"disk\"\n",
+        &env(&[]),
+    )
+    .expect("valid with [storage] dir");
+    assert_eq!(
+        config.state.path.as_deref(),
+        Some(std::path::Path::new("/var/lib/tg/state"))
+    );
+    assert!(issues_of("[state]\nbackend = \"redis\"\n", &[])
+        .iter()
+        .any(|i| i.path.starts_with("state")));
+}

@@ -147,13 +147,21 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
 
     let background = CancellationToken::new();
     let tracker = Arc::new(TaskTracker::new(&config.tasks, Arc::new(SystemClock)));
-    let mut processing = Processing::new(
+    let state = open_state(&config.state)?;
+    let mut processing = Processing::with_state(
         &config.pricing,
         &config.tasks,
         &config.alerts,
         &config.metrics,
         tracker.clone(),
+        state.clone(),
     )?;
+    tokio::spawn(maintain_state(
+        state,
+        tracker.clock().clone(),
+        config.state.maintain_interval,
+        background.clone(),
+    ));
     let engine = processing.engine().clone();
     // One state store for every stage: call claims, task totals, alert markers, budget totals.
     let store = processing.state().clone();
@@ -373,5 +381,54 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         tokio::signal::ctrl_c().await.ok();
+    }
+}
+
+/// The state store `[state]` asks for. The disk store is opened (and its snapshot and log
+/// replayed) before any span is accepted.
+fn open_state(
+    cfg: &crate::state::StateConfig,
+) -> anyhow::Result<Arc<dyn crate::state::StateStore>> {
+    use crate::state::{Backend, DurableStore, MemoryStore};
+    Ok(match cfg.backend {
+        Backend::Memory => Arc::new(MemoryStore::new()),
+        Backend::Disk => {
+            let dir = cfg
+                .path
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!("[state] backend = \"disk\" needs a path"))?;
+            let store = DurableStore::open(dir).map_err(|e| {
+                anyhow::anyhow!("cannot open the state store in {}: {e}", dir.display())
+            })?;
+            info!(dir = %dir.display(), "State store: on disk (restored).");
+            Arc::new(store)
+        }
+    })
+}
+
+/// Housekeeping of the state store every `interval`, off the span path (fsync of a disk log,
+/// snapshots, expiry), and once more when tollgate stops.
+async fn maintain_state(
+    state: Arc<dyn crate::state::StateStore>,
+    clock: Arc<dyn crate::task::Clock>,
+    interval: std::time::Duration,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => break,
+        }
+        let (state, now) = (state.clone(), clock.now_ms());
+        // A snapshot or an fsync blocks: keep it off the runtime's workers.
+        if let Err(error) = tokio::task::spawn_blocking(move || state.maintain(now)).await {
+            warn!(%error, "State housekeeping failed.");
+        }
+    }
+    let now = clock.now_ms();
+    if let Err(error) = tokio::task::spawn_blocking(move || state.maintain(now)).await {
+        warn!(%error, "State housekeeping failed.");
     }
 }

@@ -11,6 +11,7 @@
 //! their tests never read a wall clock of their own).
 
 mod codec;
+mod config;
 mod durable;
 mod memory;
 mod metrics;
@@ -20,6 +21,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use config::{Backend, StateConfig};
 pub use durable::{DurableOptions, DurableStore};
 pub use memory::{MemoryStore, StateLimits};
 pub use metrics::failed_batch;

@@ -69,6 +69,9 @@ pub struct Config {
     /// `[storage]`: the data directory (disk queue defaults).
     #[serde(default)]
     pub storage: crate::storage::StorageConfig,
+    /// `[state]`: where call claims, task totals, alert markers and budget totals live.
+    #[serde(default)]
+    pub state: crate::state::StateConfig,
 }
 
 impl Config {
@@ -110,8 +113,12 @@ impl Config {
         }
     }
 
-    /// Gives every disk queue without a `path` its default under `[storage] dir`.
+    /// Gives every disk queue without a `path` its default under `[storage] dir`, and the disk
+    /// state store `<dir>/state`.
     pub fn apply_storage_defaults(&mut self) {
+        if self.state.backend == crate::state::Backend::Disk && self.state.path.is_none() {
+            self.state.path = self.storage.dir.as_ref().map(|d| d.join("state"));
+        }
         for e in &mut self.exporters {
             if e.queue.kind == crate::export::config::QueueKind::Disk && e.queue.path.is_none() {
                 e.queue.path = self.storage.queue_dir(&e.name);

@@ -50,6 +50,12 @@ pub(super) fn all(config: &Config) -> Vec<Issue> {
         }
     }
 
+    if config.state.backend == crate::state::Backend::Disk && config.state.path.is_none() {
+        issues.push(Issue::invalid(
+            "state.backend",
+            "backend = \"disk\" needs a `path` under [state] (or a `[storage] dir` for the default <dir>/state)",
+        ));
+    }
     if let Err(e) = config.receivers.otlp.validate() {
         issues.push(Issue::invalid("receivers.otlp", e.to_string()));
     }
