@@ -2,7 +2,6 @@
 //! a span, a task or a window.
 
 use std::collections::BTreeSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -208,8 +207,15 @@ impl Rule {
         else {
             return Err(errors);
         };
-        let mut h = DefaultHasher::new();
-        cfg.name.hash(&mut h);
+        // The rule's fire-once marker in the state store outlives the process (a disk store),
+        // so it must not depend on std's hasher, which may change between Rust releases.
+        let id = {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(cfg.name.as_bytes());
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&digest[..8]);
+            u64::from_be_bytes(first)
+        };
         Ok(Rule {
             name: Arc::from(cfg.name.as_str()),
             severity: Arc::from(cfg.severity.as_str()),
@@ -217,7 +223,7 @@ impl Rule {
             metric,
             op,
             threshold_nano: (cfg.threshold * 1e9).round() as i64,
-            id: h.finish(),
+            id,
             filters,
             group_by: cfg.group_by.clone(),
             window: window.map(|w| Mutex::new(WindowState::new(w, for_, metric.needs_histogram()))),

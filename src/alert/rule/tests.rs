@@ -163,3 +163,14 @@ fn where_filters_and_min_input_tokens() {
     assert_eq!(sanitize_label("service.name"), "service_name");
     assert_eq!(sanitize_label("9x"), "_9x");
 }
+
+#[test]
+fn a_rules_marker_id_is_the_same_in_every_build() {
+    // The first 8 bytes of SHA-256("expensive_task"), big-endian: a disk state store written by
+    // one build must find the fire-once markers of the same rule after an upgrade.
+    let r = rule(
+        "name = \"expensive_task\"\nscope = \"task\"\nmetric = \"cost_usd\"\nop = \">\"\nthreshold = 0.5\n",
+    )
+    .unwrap();
+    assert_eq!(r.id, 1_506_095_739_621_376_993);
+}
