@@ -194,26 +194,6 @@ async fn declared_over_limit(http: SocketAddr) -> i64 {
         .unwrap_or(-1)
 }
 
-async fn metrics_text(admin: &str) -> String {
-    client()
-        .get(format!("http://{admin}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// The sum of the samples of `name` whose labels include all of `labels`.
-fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter(|l| labels.iter().all(|x| l.contains(x)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_hostile_input_gets_its_status_and_the_process_keeps_serving() {
     let text = std::fs::read_to_string(concat!(

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use live_support::{client, free_port, start_tollgate, wait_for, Tollgate};
+use live_support::{client, free_port, metrics_text, start_tollgate, wait_for, Tollgate};
 use prost::Message;
 use tollgate::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use tollgate::otlp::common::v1::{any_value, AnyValue, KeyValue};
@@ -402,17 +402,6 @@ async fn start(dir: &Path, config: &str) -> Tollgate {
     start_tollgate(dir, config).await
 }
 
-async fn metrics(tg: &Tollgate) -> String {
-    client()
-        .get(format!("http://{}/metrics", tg.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 fn metric_sum(text: &str, prefix: &str) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(prefix))
@@ -607,7 +596,10 @@ async fn ten_thousand_calls_of_a_thousand_users_sum_exactly_in_the_ledger() {
     assert_eq!(versions, vec![1, 2]);
 
     // The Prometheus counter (a float of USD) has the same total, to the nano-dollar.
-    let prom = metric_sum(&metrics(&tg).await, "tollgate_llm_cost_usd_total{");
+    let prom = metric_sum(
+        &metrics_text(&tg.admin).await,
+        "tollgate_llm_cost_usd_total{",
+    );
     assert_eq!(
         (prom * 1e9).round() as i64,
         total,
@@ -731,7 +723,10 @@ async fn retries_and_a_replay_after_kill_9_never_bill_twice() {
     send(&tg, &second, 250).await;
     // Let every resend reach the ledger: the duplicates it skipped show in the counter.
     wait_for("the resent rows skipped as duplicates", async || {
-        (metric_sum(&metrics(&tg).await, "tollgate_ledger_duplicate_rows_total{") >= 1_500.0)
+        (metric_sum(
+            &metrics_text(&tg.admin).await,
+            "tollgate_ledger_duplicate_rows_total{",
+        ) >= 1_500.0)
             .then_some(())
     })
     .await;
@@ -789,7 +784,7 @@ async fn postgres_down_for_30_s_spans_keep_flowing_and_rows_arrive_after() {
     })
     .await;
     assert_eq!(spans_in_file(), 500);
-    let m = metrics(&tg).await;
+    let m = metrics_text(&tg.admin).await;
     assert!(
         metric_sum(
             &m,
@@ -810,7 +805,7 @@ async fn postgres_down_for_30_s_spans_keep_flowing_and_rows_arrive_after() {
     wait_rows(&pg, 500).await;
     let all: Vec<Call> = before.iter().chain(&during).cloned().collect();
     assert_eq!(ledger(&pg).await, expected_ledger(&all));
-    let m = metrics(&tg).await;
+    let m = metrics_text(&tg.admin).await;
     assert_eq!(
         metric_sum(
             &m,

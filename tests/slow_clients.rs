@@ -150,15 +150,6 @@ async fn held_grpc_stream(addr: SocketAddr) -> (i32, String) {
     (code, message)
 }
 
-/// The sum of the samples of `name` whose labels include every one of `labels` (`k="v"`).
-fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .filter(|l| labels.iter().all(|x| l.contains(x)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slow_idle_and_held_connections_are_closed_while_good_clients_are_served() {
     let dir = tempfile::tempdir().unwrap();

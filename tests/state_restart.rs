@@ -74,25 +74,6 @@ fn call(span_id: &str, input: u64, output: u64) -> Value {
     }]})
 }
 
-async fn metrics(tg: &Tollgate) -> String {
-    client()
-        .get(format!("http://{}/metrics", tg.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter(|l| labels.iter().all(|x| l.contains(x)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 async fn task_cost(tg: &Tollgate) -> i64 {
     wait_for("the task in the task API", async || {
         get_json(&format!("http://{}/api/v1/tasks/{TRACE}", tg.admin)).await
@@ -104,7 +85,7 @@ async fn task_cost(tg: &Tollgate) -> i64 {
 
 async fn fired(tg: &Tollgate) -> f64 {
     metric(
-        &metrics(tg).await,
+        &metrics_text(&tg.admin).await,
         "tollgate_alerts_total",
         &["rule=\"expensive_task\""],
     )
@@ -144,7 +125,7 @@ async fn across_a_kill(backend: &str) -> After {
     post_traces(&tg.http, &call("b000000000000002", 1000, 2000)).await;
     let total_after_b = task_cost(&tg).await;
     post_traces(&tg.http, &call("a000000000000001", 1000, 1000)).await;
-    let text = metrics(&tg).await;
+    let text = metrics_text(&tg.admin).await;
     After {
         total_after_b,
         cost_usd: metric(&text, "tollgate_llm_cost_usd_total", &[]),

@@ -404,3 +404,25 @@ pub fn plain_request(n: u8) -> Value {
         ]}],
     }]})
 }
+
+/// tollgate's `/metrics` text from its admin listener `admin` (`host:port`).
+pub async fn metrics_text(admin: &str) -> String {
+    client()
+        .get(format!("http://{admin}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+/// The sum of the samples of metric `name` (exactly that name) whose labels include every one of
+/// `labels` (`k="v"`).
+pub fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| labels.iter().all(|x| l.contains(x)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
