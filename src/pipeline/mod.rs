@@ -2,6 +2,7 @@
 //! processor chain (LLM pricing, task roll-up, alert rules), and fan-out of one shared,
 //! immutable batch to every exporter's queue.
 
+mod fanout;
 mod ledger;
 pub mod memory;
 mod metrics;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+pub use fanout::ExportFanout;
 pub use memory::{MemoryBudget, MemoryPermit};
 pub use metrics::{
     receiver_spans, ReceiverSpans, ACCEPTED_SPANS, LLM_TRACES, LLM_TRACES_EVICTED, REFUSED_SPANS,
