@@ -16,7 +16,7 @@ use super::metrics::METRICS;
 use super::notify::{self, Notifiers};
 use super::rule::{sanitize_label, AlertRules, Measures, Rule, Scope, Value};
 use super::window::{Transition, MAX_GROUPS};
-use super::{Alert, AlertState, AlertsConfig, ConfigError, NotifyConfig};
+use super::{Alert, AlertState, AlertsConfig, AlertsError, NotifyConfig};
 
 /// Name of the span event added to the span that fired an alert.
 pub(crate) const ALERT_EVENT: &str = "tollgate.alert";
@@ -112,7 +112,7 @@ impl std::fmt::Debug for AlertEngine {
 impl AlertEngine {
     /// Compiles the rules and starts the notifiers (on the current tokio runtime, which must
     /// exist when notifiers are configured). The tracker's clock is the engine's clock.
-    pub fn new(cfg: &AlertsConfig, tracker: Arc<TaskTracker>) -> Result<Self, Vec<ConfigError>> {
+    pub fn new(cfg: &AlertsConfig, tracker: Arc<TaskTracker>) -> Result<Self, Vec<AlertsError>> {
         let rules = AlertRules::compile(&cfg.rules, None);
         let notify_check = notify::validate(&cfg.notify);
         let runtime = tokio::runtime::Handle::try_current().ok();
@@ -124,7 +124,7 @@ impl AlertEngine {
             errors.extend(e);
         }
         if !cfg.notify.is_empty() && runtime.is_none() {
-            errors.push(ConfigError::Alerts(
+            errors.push(AlertsError::Alerts(
                 "notifiers need a running tokio runtime".into(),
             ));
         }
@@ -406,7 +406,7 @@ impl AlertEngine {
     /// Replaces the rules, the trace link template and (when they changed) the notifiers. On
     /// any error nothing changes. Rules whose config is unchanged keep their window state;
     /// firing alerts of removed or changed window rules are resolved.
-    pub fn reload(&self, cfg: &AlertsConfig) -> Result<(), Vec<ConfigError>> {
+    pub fn reload(&self, cfg: &AlertsConfig) -> Result<(), Vec<AlertsError>> {
         let _guard = self.reload_lock.lock();
         let old = self.rules.load_full();
         let mut errors = Vec::new();
@@ -423,7 +423,7 @@ impl AlertEngine {
                 errors.extend(e);
             }
             if !cfg.notify.is_empty() && self.runtime.is_none() {
-                errors.push(ConfigError::Alerts(
+                errors.push(AlertsError::Alerts(
                     "notifiers need a running tokio runtime".into(),
                 ));
             }

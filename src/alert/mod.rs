@@ -40,7 +40,7 @@ pub use rule::{AlertRules, Metric, Op, Scope};
 /// A configuration error, naming the rule or notifier at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum AlertsError {
     /// A rule is invalid.
     #[error("alert rule {rule:?}: {reason}")]
     Rule {
@@ -68,22 +68,22 @@ pub enum ConfigError {
     Alerts(String),
 }
 
-impl ConfigError {
+impl AlertsError {
     /// The key path of what is at fault, like `alerts.rules[2].op` or `alerts.notify[0]`.
     pub fn path(&self) -> String {
         match self {
-            ConfigError::Rule { index, key, .. } => match key {
+            AlertsError::Rule { index, key, .. } => match key {
                 Some(key) => format!("alerts.rules[{index}].{key}"),
                 None => format!("alerts.rules[{index}]"),
             },
-            ConfigError::Notify { index, .. } => format!("alerts.notify[{index}]"),
-            ConfigError::Alerts(_) => "alerts".into(),
+            AlertsError::Notify { index, .. } => format!("alerts.notify[{index}]"),
+            AlertsError::Alerts(_) => "alerts".into(),
         }
     }
 }
 
 /// Checks `[alerts]` purely (no I/O, no runtime): every rule compiles and every notifier is valid.
-pub fn validate(cfg: &AlertsConfig) -> Result<(), Vec<ConfigError>> {
+pub fn validate(cfg: &AlertsConfig) -> Result<(), Vec<AlertsError>> {
     let mut errors = Vec::new();
     if let Err(e) = AlertRules::compile(&cfg.rules, None) {
         errors.extend(e);

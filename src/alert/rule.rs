@@ -13,7 +13,7 @@ use crate::wire::AttrValue;
 pub(crate) use super::measure::{Measures, Value};
 pub use super::measure::{Metric, Op, Scope};
 use super::window::WindowState;
-use super::{ConfigError, RuleConfig};
+use super::{AlertsError, RuleConfig};
 
 /// One compiled rule. Shared (`Arc`) across reloads while its config is unchanged, so window
 /// state survives.
@@ -89,9 +89,9 @@ impl Match {
 
 impl Rule {
     /// Compiles `[[alerts.rules]]` entry number `index` (0-based; errors name it).
-    pub(crate) fn compile(index: usize, cfg: &RuleConfig) -> Result<Rule, Vec<ConfigError>> {
+    pub(crate) fn compile(index: usize, cfg: &RuleConfig) -> Result<Rule, Vec<AlertsError>> {
         let mut errors = Vec::new();
-        let err = |key: &'static str, reason: String| ConfigError::Rule {
+        let err = |key: &'static str, reason: String| AlertsError::Rule {
             index,
             key: Some(key),
             rule: cfg.name.clone(),
@@ -356,13 +356,13 @@ impl AlertRules {
     pub(crate) fn compile(
         cfgs: &[RuleConfig],
         previous: Option<&AlertRules>,
-    ) -> Result<AlertRules, Vec<ConfigError>> {
+    ) -> Result<AlertRules, Vec<AlertsError>> {
         let mut errors = Vec::new();
         let mut names = BTreeSet::new();
         let mut rules = Vec::new();
         for (index, cfg) in cfgs.iter().enumerate() {
             if !names.insert(cfg.name.as_str()) {
-                errors.push(ConfigError::Rule {
+                errors.push(AlertsError::Rule {
                     index,
                     key: Some("name"),
                     rule: cfg.name.clone(),

@@ -2,7 +2,7 @@
 
 use super::config::PricingConfig;
 use super::money::Fraction;
-use super::price_table::{validate, ConfigError, PriceRequest, Unpriced};
+use super::price_table::{validate, PriceRequest, PricingError, Unpriced};
 use super::usage::Usage;
 use crate::units::NanoUsd;
 
@@ -39,7 +39,7 @@ pub struct PriceArgs {
 pub enum PriceCliError {
     /// The `[pricing]` section is invalid.
     #[error("invalid [pricing] section: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
-    Config(Vec<ConfigError>),
+    Config(Vec<PricingError>),
     /// `--at` is not a date.
     #[error("--at `{0}` is not a YYYY-MM-DD date")]
     BadDate(String),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::config::PricingConfig;
 use super::dedupe::{CallRegistry, Fingerprint, Sighting, Verdict};
 use super::metrics::metrics;
-use super::price_table::{ConfigError, Cost, PriceRequest, Unpriced, ValidatedTable};
+use super::price_table::{Cost, PriceRequest, PricingError, Unpriced, ValidatedTable};
 use super::pricer::Pricer;
 use super::recognise::{may_be_ours, Recognised, Recogniser, SpanClass, UsageRead};
 use super::source::Emitter;
@@ -195,7 +195,7 @@ fn is_reported_cost_key(k: &[u8]) -> bool {
 
 impl Enricher {
     /// An enricher over the validated `config`.
-    pub fn new(config: &PricingConfig) -> Result<Self, Vec<ConfigError>> {
+    pub fn new(config: &PricingConfig) -> Result<Self, Vec<PricingError>> {
         Ok(Self {
             pricer: Pricer::new(config)?,
             registry: CallRegistry::new(config.dedupe_capacity, config.dedupe_ttl),

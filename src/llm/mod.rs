@@ -35,6 +35,6 @@ pub use config::PricingConfig;
 pub use enrich::{
     langfuse_details, Enriched, Enricher, LangfuseDetails, LlmOutcome, PricingStatus,
 };
-pub use price_table::{ConfigError, Cost, ValidatedTable};
+pub use price_table::{Cost, PricingError, ValidatedTable};
 pub use pricer::Pricer;
 pub use usage::Usage;

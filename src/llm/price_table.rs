@@ -29,7 +29,7 @@ pub const BUILTIN_PRICES: &str = include_str!("builtin_prices.toml");
 /// A problem in the `[pricing]` section.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum PricingError {
     /// An entry has an empty name.
     #[error("pricing.models[{index}]: name is empty")]
     EmptyName {
@@ -267,14 +267,14 @@ fn compile_pattern(p: &str) -> Result<Result<globset::Glob, String>, String> {
 }
 
 /// Parses the shipped table.
-pub fn builtin_models() -> Result<Vec<ModelPrice>, ConfigError> {
+pub fn builtin_models() -> Result<Vec<ModelPrice>, PricingError> {
     let c: PricingConfig =
-        toml::from_str(BUILTIN_PRICES).map_err(|e| ConfigError::Builtin(e.to_string()))?;
+        toml::from_str(BUILTIN_PRICES).map_err(|e| PricingError::Builtin(e.to_string()))?;
     Ok(c.models)
 }
 
 /// Validates a `[pricing]` section into a table. Pure: no files, sockets or clocks.
-pub fn validate(config: &PricingConfig) -> Result<ValidatedTable, Vec<ConfigError>> {
+pub fn validate(config: &PricingConfig) -> Result<ValidatedTable, Vec<PricingError>> {
     let mut errors = Vec::new();
     let builtin = if config.builtin {
         match builtin_models() {
@@ -315,7 +315,7 @@ pub fn validate(config: &PricingConfig) -> Result<ValidatedTable, Vec<ConfigErro
     for (index, m) in entries {
         let name = m.name.trim();
         if name.is_empty() {
-            errors.push(ConfigError::EmptyName { index });
+            errors.push(PricingError::EmptyName { index });
             continue;
         }
         let key = name.to_ascii_lowercase();
@@ -324,7 +324,7 @@ pub fn validate(config: &PricingConfig) -> Result<ValidatedTable, Vec<ConfigErro
             Some(d) => match parse_date_ns(d) {
                 Some(ns) => Some(ns),
                 None => {
-                    errors.push(ConfigError::BadDate {
+                    errors.push(PricingError::BadDate {
                         name: name.into(),
                         value: d.clone(),
                     });
@@ -339,7 +339,7 @@ pub fn validate(config: &PricingConfig) -> Result<ValidatedTable, Vec<ConfigErro
             .collect();
         tiers.sort_by_key(|t| t.0);
         if let Some(w) = tiers.windows(2).find(|w| w[0].0 == w[1].0) {
-            errors.push(ConfigError::DuplicateTier {
+            errors.push(PricingError::DuplicateTier {
                 name: name.into(),
                 threshold: w[0].0,
             });
@@ -355,7 +355,7 @@ pub fn validate(config: &PricingConfig) -> Result<ValidatedTable, Vec<ConfigErro
             Some(&gi) => {
                 let g: &mut Group = &mut groups[gi];
                 if g.versions.iter().any(|v| v.from_ns == from_ns) {
-                    errors.push(ConfigError::Duplicate { name: name.into() });
+                    errors.push(PricingError::Duplicate { name: name.into() });
                     continue;
                 }
                 g.versions.push(version);
@@ -384,7 +384,7 @@ pub fn validate(config: &PricingConfig) -> Result<ValidatedTable, Vec<ConfigErro
                     regex_order.push(pattern_group.len());
                     pattern_group.push(gi);
                 }
-                Err(reason) => errors.push(ConfigError::BadPattern {
+                Err(reason) => errors.push(PricingError::BadPattern {
                     name: name.into(),
                     pattern: p.clone(),
                     reason,
@@ -394,18 +394,18 @@ pub fn validate(config: &PricingConfig) -> Result<ValidatedTable, Vec<ConfigErro
     }
     for (index, o) in config.overrides.iter().enumerate() {
         if o.when.is_empty() {
-            errors.push(ConfigError::EmptyOverride { index });
+            errors.push(PricingError::EmptyOverride { index });
         }
     }
     let globs = globs.build().map_err(|e| {
-        vec![ConfigError::BadPattern {
+        vec![PricingError::BadPattern {
             name: "*".into(),
             pattern: "*".into(),
             reason: e.to_string(),
         }]
     });
     let regexes = RegexSet::new(&regexes).map_err(|e| {
-        vec![ConfigError::BadPattern {
+        vec![PricingError::BadPattern {
             name: "*".into(),
             pattern: "regex".into(),
             reason: e.to_string(),

@@ -131,22 +131,22 @@ fn validation_collects_every_error() {
     let errs = validate(&c).unwrap_err();
     assert!(errs
         .iter()
-        .any(|e| matches!(e, ConfigError::EmptyName { .. })));
+        .any(|e| matches!(e, PricingError::EmptyName { .. })));
     assert!(errs
         .iter()
-        .any(|e| matches!(e, ConfigError::BadPattern { .. })));
+        .any(|e| matches!(e, PricingError::BadPattern { .. })));
     assert!(errs
         .iter()
-        .any(|e| matches!(e, ConfigError::BadDate { .. })));
+        .any(|e| matches!(e, PricingError::BadDate { .. })));
     assert!(errs
         .iter()
-        .any(|e| matches!(e, ConfigError::EmptyOverride { .. })));
+        .any(|e| matches!(e, PricingError::EmptyOverride { .. })));
     let dup = PricingConfig {
         models: vec![model("x", &[], "1"), model("X", &[], "2")],
         ..PricingConfig::default()
     };
     assert!(matches!(
         validate(&dup).unwrap_err()[0],
-        ConfigError::Duplicate { .. }
+        PricingError::Duplicate { .. }
     ));
 }

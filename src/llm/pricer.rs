@@ -6,7 +6,7 @@ use arc_swap::ArcSwap;
 
 use super::config::PricingConfig;
 use super::metrics::metrics;
-use super::price_table::{validate, ConfigError, ValidatedTable};
+use super::price_table::{validate, PricingError, ValidatedTable};
 
 /// The price table in force. Readers take a snapshot per span (lock-free); [`Pricer::reload`]
 /// swaps in a new table atomically.
@@ -17,7 +17,7 @@ pub struct Pricer {
 
 impl Pricer {
     /// Validates `config` into the initial table.
-    pub fn new(config: &PricingConfig) -> Result<Self, Vec<ConfigError>> {
+    pub fn new(config: &PricingConfig) -> Result<Self, Vec<PricingError>> {
         Ok(Self {
             table: ArcSwap::from_pointee(validate(config)?),
         })
@@ -36,7 +36,7 @@ impl Pricer {
     /// Validates `config` and, when valid, makes it the table in force for spans processed from
     /// now on. When invalid, the current table stays, the problems are logged and returned, and
     /// `tollgate_llm_pricing_reloads_total{result="error"}` rises.
-    pub fn reload(&self, config: &PricingConfig) -> Result<(), Vec<ConfigError>> {
+    pub fn reload(&self, config: &PricingConfig) -> Result<(), Vec<PricingError>> {
         match validate(config) {
             Ok(t) => {
                 self.table.store(Arc::new(t));

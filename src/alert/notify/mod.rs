@@ -13,7 +13,7 @@ pub use retry::{classify, Outcome};
 pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 use super::metrics::METRICS;
-use super::{Alert, ConfigError, NotifyConfig, NotifyKind};
+use super::{Alert, AlertsError, NotifyConfig, NotifyKind};
 
 /// Errors of one delivery.
 #[derive(Debug, thiserror::Error)]
@@ -44,10 +44,10 @@ pub(crate) struct Notifiers {
 }
 
 /// Checks the notifier configs without touching the network.
-pub(crate) fn validate(cfgs: &[NotifyConfig]) -> Result<(), Vec<ConfigError>> {
+pub(crate) fn validate(cfgs: &[NotifyConfig]) -> Result<(), Vec<AlertsError>> {
     let mut errors = Vec::new();
     for (index, c) in cfgs.iter().enumerate() {
-        let err = |reason: String| ConfigError::Notify {
+        let err = |reason: String| AlertsError::Notify {
             index,
             kind: c.kind.as_str().to_string(),
             reason,
@@ -84,7 +84,7 @@ impl Notifiers {
     pub(crate) fn start(
         cfgs: &[NotifyConfig],
         rt: &tokio::runtime::Handle,
-    ) -> Result<Notifiers, Vec<ConfigError>> {
+    ) -> Result<Notifiers, Vec<AlertsError>> {
         validate(cfgs)?;
         // reqwest is built without a bundled crypto provider; tollgate uses ring.
         // An error means a provider is already installed, which is fine.
@@ -97,7 +97,7 @@ impl Notifiers {
                 .timeout(c.timeout)
                 .build()
                 .map_err(|e| {
-                    vec![ConfigError::Notify {
+                    vec![AlertsError::Notify {
                         index,
                         kind: c.kind.as_str().into(),
                         reason: format!("cannot build HTTP client: {e}"),

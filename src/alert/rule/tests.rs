@@ -1,11 +1,11 @@
 use super::*;
 
-fn rule(toml_src: &str) -> Result<Rule, Vec<ConfigError>> {
+fn rule(toml_src: &str) -> Result<Rule, Vec<AlertsError>> {
     let cfg: RuleConfig = toml::from_str(toml_src).unwrap();
     Rule::compile(0, &cfg)
 }
 
-fn reasons(r: Result<Rule, Vec<ConfigError>>) -> String {
+fn reasons(r: Result<Rule, Vec<AlertsError>>) -> String {
     r.err()
         .unwrap()
         .iter()
