@@ -14,6 +14,7 @@ declare -A programs=(
   [docker-compose]=docker-compose
   [openssl]=openssl
   [python3]=python3
+  [redis-server]=redis-server
 )
 need_apt=()
 for program in "${!programs[@]}"; do
