@@ -160,8 +160,8 @@ fn benches(c: &mut Criterion) {
 
     // Concatenating 8 requests into one batch, per span of the batch.
     let parts: Vec<Bytes> = {
-        let mut gen = TraceGen::new(2);
-        (0..8).map(|_| gen.encoded(SPANS)).collect()
+        let mut tracegen = TraceGen::new(2);
+        (0..8).map(|_| tracegen.encoded(SPANS)).collect()
     };
     let mut g = c.benchmark_group("batch");
     g.throughput(Throughput::Elements(8 * SPANS as u64));

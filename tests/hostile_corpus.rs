@@ -37,7 +37,7 @@ struct Case {
     #[serde(default)]
     grpc_encoding: Option<String>,
     #[serde(default)]
-    gen: Option<String>,
+    r#gen: Option<String>,
     expect: i64,
     #[serde(default)]
     #[allow(dead_code)]
@@ -117,10 +117,10 @@ fn generated(name: &str) -> Vec<u8> {
 }
 
 async fn run_case(http: SocketAddr, grpc: SocketAddr, c: &Case) -> i64 {
-    if c.gen.as_deref() == Some("over_limit") {
+    if c.r#gen.as_deref() == Some("over_limit") {
         return declared_over_limit(http).await;
     }
-    let body: Vec<u8> = if let Some(g) = &c.gen {
+    let body: Vec<u8> = if let Some(g) = &c.r#gen {
         generated(g)
     } else if let Some(h) = &c.body_hex {
         unhex(h)
@@ -157,7 +157,7 @@ async fn run_case(http: SocketAddr, grpc: SocketAddr, c: &Case) -> i64 {
             if let Some(path) = &c.path {
                 return i64::from(raw_grpc_path(grpc, path).await.0);
             }
-            let frame = match (&c.frame_hex, &c.gen) {
+            let frame = match (&c.frame_hex, &c.r#gen) {
                 (Some(h), _) => Bytes::from(unhex(h)),
                 (None, Some(_)) => grpc_frame(true, &body),
                 (None, None) => panic!("{}: no frame", c.name),

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use live_support::{client, free_port, metrics_text, start_tollgate, wait_for, Tollgate};
+use live_support::{client, free_port, metrics_text, start_tollgate_env, wait_for, Tollgate};
 use prost::Message;
 use tollgate::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use tollgate::otlp::common::v1::{any_value, AnyValue, KeyValue};
@@ -397,9 +397,8 @@ retry = {{ initial_interval = "100ms", max_interval = "1s", max_elapsed_time = "
 }
 
 async fn start(dir: &Path, config: &str) -> Tollgate {
-    // The password reaches tollgate only through its environment (the child inherits it).
-    std::env::set_var(PASSWORD_ENV, PASSWORD);
-    start_tollgate(dir, config).await
+    // The password reaches tollgate only through its environment.
+    start_tollgate_env(dir, &[(PASSWORD_ENV, PASSWORD)], "", config).await
 }
 
 fn metric_sum(text: &str, prefix: &str) -> f64 {

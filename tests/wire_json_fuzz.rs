@@ -23,13 +23,13 @@ fn seed() -> Vec<u8> {
 
 #[test]
 fn rendered_json_parses_back_to_the_same_bytes() {
-    let mut gen = TraceGen::new(7);
+    let mut tracegen = TraceGen::new(7);
     let cases = [
         seed_pb(),
         common::rich_request(1).encode_to_vec(),
         common::rich_request(3).encode_to_vec(),
-        gen.encoded(1).to_vec(),
-        gen.encoded(200).to_vec(),
+        tracegen.encoded(1).to_vec(),
+        tracegen.encoded(200).to_vec(),
         ExportTraceServiceRequest::default().encode_to_vec(),
     ];
     for pb in cases {
@@ -246,11 +246,11 @@ fn json_mutation_fuzz_loop() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3000);
-    let mut gen = TraceGen::new(3);
+    let mut tracegen = TraceGen::new(3);
     let seeds: Vec<Value> = [
         common::rich_request(1).encode_to_vec(),
         common::rich_request(2).encode_to_vec(),
-        gen.encoded(3).to_vec(),
+        tracegen.encoded(3).to_vec(),
     ]
     .iter()
     .map(|pb| serde_json::from_slice(&protobuf_to_json(pb).unwrap()).unwrap())

@@ -121,7 +121,7 @@ impl RetryCtx<'_> {
 /// `max_interval`) with jitter. The jitter's generator is seeded anew for every batch from a
 /// process-wide generator seeded from the OS (backon's `std` feature; without it every batch of
 /// every replica would wait the same instants and hit a recovering backend together).
-pub(crate) fn backoff(retry: &RetryConfig) -> impl Iterator<Item = Duration> {
+pub(crate) fn backoff(retry: &RetryConfig) -> impl Iterator<Item = Duration> + use<> {
     backon::ExponentialBuilder::default()
         .with_min_delay(retry.initial_interval)
         .with_max_delay(retry.max_interval)

@@ -130,6 +130,17 @@ pub async fn start_tollgate(dir: &Path, extra: &str) -> Tollgate {
 
 /// As [`start_tollgate`], with `receiver_keys` written into `[receivers.otlp]`.
 pub async fn start_tollgate_with(dir: &Path, receiver_keys: &str, extra: &str) -> Tollgate {
+    start_tollgate_env(dir, &[], receiver_keys, extra).await
+}
+
+/// As [`start_tollgate_with`], with `env` set in the child's environment only (secrets a
+/// config reads through `${env:…}`; the test process's own environment is not touched).
+pub async fn start_tollgate_env(
+    dir: &Path,
+    env: &[(&str, &str)],
+    receiver_keys: &str,
+    extra: &str,
+) -> Tollgate {
     let (grpc, http, admin) = (free_port(), free_port(), free_port());
     let config = format!(
         "[receivers.otlp]\ngrpc = \"127.0.0.1:{grpc}\"\nhttp = \"127.0.0.1:{http}\"\n{receiver_keys}\n\
@@ -139,6 +150,7 @@ pub async fn start_tollgate_with(dir: &Path, receiver_keys: &str, extra: &str) -
     std::fs::write(&config_path, config).expect("write config");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
     cmd.arg("--config").arg(&config_path);
+    cmd.envs(env.iter().copied());
     let mut proc = Proc::spawn("tollgate", cmd, &dir.join("tollgate.log"));
     let admin = format!("127.0.0.1:{admin}");
     let c = client();

@@ -238,12 +238,12 @@ pub async fn measure(args: &SendArgs) -> anyhow::Result<Report> {
     anyhow::ensure!(args.streams > 0, "--streams must be at least 1");
     anyhow::ensure!(args.spans > 0, "--spans must be at least 1");
     let target = Target::new(&args.endpoint, args.protocol, args.gzip)?;
-    let mut gen = TraceGen::new(args.seed);
+    let mut tracegen = TraceGen::new(args.seed);
     let pool_size = args.pool.max(1);
     let mut raw_bytes = 0usize;
     let pool: Vec<Bytes> = (0..pool_size)
         .map(|_| {
-            let req = gen.encoded(args.spans);
+            let req = tracegen.encoded(args.spans);
             let (raw, body) = target.body(&req)?;
             raw_bytes += raw;
             Ok(body)
