@@ -397,6 +397,26 @@ impl Shared {
         self.submit(format, body).await
     }
 
+    /// Reads and drops the rest of a refused body in a task of its own, frame by frame (nothing
+    /// is kept), until it ends, passes `max_request_body` or `deadline`: the refusal answered
+    /// meanwhile reaches a client that is still sending, and a connection whose body arrived in
+    /// full stays usable. One task per refused request, so bounded by the connection and
+    /// stream limits.
+    fn discard(&self, mut body: Body, deadline: tokio::time::Instant) {
+        let max = self.max_request_body;
+        tokio::spawn(async move {
+            let mut total = 0usize;
+            while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, body.frame()).await {
+                if let Ok(data) = frame.into_data() {
+                    total += data.len();
+                    if total > max {
+                        break;
+                    }
+                }
+            }
+        });
+    }
+
     /// Reads the body as sent, up to `max_request_body` bytes, reserving it in `held` before it
     /// is buffered (the declared length up front; a chunked body frame by frame).
     async fn read_body(
@@ -428,14 +448,18 @@ impl Shared {
         // The declared length is reserved before a byte is read: a client that declares a large
         // body and stalls holds budget, not unaccounted memory.
         let declared = declared.map(|l| l as usize);
+        let deadline = tokio::time::Instant::now() + self.body_read_timeout;
         if let Some(len) = declared {
             if !held.try_grow(len) {
+                // The 503 goes out at once; the body is read on (holding none of it) so a client
+                // still sending gets the answer and its Retry-After, not a connection closed
+                // under it.
+                self.discard(body, deadline);
                 return Err(no_memory(format, "the request body", len));
             }
         }
         let mut frames: Vec<Bytes> = Vec::new();
         let mut total = 0usize;
-        let deadline = tokio::time::Instant::now() + self.body_read_timeout;
         loop {
             let Ok(frame) = tokio::time::timeout_at(deadline, body.frame()).await else {
                 return Err(Failure::refuse(
@@ -466,6 +490,8 @@ impl Shared {
                 return Err(too_large(None));
             }
             if declared.is_none_or(|d| total > d) && !held.try_grow(data.len()) {
+                drop(frames);
+                self.discard(body, deadline);
                 return Err(no_memory(format, "the request body", total));
             }
             frames.push(data);
