@@ -1,4 +1,5 @@
 //! Tests of `price_table`.
+use super::compile::parse_date_ns;
 use super::*;
 
 #[test]
