@@ -40,7 +40,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Budgets: totals in the state store, alerts through the alert engine.
     (
         "budget",
-        &["alert", "state", "task", "telemetry", "units", "wire"],
+        &[
+            "alert",
+            "config",
+            "state",
+            "task",
+            "telemetry",
+            "units",
+            "wire",
+        ],
     ),
     // Delivery.
     (

@@ -38,6 +38,8 @@ impl From<BudgetStatus> for pb::BudgetStatus {
             period_start: s.period_start,
             period_end: s.period_end,
             exceeded: s.exceeded,
+            period: s.period,
+            window: s.window.unwrap_or_default(),
         }
     }
 }

@@ -86,8 +86,16 @@ pub struct BudgetConfig {
     /// The attribute(s) spend is split by, looked up on the span, then its resource. A span
     /// without one of them is not counted in this budget.
     pub key: KeySpec,
-    /// `day`, `week` (Monday to Monday) or `month`, in `timezone`.
+    /// `day`, `week` (Monday to Monday) or `month`, in `timezone`; or `rolling` (the last
+    /// `window`).
     pub period: String,
+    /// A rolling period's length (e.g. `"24h"`): spend in the last `window` counts.
+    #[serde(default)]
+    pub window: Option<String>,
+    /// A rolling window's granularity (default a sixtieth of the window): a call counts for
+    /// between `window - bucket` and `window` after it.
+    #[serde(default)]
+    pub bucket: Option<String>,
     /// IANA time zone of the calendar periods (default `UTC`).
     #[serde(default)]
     pub timezone: Option<String>,
@@ -119,9 +127,14 @@ impl BudgetConfig {
         if keys.is_empty() || keys.iter().any(|k| k.trim().is_empty()) {
             errors.push("key must name at least one attribute, none empty".to_owned());
         }
-        let period = Period::parse(&self.period, self.timezone.as_deref())
-            .map_err(|e| errors.push(e))
-            .ok();
+        let period = Period::parse(
+            &self.period,
+            self.timezone.as_deref(),
+            self.window.as_deref(),
+            self.bucket.as_deref(),
+        )
+        .map_err(|e| errors.push(e))
+        .ok();
         let limit = match self.limit_usd.nanos() {
             Ok(0) => {
                 errors.push("limit_usd must be above zero".into());

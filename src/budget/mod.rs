@@ -95,6 +95,16 @@ impl Budget {
             .collect()
     }
 
+    /// Where a call at `now_ms` counts: the key's period start (0 for a rolling window, whose
+    /// one key holds its buckets), the bounds counted now, and when the key may be forgotten.
+    fn placement(&self, now_ms: u64) -> (u64, PeriodBounds, u64) {
+        let bounds = self.period.bounds(now_ms);
+        match self.period.window() {
+            Some(w) => (0, bounds, w.counted_until(now_ms)),
+            None => (bounds.start_ms, bounds, bounds.end_ms),
+        }
+    }
+
     /// True when the span passes the `where` filter.
     pub fn matches<'a, S: SpanAttrs<'a>>(&self, span: &S) -> bool {
         self.filters.iter().all(|(k, m)| {
@@ -208,9 +218,14 @@ pub struct BudgetStatus {
     pub remaining_usd: String,
     /// What is left, nano-USD.
     pub remaining_nano_usd: i64,
-    /// Start of the period (RFC 3339, UTC).
+    /// `day`, `week`, `month` or `rolling`.
+    pub period: String,
+    /// A rolling period's window as configured (e.g. `"24h"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// Start of the period (RFC 3339, UTC); for a rolling window, of the oldest bucket counted.
     pub period_start: String,
-    /// End of the period, exclusive (RFC 3339, UTC).
+    /// End of the period, exclusive (RFC 3339, UTC); for a rolling window, of the current bucket.
     pub period_end: String,
     /// True when spend is at or above the limit.
     pub exceeded: bool,
@@ -306,17 +321,19 @@ impl Budgets {
             let Some(values) = b.key_values(span) else {
                 continue;
             };
-            let bounds = b.period.bounds(now_ms);
+            let (period_start_ms, bounds, expires_ms) = b.placement(now_ms);
             let key = BudgetKey {
                 budget: b.name.clone(),
                 key_values: values,
-                period_start_ms: bounds.start_ms,
+                period_start_ms,
             };
             pending.batch.push(Op::AddToBudget {
                 key: key.clone(),
                 id: ContributionId::new(trace_id, span_id),
                 cost,
                 limit: Some(b.limit),
+                expires_ms: Some(expires_ms),
+                window: b.period.window(),
             });
             pending.entries.push(Entry {
                 budget: b.clone(),
@@ -394,6 +411,7 @@ impl Budgets {
                 if before < t && after >= t {
                     crossings.push((
                         marker,
+                        b.period.window(),
                         Crossing {
                             budget: b.name.clone(),
                             key: b
@@ -420,19 +438,29 @@ impl Budgets {
         if crossings.is_empty() {
             return Vec::new();
         }
-        // Once per key, period and threshold, whatever replays or other collectors do.
+        // Once per key, period and threshold, whatever replays or other collectors do; a
+        // rolling window's threshold at most once per window length.
         let mut once = StateBatch::new(now);
-        for (marker, c) in &crossings {
+        for (marker, window, c) in &crossings {
             let mut scope = format!("budget\u{0}{}", c.budget);
             for (_, v) in &c.key {
                 scope.push('\u{0}');
                 scope.push_str(v);
             }
-            scope.push_str(&format!("\u{0}{}", c.bounds.start_ms));
+            let ttl_ms = match window {
+                Some(w) => {
+                    scope.push_str("\u{0}rolling");
+                    w.buckets.saturating_mul(w.bucket_ms)
+                }
+                None => {
+                    scope.push_str(&format!("\u{0}{}", c.bounds.start_ms));
+                    c.bounds.end_ms.saturating_sub(now) + 86_400_000
+                }
+            };
             once.push(Op::FireOnce {
                 scope: Arc::from(scope),
                 marker: *marker,
-                ttl_ms: Some(c.bounds.end_ms.saturating_sub(now) + 86_400_000),
+                ttl_ms: Some(ttl_ms),
             });
         }
         let fired = match self.store.apply(once, Instant::now() + DEADLINE).now() {
@@ -441,7 +469,7 @@ impl Budgets {
             Ok(Err(_)) | Err(_) => vec![OpResult::Fired(true); crossings.len()],
         };
         let mut out = Vec::new();
-        for ((_, mut c), f) in crossings.into_iter().zip(fired) {
+        for ((_, _, mut c), f) in crossings.into_iter().zip(fired) {
             if f != OpResult::Fired(true) {
                 continue;
             }
@@ -481,16 +509,17 @@ impl Budgets {
                 got: values.len(),
             });
         }
-        let bounds = b.period.bounds(self.clock.now_ms());
+        let now = self.clock.now_ms();
+        let (period_start_ms, bounds, _) = b.placement(now);
         let key = BudgetKey {
             budget: b.name.clone(),
             key_values: values
                 .iter()
                 .map(|v| Arc::from(&*crate::units::clip_key(v)))
                 .collect(),
-            period_start_ms: bounds.start_ms,
+            period_start_ms,
         };
-        let spent = self.store.budget_total(&key);
+        let spent = self.store.budget_total(&key, now);
         let remaining = NanoUsd((b.limit.0 - spent.0).max(0));
         Ok(BudgetStatus {
             budget: budget.to_owned(),
@@ -506,6 +535,8 @@ impl Budgets {
             limit_nano_usd: b.limit.0,
             remaining_usd: remaining.fixed9().to_string(),
             remaining_nano_usd: remaining.0,
+            period: b.period.name().to_owned(),
+            window: b.cfg.window.clone(),
             period_start: period::rfc3339(bounds.start_ms),
             period_end: period::rfc3339(bounds.end_ms),
             exceeded: spent >= b.limit,

@@ -1,3 +1,4 @@
+use std::str::FromStr;
 use std::sync::Arc;
 
 use tower::ServiceExt;
@@ -200,7 +201,7 @@ where = { "deployment.environment" = "prod" }
             .spent_nano_usd,
         5
     );
-    let week = Period::parse("week", None).unwrap().bounds(T0);
+    let week = Period::parse("week", None, None, None).unwrap().bounds(T0);
     // 2025-11-20 is a Thursday: the week started Monday the 17th.
     assert_eq!(period::rfc3339(week.start_ms), "2025-11-17T00:00:00Z");
     assert_eq!(week.end_ms - week.start_ms, 7 * DAY);
@@ -227,6 +228,30 @@ fn bad_budgets_are_refused_with_the_reason() {
             "timezone",
         ),
         ("name='a'\nkey=[]\nperiod='day'\nlimit_usd=1", "key"),
+        (
+            "name='a'\nkey='u'\nperiod='rolling'\nlimit_usd=1",
+            "needs a window",
+        ),
+        (
+            "name='a'\nkey='u'\nperiod='rolling'\nwindow='30s'\nlimit_usd=1",
+            "at least 1m",
+        ),
+        (
+            "name='a'\nkey='u'\nperiod='rolling'\nwindow='1h'\nbucket='7m'\nlimit_usd=1",
+            "divide",
+        ),
+        (
+            "name='a'\nkey='u'\nperiod='rolling'\nwindow='30d'\nbucket='1m'\nlimit_usd=1",
+            "at most 1440",
+        ),
+        (
+            "name='a'\nkey='u'\nperiod='rolling'\nwindow='1h 0.5s'\nlimit_usd=1",
+            "whole seconds",
+        ),
+        (
+            "name='a'\nkey='u'\nperiod='day'\nwindow='1h'\nlimit_usd=1",
+            "rolling\" only",
+        ),
         (
             "name='a'\nkey='u'\nperiod='day'\nlimit_usd=1\nwhere={x=[1]}",
             "where.x",
@@ -275,4 +300,66 @@ async fn the_http_api_answers_from_memory() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
+}
+
+/// A rolling window: spend of the last 24 h (in 60 buckets of 24 min), alerts once per window
+/// length, and the API's period is the buckets counted now.
+#[test]
+fn a_rolling_budget_counts_the_last_window_and_forgets_what_left_it() {
+    let mut r = rig(r#"
+[[budgets]]
+name = "rolling-user"
+key = "user.id"
+period = "rolling"
+window = "24h"
+limit_usd = 1.00
+warn_at = [0.5]
+"#);
+    const BUCKET: u64 = DAY / 60;
+    let half = 500_000_000;
+    assert!(r.call(&span("erin", 1), 400_000_000).is_empty());
+    // 12 h later: 0.40 + 0.10 reaches the 0.5 warning.
+    r.clock.advance_ms(DAY / 2);
+    let c = r.call(&span("erin", 2), 100_000_000);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0].spent, NanoUsd(half));
+    let a = r.alerts();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].labels["threshold"], "0.5");
+    let s = r.budgets.status("rolling-user", &["erin"]).unwrap();
+    assert_eq!((s.spent_nano_usd, s.exceeded), (half, false));
+    assert_eq!(s.period, "rolling");
+    assert_eq!(s.window.as_deref(), Some("24h"));
+    // The window ends with the current bucket and reaches back 24 h.
+    let start = jiff::Timestamp::from_str(&s.period_start).unwrap();
+    let end = jiff::Timestamp::from_str(&s.period_end).unwrap();
+    assert_eq!(end.as_millisecond() - start.as_millisecond(), DAY as i64);
+    // T0 is on a bucket boundary (10:00 UTC): the first call's bucket leaves the window when
+    // the bucket starting 24 h after it begins.
+    assert_eq!(T0 % BUCKET, 0);
+    r.clock.advance_ms(DAY / 2 - 1);
+    let s = r.budgets.status("rolling-user", &["erin"]).unwrap();
+    assert_eq!(
+        s.spent_nano_usd, half,
+        "the first call is still in the window"
+    );
+    r.clock.advance_ms(1);
+    let s = r.budgets.status("rolling-user", &["erin"]).unwrap();
+    assert_eq!(
+        s.spent_nano_usd, 100_000_000,
+        "the first call left the window"
+    );
+    // Back above 0.5 within 24 h of the warning: not again (once per window length).
+    assert!(r.call(&span("erin", 3), 450_000_000).is_empty());
+    assert!(r.alerts().is_empty());
+    // 1.00 reached: the limit alert.
+    let c = r.call(&span("erin", 4), 450_000_000);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].warn_at, None);
+    assert!(
+        r.budgets
+            .status("rolling-user", &["erin"])
+            .unwrap()
+            .exceeded
+    );
 }

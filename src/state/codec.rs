@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use super::memory::Snapshot;
-use super::{BudgetKey, ContributionId, Firing, Op, StateBatch};
+use super::memory::{BudgetSnap, Snapshot};
+use super::{BudgetKey, ContributionId, Firing, Op, StateBatch, Window};
 use crate::units::{NanoUsd, TaskTotals, Tokens, Unpriced};
 
 /// A log record ("TGS2").
@@ -131,6 +131,16 @@ impl W {
         }
         self.u64(key.period_start_ms);
     }
+    fn window(&mut self, w: &Option<Window>) {
+        match w {
+            None => self.u8(0),
+            Some(w) => {
+                self.u8(1);
+                self.u64(w.bucket_ms);
+                self.u64(w.buckets);
+            }
+        }
+    }
     fn digests(&mut self, v: &[u64]) {
         self.len(v.len());
         for d in v {
@@ -223,6 +233,16 @@ impl R<'_> {
             period_start_ms: self.u64()?,
         })
     }
+    fn window(&mut self) -> Option<Option<Window>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(Window {
+                bucket_ms: self.u64()?,
+                buckets: self.u64()?,
+            })),
+            _ => None,
+        }
+    }
     fn digests(&mut self) -> Option<Vec<u64>> {
         let n = self.len(8)?;
         (0..n).map(|_| self.u64()).collect()
@@ -269,12 +289,17 @@ pub(super) fn encode_batch(batch: &StateBatch) -> Vec<u8> {
                 id,
                 cost,
                 limit,
+                expires_ms,
+                window,
             } => {
-                w.u8(5);
+                // 5 was the same op without expiry and window (still read).
+                w.u8(7);
                 w.key(key);
                 w.id(id);
                 w.i64(cost.0);
                 w.opt(limit.map(|l| l.0 as u64));
+                w.opt(*expires_ms);
+                w.window(window);
             }
             Op::SetFiring {
                 rule,
@@ -319,6 +344,16 @@ pub(super) fn decode_batch(body: &[u8]) -> Option<StateBatch> {
                 id: r.id()?,
                 cost: NanoUsd(r.i64()?),
                 limit: r.opt()?.map(|l| NanoUsd(l as i64)),
+                expires_ms: None,
+                window: None,
+            },
+            7 => Op::AddToBudget {
+                key: r.key()?,
+                id: r.id()?,
+                cost: NanoUsd(r.i64()?),
+                limit: r.opt()?.map(|l| NanoUsd(l as i64)),
+                expires_ms: r.opt()?,
+                window: r.window()?,
             },
             6 => Op::SetFiring {
                 rule: r.str()?,
@@ -360,17 +395,28 @@ pub(super) fn encode_snapshot(generation: u64, s: &Snapshot) -> Vec<u8> {
         w.u128(*f);
         w.u64(*until);
     }
-    w.len(s.budgets.len());
-    for (key, total, seen) in &s.budgets {
-        w.key(key);
-        w.i64(total.0);
-        w.digests(seen);
-    }
+    // The first budget section (key, total, digests) is left empty: budgets follow the window
+    // alerts in the extended form (older snapshots have only the first section).
+    w.len(0);
     w.len(s.firing.len());
     for f in &s.firing {
         w.str(&f.rule);
         w.strs(&f.group);
         w.u64(f.since_ms);
+    }
+    w.len(s.budgets.len());
+    for b in &s.budgets {
+        w.key(&b.key);
+        w.i64(b.total.0);
+        w.digests(&b.seen);
+        w.opt(b.until_ms);
+        w.window(&b.window);
+        w.len(b.buckets.len());
+        for (start, total, seen) in &b.buckets {
+            w.u64(*start);
+            w.i64(total.0);
+            w.digests(seen);
+        }
     }
     w.0
 }
@@ -399,7 +445,14 @@ pub(super) fn decode_snapshot(body: &[u8]) -> Option<(u64, Snapshot)> {
         s.claims.push((r.u128()?, r.u64()?));
     }
     for _ in 0..r.len(8)? {
-        s.budgets.push((r.key()?, NanoUsd(r.i64()?), r.digests()?));
+        s.budgets.push(BudgetSnap {
+            key: r.key()?,
+            total: NanoUsd(r.i64()?),
+            seen: r.digests()?,
+            until_ms: None,
+            window: None,
+            buckets: Vec::new(),
+        });
     }
     for _ in 0..r.len(8)? {
         s.firing.push(Firing {
@@ -407,6 +460,27 @@ pub(super) fn decode_snapshot(body: &[u8]) -> Option<(u64, Snapshot)> {
             group: r.strs()?,
             since_ms: r.u64()?,
         });
+    }
+    if !r.0.is_empty() {
+        for _ in 0..r.len(8)? {
+            let key = r.key()?;
+            let total = NanoUsd(r.i64()?);
+            let seen = r.digests()?;
+            let until_ms = r.opt()?;
+            let window = r.window()?;
+            let n = r.len(16)?;
+            let buckets = (0..n)
+                .map(|_| Some((r.u64()?, NanoUsd(r.i64()?), r.digests()?)))
+                .collect::<Option<_>>()?;
+            s.budgets.push(BudgetSnap {
+                key,
+                total,
+                seen,
+                until_ms,
+                window,
+                buckets,
+            });
+        }
     }
     r.0.is_empty().then_some((generation, s))
 }

@@ -282,8 +282,8 @@ impl StateStore for DurableStore {
         self.memory.task_totals(task)
     }
 
-    fn budget_total(&self, key: &BudgetKey) -> NanoUsd {
-        self.memory.budget_total(key)
+    fn budget_total(&self, key: &BudgetKey, now_ms: u64) -> NanoUsd {
+        self.memory.budget_total(key, now_ms)
     }
 
     fn firing(&self) -> Vec<Firing> {

@@ -9,7 +9,9 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use super::metrics::METRICS;
-use super::{Applied, BudgetKey, ContributionId, Firing, Op, OpResult, StateBatch, StateStore};
+use super::{
+    Applied, BudgetKey, ContributionId, Firing, Op, OpResult, StateBatch, StateStore, Window,
+};
 use crate::units::{NanoUsd, TaskTotals};
 
 /// Keys come from span attributes (client input): a seeded hash of good quality.
@@ -112,10 +114,118 @@ impl Claims {
     }
 }
 
+/// One budget key: a calendar period's total, or a rolling window's buckets.
 #[derive(Debug, Default)]
 pub(super) struct Budget {
+    /// The total (a rolling window's: of the buckets held, as of the last add).
+    pub(super) total: NanoUsd,
+    /// Digests of the contributions added (calendar periods; a rolling window keeps them per
+    /// bucket, so they leave with their bucket).
+    pub(super) seen: HashSet<u64, RandomState>,
+    /// Forgotten from this moment on (unix ms); `None`: kept.
+    pub(super) until_ms: Option<u64>,
+    /// `Some` for a rolling window.
+    pub(super) window: Option<Window>,
+    /// A rolling window's buckets, oldest first.
+    pub(super) buckets: VecDeque<Bucket>,
+}
+
+/// One bucket of a rolling window.
+#[derive(Debug, Default)]
+pub(super) struct Bucket {
+    pub(super) start_ms: u64,
     pub(super) total: NanoUsd,
     pub(super) seen: HashSet<u64, RandomState>,
+}
+
+impl Budget {
+    /// Drops the buckets that left the window at `now` and recomputes the total.
+    fn slide(&mut self, now: u64) {
+        let Some(w) = self.window else { return };
+        let first = w.first_counted(now);
+        let before = self.buckets.len();
+        while self.buckets.front().is_some_and(|b| b.start_ms < first) {
+            self.buckets.pop_front();
+        }
+        if self.buckets.len() != before {
+            self.total = sum(self.buckets.iter().map(|b| b.total));
+        }
+    }
+
+    /// The total at `now`, without changing anything (the read side).
+    fn total_at(&self, now: u64) -> NanoUsd {
+        if self.until_ms.is_some_and(|u| u <= now) {
+            return NanoUsd::ZERO;
+        }
+        match self.window {
+            None => self.total,
+            Some(w) => {
+                let first = w.first_counted(now);
+                sum(self
+                    .buckets
+                    .iter()
+                    .filter(|b| b.start_ms >= first && b.start_ms <= now)
+                    .map(|b| b.total))
+            }
+        }
+    }
+
+    fn contains(&self, digest: u64) -> bool {
+        self.seen.contains(&digest) || self.buckets.iter().any(|b| b.seen.contains(&digest))
+    }
+
+    fn contributions(&self) -> usize {
+        self.seen.len() + self.buckets.iter().map(|b| b.seen.len()).sum::<usize>()
+    }
+
+    /// Adds `cost` as contribution `digest` (remembered while under `max` contributions).
+    fn add(&mut self, digest: u64, cost: NanoUsd, now: u64, max: usize) {
+        let remember = self.contributions() < max;
+        if !remember {
+            METRICS.evicted_contribution.inc();
+        }
+        self.total = self.total.saturating_add(cost);
+        let Some(w) = self.window else {
+            if remember {
+                self.seen.insert(digest);
+            }
+            return;
+        };
+        let start = w.bucket_start(now);
+        // Buckets are kept in start order; a batch from an earlier moment (clocks of a fleet
+        // differ slightly) lands in its own bucket.
+        let at = self.buckets.partition_point(|b| b.start_ms < start);
+        if self.buckets.get(at).is_none_or(|b| b.start_ms != start) {
+            self.buckets.insert(
+                at,
+                Bucket {
+                    start_ms: start,
+                    ..Bucket::default()
+                },
+            );
+        }
+        let bucket = &mut self.buckets[at];
+        bucket.total = bucket.total.saturating_add(cost);
+        if remember {
+            bucket.seen.insert(digest);
+        }
+    }
+}
+
+fn sum(it: impl Iterator<Item = NanoUsd>) -> NanoUsd {
+    it.fold(NanoUsd::ZERO, |a, b| a.saturating_add(b))
+}
+
+/// A budget key as a snapshot holds it.
+#[derive(Debug, PartialEq)]
+pub(super) struct BudgetSnap {
+    pub(super) key: BudgetKey,
+    pub(super) total: NanoUsd,
+    pub(super) seen: Vec<u64>,
+    pub(super) until_ms: Option<u64>,
+    pub(super) window: Option<Window>,
+    /// (bucket start, total, contribution digests), oldest first.
+    pub(super) buckets: Vec<(u64, NanoUsd, Vec<u64>)>,
 }
 
 /// Everything a [`MemoryStore`] holds, in an order that rebuilds it (tasks oldest first), for
@@ -129,7 +239,7 @@ pub(super) struct Snapshot {
     pub(super) markers: Vec<(Arc<str>, Vec<Marker>)>,
     /// (fingerprint, claimed until ms), oldest first.
     pub(super) claims: Vec<(u128, u64)>,
-    pub(super) budgets: Vec<(BudgetKey, NanoUsd, Vec<u64>)>,
+    pub(super) budgets: Vec<BudgetSnap>,
     pub(super) firing: Vec<Firing>,
 }
 
@@ -189,6 +299,11 @@ impl MemoryStore {
     /// Tasks held.
     pub fn tasks(&self) -> usize {
         self.shards.iter().map(|s| s.lock().tasks.len()).sum()
+    }
+
+    /// Budget keys held (calendar periods and rolling windows).
+    pub fn budget_keys(&self) -> usize {
+        self.budgets.lock().len()
     }
 
     /// Call claims held (live or not yet expired from the queue).
@@ -285,6 +400,8 @@ impl MemoryStore {
                 id,
                 cost,
                 limit,
+                expires_ms,
+                window,
             } => {
                 let digest = self.digest(id);
                 let mut budgets = self.budgets.lock();
@@ -292,15 +409,22 @@ impl MemoryStore {
                     Some(b) => b,
                     None => budgets.entry(key.clone()).or_default(),
                 };
+                if b.until_ms.is_some_and(|u| u <= now) {
+                    // Expired but not yet maintained: a new period of the same key.
+                    *b = Budget::default();
+                }
+                if window.is_some() {
+                    b.window = *window;
+                }
+                b.slide(now);
+                b.until_ms = match (b.until_ms, expires_ms) {
+                    (Some(a), Some(e)) => Some(a.max(*e)),
+                    (a, e) => a.or(*e),
+                };
                 let before = b.total;
-                let replayed = b.seen.contains(&digest);
+                let replayed = b.contains(digest);
                 if !replayed {
-                    if b.seen.len() < self.limits.max_contributions {
-                        b.seen.insert(digest);
-                    } else {
-                        METRICS.evicted_contribution.inc();
-                    }
-                    b.total = b.total.saturating_add(*cost);
+                    b.add(digest, *cost, now, self.limits.max_contributions);
                 }
                 let after = b.total;
                 OpResult::Budget {
@@ -356,6 +480,15 @@ impl MemoryStore {
         }
         METRICS.expired_task.inc_by(expired);
         self.claims.lock().expire(now);
+        let mut budgets = self.budgets.lock();
+        let before = budgets.len();
+        budgets.retain(|_, b| b.until_ms.is_none_or(|u| u > now));
+        METRICS
+            .expired_budget
+            .inc_by((before - budgets.len()) as u64);
+        for b in budgets.values_mut() {
+            b.slide(now);
+        }
     }
 
     /// Everything held, for a snapshot.
@@ -387,8 +520,18 @@ impl MemoryStore {
                 .collect();
         }
         for (key, b) in self.budgets.lock().iter() {
-            let seen = b.seen.iter().copied().collect();
-            snap.budgets.push((key.clone(), b.total, seen));
+            snap.budgets.push(BudgetSnap {
+                key: key.clone(),
+                total: b.total,
+                seen: b.seen.iter().copied().collect(),
+                until_ms: b.until_ms,
+                window: b.window,
+                buckets: b
+                    .buckets
+                    .iter()
+                    .map(|k| (k.start_ms, k.total, k.seen.iter().copied().collect()))
+                    .collect(),
+            });
         }
         snap.firing = self.firing();
         snap
@@ -422,9 +565,23 @@ impl MemoryStore {
         }
         {
             let mut budgets = store.budgets.lock();
-            for (key, total, seen) in snap.budgets {
-                let seen = seen.into_iter().collect();
-                budgets.insert(key, Budget { total, seen });
+            for b in snap.budgets {
+                let budget = Budget {
+                    total: b.total,
+                    seen: b.seen.into_iter().collect(),
+                    until_ms: b.until_ms,
+                    window: b.window,
+                    buckets: b
+                        .buckets
+                        .into_iter()
+                        .map(|(start_ms, total, seen)| Bucket {
+                            start_ms,
+                            total,
+                            seen: seen.into_iter().collect(),
+                        })
+                        .collect(),
+                };
+                budgets.insert(b.key, budget);
             }
         }
         {
@@ -451,11 +608,11 @@ impl StateStore for MemoryStore {
         self.shard(task).lock().tasks.get(task).map(|s| s.totals)
     }
 
-    fn budget_total(&self, key: &BudgetKey) -> NanoUsd {
+    fn budget_total(&self, key: &BudgetKey, now_ms: u64) -> NanoUsd {
         self.budgets
             .lock()
             .get(key)
-            .map_or(NanoUsd::ZERO, |b| b.total)
+            .map_or(NanoUsd::ZERO, |b| b.total_at(now_ms))
     }
 
     fn firing(&self) -> Vec<Firing> {

@@ -8,6 +8,8 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 pub(crate) const STATE_EVICTED_TOTAL: &str = "tollgate_state_evicted_total";
 /// Tasks forgotten because no op touched them for `task_idle_ms`.
 pub(crate) const STATE_EXPIRED_TASKS_TOTAL: &str = "tollgate_state_expired_tasks_total";
+/// Budget keys forgotten because their period ended (or their rolling window emptied).
+pub(crate) const STATE_EXPIRED_BUDGET_KEYS_TOTAL: &str = "tollgate_state_expired_budget_keys_total";
 /// Damaged records skipped while restoring a durable store.
 pub(crate) const STATE_CORRUPT_RECORDS_TOTAL: &str = "tollgate_state_corrupt_records_total";
 /// Bytes of the durable store's log since its last snapshot.
@@ -22,6 +24,7 @@ pub(crate) struct StateMetrics {
     pub(crate) evicted_claim: IntCounter,
     pub(crate) evicted_contribution: IntCounter,
     pub(crate) expired_task: IntCounter,
+    pub(crate) expired_budget: IntCounter,
     pub(crate) corrupt_records: IntCounter,
     pub(crate) log_bytes: IntGauge,
     pub(crate) snapshots: IntCounter,
@@ -40,6 +43,11 @@ pub(crate) static METRICS: LazyLock<StateMetrics> = LazyLock::new(|| {
     let expired = IntCounter::new(
         STATE_EXPIRED_TASKS_TOTAL,
         "Tasks the state store forgot because nothing touched them for its idle limit.",
+    )
+    .expect("valid metric");
+    let expired_budget = IntCounter::new(
+        STATE_EXPIRED_BUDGET_KEYS_TOTAL,
+        "Budget keys the state store forgot because their period ended (or their rolling window emptied).",
     )
     .expect("valid metric");
     let corrupt = IntCounter::new(
@@ -69,6 +77,7 @@ pub(crate) static METRICS: LazyLock<StateMetrics> = LazyLock::new(|| {
     for c in [
         Box::new(evicted.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(expired.clone()),
+        Box::new(expired_budget.clone()),
         Box::new(corrupt.clone()),
         Box::new(log_bytes.clone()),
         Box::new(snapshots.clone()),
@@ -83,6 +92,7 @@ pub(crate) static METRICS: LazyLock<StateMetrics> = LazyLock::new(|| {
         evicted_claim: evicted.with_label_values(&["claim"]),
         evicted_contribution: evicted.with_label_values(&["contribution"]),
         expired_task: expired,
+        expired_budget,
         corrupt_records: corrupt,
         log_bytes,
         snapshots,

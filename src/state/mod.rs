@@ -62,6 +62,44 @@ pub struct BudgetKey {
     pub period_start_ms: u64,
 }
 
+/// A rolling window of a budget: its total is what was added in the last `buckets` buckets of
+/// `bucket_ms` each, the current one included (so a contribution counts for between
+/// `(buckets - 1) × bucket_ms` and `buckets × bucket_ms` after it was added).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// One bucket, milliseconds (above zero).
+    pub bucket_ms: u64,
+    /// Buckets in the window (above zero).
+    pub buckets: u64,
+}
+
+impl Window {
+    /// Start (unix ms) of the bucket `now_ms` falls in.
+    pub fn bucket_start(&self, now_ms: u64) -> u64 {
+        now_ms - now_ms % self.bucket_ms.max(1)
+    }
+
+    /// Start of the oldest bucket still counted at `now_ms`.
+    pub fn first_counted(&self, now_ms: u64) -> u64 {
+        self.bucket_start(now_ms).saturating_sub(
+            self.buckets
+                .saturating_sub(1)
+                .saturating_mul(self.bucket_ms),
+        )
+    }
+
+    /// End (exclusive) of the bucket `now_ms` falls in.
+    pub fn bucket_end(&self, now_ms: u64) -> u64 {
+        self.bucket_start(now_ms).saturating_add(self.bucket_ms)
+    }
+
+    /// When something added at `now_ms` stops counting.
+    pub fn counted_until(&self, now_ms: u64) -> u64 {
+        self.bucket_start(now_ms)
+            .saturating_add(self.buckets.saturating_mul(self.bucket_ms))
+    }
+}
+
 /// One operation of a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
@@ -114,6 +152,13 @@ pub enum Op {
         /// The budget's limit, if any: `OpResult::Budget::crossed` is true when this add took
         /// the total from at or below it to above it.
         limit: Option<NanoUsd>,
+        /// Forget the key (its total and contributions) from this moment on (unix ms): the end
+        /// of its calendar period, or when the last contribution leaves a rolling window.
+        /// `None` keeps it.
+        expires_ms: Option<u64>,
+        /// `Some` for a rolling window: the totals before and after are the window's at the
+        /// batch's time. `None`: a calendar period, whose key names it.
+        window: Option<Window>,
     },
     /// Records a window alert as firing since `since_ms` (or clears it with `None`). Answers
     /// [`OpResult::Done`].
@@ -284,8 +329,9 @@ pub trait StateStore: Send + Sync + 'static {
     /// A task's totals, if the store holds the task (the read side; not on the span path).
     fn task_totals(&self, task: &str) -> Option<TaskTotals>;
 
-    /// A budget period's total (zero when nothing was added).
-    fn budget_total(&self, key: &BudgetKey) -> NanoUsd;
+    /// A budget period's total at `now_ms` (zero when nothing was added, or the key expired;
+    /// a rolling window's counts the buckets still in the window at `now_ms`).
+    fn budget_total(&self, key: &BudgetKey, now_ms: u64) -> NanoUsd;
 
     /// Every window alert recorded as firing, for restoring window state after a restart.
     fn firing(&self) -> Vec<Firing>;

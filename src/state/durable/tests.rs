@@ -48,6 +48,26 @@ fn marks_and_claim(now: u64) -> Vec<Op> {
     ]
 }
 
+fn budget(name: &str, n: u8, cost: i64, window: Option<crate::state::Window>) -> Op {
+    Op::AddToBudget {
+        key: crate::state::BudgetKey {
+            budget: name.into(),
+            key_values: vec!["user-1".into()],
+            period_start_ms: if window.is_some() { 0 } else { 500 },
+        },
+        id: id(n),
+        cost: NanoUsd(cost),
+        limit: None,
+        expires_ms: Some(100_000),
+        window,
+    }
+}
+
+const ROLLING: Option<crate::state::Window> = Some(crate::state::Window {
+    bucket_ms: 1_000,
+    buckets: 10,
+});
+
 fn restart_keeps_state(compact: bool) {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -75,8 +95,11 @@ fn restart_keeps_state(compact: bool) {
                 ..TaskTotals::default()
             },
         });
+        ops.push(budget("day", 1, 700_000_001, None));
+        ops.push(budget("rolling", 1, 5, ROLLING));
         let fired = apply(&s, 1_001, ops);
         assert_eq!(fired[0], OpResult::Fired(true));
+        apply(&s, 2_001, vec![budget("rolling", 2, 6, ROLLING)]);
         if compact {
             s.compact().unwrap();
             apply(&s, 1_002, vec![call("t1", 4, 10)]);
@@ -102,6 +125,37 @@ fn restart_keeps_state(compact: bool) {
     );
     let r = apply(&s, 2_001, marks_and_claim(0));
     assert_eq!(r, [OpResult::Fired(false), OpResult::Claimed(false)]);
+    // Budget totals, their contributions, and a rolling window's buckets survive too.
+    let day = crate::state::BudgetKey {
+        budget: "day".into(),
+        key_values: vec!["user-1".into()],
+        period_start_ms: 500,
+    };
+    let rolling = crate::state::BudgetKey {
+        budget: "rolling".into(),
+        period_start_ms: 0,
+        ..day.clone()
+    };
+    assert_eq!(s.budget_total(&day, 3_000), NanoUsd(700_000_001));
+    assert_eq!(s.budget_total(&rolling, 3_000), NanoUsd(11));
+    assert_eq!(
+        s.budget_total(&rolling, 11_000),
+        NanoUsd(6),
+        "bucket 1 000 left"
+    );
+    let r = apply(
+        &s,
+        3_000,
+        vec![
+            budget("day", 1, 700_000_001, None),
+            budget("rolling", 2, 6, ROLLING),
+        ],
+    );
+    assert!(
+        r.iter()
+            .all(|r| matches!(r, OpResult::Budget { replayed: true, .. })),
+        "{r:?}"
+    );
     assert_eq!(
         s.firing(),
         vec![Firing {
@@ -231,6 +285,23 @@ fn every_op_round_trips_through_the_encoding() {
         id: id(4),
         cost: NanoUsd(1_000_000_007),
         limit: Some(NanoUsd(5_000_000_000)),
+        expires_ms: None,
+        window: None,
+    });
+    b.push(Op::AddToBudget {
+        key: BudgetKey {
+            budget: "r".into(),
+            key_values: vec!["u".into()],
+            period_start_ms: 0,
+        },
+        id: id(5),
+        cost: NanoUsd(3),
+        limit: None,
+        expires_ms: Some(9_000),
+        window: Some(crate::state::Window {
+            bucket_ms: 60_000,
+            buckets: 1_440,
+        }),
     });
     b.push(Op::SetFiring {
         rule: "r".into(),

@@ -172,6 +172,8 @@ fn budgets_check_and_increment_exactly_and_idempotently() {
         id: id(n),
         cost: NanoUsd(cost),
         limit: Some(NanoUsd(1_000_000_000)),
+        expires_ms: None,
+        window: None,
     };
     let r = run(
         &s,
@@ -204,12 +206,12 @@ fn budgets_check_and_increment_exactly_and_idempotently() {
             (1_000_000_001, false, true)
         ]
     );
-    assert_eq!(s.budget_total(&key), NanoUsd(1_000_000_001));
+    assert_eq!(s.budget_total(&key, 0), NanoUsd(1_000_000_001));
     let next = BudgetKey {
         period_start_ms: key.period_start_ms + 86_400_000,
         ..key.clone()
     };
-    assert_eq!(s.budget_total(&next), NanoUsd::ZERO);
+    assert_eq!(s.budget_total(&next, 0), NanoUsd::ZERO);
 }
 
 #[test]
@@ -340,8 +342,121 @@ fn normal(mut s: Snapshot) -> Snapshot {
     s.tasks.sort_by(|a, b| a.0.cmp(&b.0));
     s.markers.sort();
     for b in &mut s.budgets {
-        b.2.sort_unstable();
+        b.seen.sort_unstable();
+        for k in &mut b.buckets {
+            k.2.sort_unstable();
+        }
     }
-    s.budgets.sort_by(|a, b| a.0.cmp(&b.0));
+    s.budgets.sort_by(|a, b| a.key.cmp(&b.key));
     s
+}
+
+fn budget_key(user: &str, period_start_ms: u64) -> BudgetKey {
+    BudgetKey {
+        budget: "per-user".into(),
+        key_values: vec![user.into()],
+        period_start_ms,
+    }
+}
+
+/// #16: unbounded keys (100 000 users) are held until their period ends, then forgotten.
+#[test]
+fn budget_keys_are_kept_to_the_end_of_their_period_and_forgotten_after() {
+    const START: u64 = 1_764_000_000_000;
+    const END: u64 = START + 86_400_000;
+    let s = MemoryStore::new();
+    let users: Vec<String> = (0..100_000).map(|u| format!("user-{u}")).collect();
+    let ops = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| Op::AddToBudget {
+            key: budget_key(u, START),
+            id: ContributionId::new(&[1; 16], &(i as u64).to_be_bytes()),
+            cost: NanoUsd(1_000 + i as i64),
+            limit: None,
+            expires_ms: Some(END),
+            window: None,
+        })
+        .collect();
+    run(&s, START + 1, ops);
+    assert_eq!(s.budget_keys(), 100_000);
+    let expired_before = METRICS.expired_budget.get();
+    s.maintain(END - 1);
+    assert_eq!(s.budget_keys(), 100_000, "not before the period ends");
+    assert_eq!(
+        s.budget_total(&budget_key("user-99999", START), END - 1),
+        NanoUsd(100_999)
+    );
+    // Read after the end but before maintenance: the period is over, nothing is reported.
+    assert_eq!(
+        s.budget_total(&budget_key("user-1", START), END),
+        NanoUsd::ZERO
+    );
+    s.maintain(END);
+    assert_eq!(s.budget_keys(), 0);
+    assert!(METRICS.expired_budget.get() - expired_before >= 100_000);
+}
+
+/// A rolling window counts exactly what its buckets hold, and slides bucket by bucket.
+#[test]
+fn a_rolling_budget_window_counts_its_last_buckets_exactly() {
+    let w = Window {
+        bucket_ms: 1_000,
+        buckets: 3,
+    };
+    let s = MemoryStore::new();
+    let key = budget_key("u", 0);
+    let add = |n: u8, cost: i64, now: u64| Op::AddToBudget {
+        key: key.clone(),
+        id: id(n),
+        cost: NanoUsd(cost),
+        limit: Some(NanoUsd(500)),
+        expires_ms: Some(w.counted_until(now)),
+        window: Some(w),
+    };
+    let answer = |r: &[OpResult]| match r[0] {
+        OpResult::Budget {
+            before,
+            after,
+            crossed,
+            replayed,
+        } => (before.nanos(), after.nanos(), crossed, replayed),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        answer(&run(&s, 0, vec![add(1, 100, 0)])),
+        (0, 100, false, false)
+    );
+    assert_eq!(
+        answer(&run(&s, 1_500, vec![add(2, 200, 1_500)])),
+        (100, 300, false, false)
+    );
+    assert_eq!(
+        answer(&run(&s, 2_500, vec![add(3, 300, 2_500)])),
+        (300, 600, true, false)
+    );
+    // At 3 000 the first bucket (0..1 000) has left the window: 200 + 300 before the add,
+    // back at the limit, so this add takes it over again.
+    assert_eq!(
+        answer(&run(&s, 3_000, vec![add(4, 1, 3_000)])),
+        (500, 501, true, false)
+    );
+    // A replay of a call still in the window adds nothing.
+    assert_eq!(
+        answer(&run(&s, 3_100, vec![add(2, 200, 3_100)])),
+        (501, 501, false, true)
+    );
+    assert_eq!(s.budget_total(&key, 3_999), NanoUsd(501));
+    assert_eq!(s.budget_total(&key, 4_000), NanoUsd(301));
+    assert_eq!(s.budget_total(&key, 5_999), NanoUsd(1));
+    assert_eq!(s.budget_total(&key, 6_000), NanoUsd::ZERO);
+    s.maintain(5_999);
+    assert_eq!(s.budget_keys(), 1);
+    s.maintain(6_000);
+    assert_eq!(s.budget_keys(), 0, "the last call left the window");
+    // A new call after that starts from zero.
+    assert_eq!(
+        answer(&run(&s, 9_000, vec![add(5, 7, 9_000)])),
+        (0, 7, false, false)
+    );
 }
