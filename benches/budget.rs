@@ -50,7 +50,13 @@ fn budgets(period: &str) -> (Arc<Budgets>, Arc<ManualClock>) {
     for n in 0..u64::from(USERS) * 3 {
         let s = span((n % u64::from(USERS)) as u32, n);
         let mut p = Pending::default();
-        b.collect(&mut p, 0, &ProstSpan::new(&s, None, None), NanoUsd(1_234_567), NOW);
+        b.collect(
+            &mut p,
+            0,
+            &ProstSpan::new(&s, None, None),
+            NanoUsd(1_234_567),
+            NOW,
+        );
         b.apply(p);
     }
     (b, clock)
@@ -82,7 +88,10 @@ fn bench(c: &mut Criterion) {
                     .body(axum::body::Body::empty())
                     .unwrap();
                 let resp = rt.block_on(app.clone().oneshot(req)).unwrap();
-                black_box(rt.block_on(axum::body::to_bytes(resp.into_body(), 1 << 16)).unwrap())
+                black_box(
+                    rt.block_on(axum::body::to_bytes(resp.into_body(), 1 << 16))
+                        .unwrap(),
+                )
             })
         });
         let mut n = 10_000_000u64;

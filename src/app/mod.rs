@@ -304,6 +304,23 @@ fn open_state(
             info!(dir = %dir.display(), "State store: on disk (restored).");
             Arc::new(store)
         }
+        Backend::Redis => {
+            let url = cfg
+                .url
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("[state] backend = \"redis\" needs a url"))?;
+            let store = crate::state::RedisStore::open(crate::state::RedisOptions {
+                url: url.expose().to_owned(),
+                prefix: cfg.key_prefix.clone(),
+                pool: cfg.pool,
+                connect_timeout: cfg.connect_timeout,
+                timeout: cfg.timeout,
+                task_idle_ms: crate::state::StateLimits::default().task_idle_ms,
+            })
+            .map_err(|e| anyhow::anyhow!("[state] url: {e}"))?;
+            info!(prefix = %cfg.key_prefix, "State store: Redis (shared by the fleet).");
+            Arc::new(store)
+        }
     })
 }
 

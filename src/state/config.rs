@@ -10,8 +10,9 @@ use serde::Deserialize;
 ///
 /// ```toml
 /// [state]
-/// backend = "disk"              # "memory" (default: forgotten on restart) or "disk"
-/// path = "/var/lib/tollgate/state"   # default: <[storage] dir>/state
+/// backend = "disk"              # "memory" (default: forgotten on restart), "disk" or "redis"
+/// path = "/var/lib/tollgate/state"   # disk: default <[storage] dir>/state
+/// url = "redis://:${env:REDIS_PASSWORD}@redis:6379/0"   # redis
 /// maintain_interval = "5s"      # fsync of the log, snapshots, expiry of idle entries
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -30,6 +31,42 @@ pub struct StateConfig {
         deserialize_with = "crate::config::duration::positive"
     )]
     pub maintain_interval: Duration,
+    /// The Redis store's server: `redis://[user:password@]host:port[/db]` (a secret: it may
+    /// carry a password).
+    #[serde(default)]
+    pub url: Option<crate::config::Secret>,
+    /// Prefix of every Redis key.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+    /// Redis connections kept open.
+    #[serde(default = "default_pool")]
+    pub pool: usize,
+    /// Longest wait for Redis on the span path (per batch); past it the stage carries on
+    /// without the answer and counts it.
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "crate::config::duration::positive"
+    )]
+    pub timeout: Duration,
+    /// Longest wait to connect to Redis.
+    #[serde(
+        default = "default_connect_timeout",
+        deserialize_with = "crate::config::duration::positive"
+    )]
+    pub connect_timeout: Duration,
+}
+
+fn default_key_prefix() -> String {
+    "tollgate:".into()
+}
+fn default_pool() -> usize {
+    8
+}
+fn default_timeout() -> Duration {
+    Duration::from_millis(200)
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(1)
 }
 
 impl Default for StateConfig {
@@ -38,6 +75,11 @@ impl Default for StateConfig {
             backend: Backend::default(),
             path: None,
             maintain_interval: default_maintain_interval(),
+            url: None,
+            key_prefix: default_key_prefix(),
+            pool: default_pool(),
+            timeout: default_timeout(),
+            connect_timeout: default_connect_timeout(),
         }
     }
 }
@@ -57,4 +99,6 @@ pub enum Backend {
     /// written (to the OS) before its answer, so it survives `kill -9`; fsynced every
     /// `maintain_interval`.
     Disk,
+    /// Redis or Valkey at `url`, shared by every replica (see `state::RedisStore`).
+    Redis,
 }

@@ -15,6 +15,7 @@ mod config;
 mod durable;
 mod memory;
 mod metrics;
+mod redis;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,6 +26,7 @@ pub use config::{Backend, StateConfig};
 pub use durable::{DurableOptions, DurableStore};
 pub use memory::{MemoryStore, StateLimits};
 pub use metrics::failed_batch;
+pub use redis::{RedisOptions, RedisStore};
 
 use crate::units::{NanoUsd, TaskTotals};
 
@@ -335,6 +337,12 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// Every window alert recorded as firing, for restoring window state after a restart.
     fn firing(&self) -> Vec<Firing>;
+
+    /// True when other collectors (a fleet's replicas) write to the same state: the read side
+    /// then answers task totals from the store rather than from what this process saw.
+    fn shared(&self) -> bool {
+        false
+    }
 
     /// Housekeeping, called every few seconds off the span path: forget idle tasks and expired
     /// claims and markers; a durable store may compact its log here. A store whose entries

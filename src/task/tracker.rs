@@ -411,6 +411,34 @@ impl TaskTracker {
     /// A snapshot of a task: active first, then recently ended.
     pub fn get(&self, task_id: &str) -> Option<TaskSummary> {
         let task_id = clip(task_id);
+        let local = self.get_local(task_id);
+        // A fleet's shared store holds what every replica added: answer its totals, with what
+        // this replica saw of the task (service, task type, root) where it saw any of it.
+        let Some(state) = self.state.get().filter(|s| s.shared()) else {
+            return local;
+        };
+        let Some(totals) = state.task_totals(task_id) else {
+            return local;
+        };
+        Some(match local {
+            Some(mut s) => {
+                s.totals = totals;
+                s
+            }
+            None => TaskSummary {
+                task_id: Arc::from(task_id),
+                trace_id: [0; 16],
+                totals,
+                service: String::new(),
+                task_type: String::new(),
+                status: TaskStatus::Active,
+                end_reason: None,
+                root_seen: false,
+            },
+        })
+    }
+
+    fn get_local(&self, task_id: &str) -> Option<TaskSummary> {
         if let Some(s) = self.shard(task_id).lock().map.get_key_value(task_id) {
             return Some(s.1.summary(s.0, TaskStatus::Active, None));
         }

@@ -56,6 +56,23 @@ pub(super) fn all(config: &Config) -> Vec<Issue> {
             "backend = \"disk\" needs a `path` under [state] (or a `[storage] dir` for the default <dir>/state)",
         ));
     }
+    if config.state.backend == crate::state::Backend::Redis {
+        match &config.state.url {
+            None => issues.push(Issue::invalid(
+                "state.url",
+                "backend = \"redis\" needs a `url` under [state], e.g. \"redis://127.0.0.1:6379/0\"",
+            )),
+            Some(url) => {
+                if let Err(e) = redis::Client::open(url.expose()) {
+                    // The URL may hold a password: the error names the problem, not the URL.
+                    issues.push(Issue::invalid(
+                        "state.url",
+                        format!("not a Redis URL ({:?})", e.kind()),
+                    ));
+                }
+            }
+        }
+    }
     if let Err(e) = config.receivers.otlp.validate() {
         issues.push(Issue::invalid("receivers.otlp", e.to_string()));
     }
