@@ -100,6 +100,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "config",
             "export",
             "pipeline",
+            "state",
             "task",
             "telemetry",
             "units",

@@ -10,14 +10,8 @@ mod alertmanager_support;
 mod live_support;
 mod require;
 
-use std::time::Duration;
-
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::routing::post;
 use live_support::*;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 const TRACE: &str = "b0d6e7b0d6e7b0d6e7b0d6e7b0d6e7b0";
 
@@ -90,38 +84,6 @@ fn call(user: &str, n: u8) -> Value {
             ],
         }]}],
     }]})
-}
-
-/// A webhook receiver: every body it was sent.
-async fn webhook() -> (String, mpsc::UnboundedReceiver<Value>) {
-    let (tx, rx) = mpsc::unbounded_channel::<Value>();
-    async fn hook(State(tx): State<mpsc::UnboundedSender<Value>>, body: Bytes) {
-        tx.send(serde_json::from_slice(&body).expect("JSON body"))
-            .ok();
-    }
-    let app = axum::Router::new()
-        .route("/hook", post(hook))
-        .with_state(tx);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/hook"), rx)
-}
-
-/// Waits for `n` webhook bodies, then for a (wrong) further one for a moment, and returns all.
-async fn hooks(rx: &mut mpsc::UnboundedReceiver<Value>, n: usize) -> Vec<Value> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
-            Ok(Some(v)) => got.push(v),
-            _ => break,
-        }
-    }
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    while let Ok(v) = rx.try_recv() {
-        got.push(v);
-    }
-    got
 }
 
 async fn budget(tg: &Tollgate, user: &str) -> Value {

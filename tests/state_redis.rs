@@ -24,6 +24,7 @@ fn options(url: &str, prefix: &str) -> RedisOptions {
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(5),
         task_idle_ms: 60_000,
+        backlog_max_ops: 1_000,
     }
 }
 
@@ -431,31 +432,126 @@ fn two_replicas_share_totals_and_dedupe() {
     assert_eq!(store(&r.url(), "other:").task_totals("shared"), None);
 }
 
-/// Redis down: a clear error within the deadline (the stages count it and carry on); back up:
-/// the same store works again without a restart.
+/// Redis down: a clear error, the store degraded (later batches do not wait for Redis), task
+/// and budget updates kept in order; back up (restarted empty here: no persistence): the
+/// kept updates are replayed by housekeeping and the store works again without a restart.
 #[test]
-fn redis_down_is_an_error_within_the_deadline_and_recovers() {
+fn redis_down_keeps_updates_and_replays_them_when_it_is_back() {
     let Some(mut r) = redis() else { return };
     let s = store(&r.url(), "t8:");
     ok(&s, 0, vec![add("t", 1, delta(1))]);
+    assert!(!s.degraded());
     r.stop();
-    let e = run(&s, 0, vec![add("t", 2, delta(1))]).expect_err("Redis is down");
+    let e = run(&s, 0, vec![add("t", 2, delta(10))]).expect_err("Redis is down");
     assert!(
         matches!(e, StateError::Unavailable(_) | StateError::Deadline),
         "{e}"
     );
+    assert!(s.degraded());
+    // Degraded: answered at once, kept. A claim is a decision for now: not kept.
+    let e = run(
+        &s,
+        0,
+        vec![
+            add("t", 3, delta(100)),
+            Op::ClaimCall {
+                fingerprint: 9,
+                ttl_ms: 60_000,
+            },
+            add("t", 2, delta(10)),
+        ],
+    )
+    .expect_err("still down");
+    assert!(e.to_string().contains("kept for replay"), "{e}");
+    assert_eq!(
+        s.backlog_ops(),
+        3,
+        "two adds of t2 (idempotent) and one of t3"
+    );
     assert_eq!(s.task_totals("t"), None, "reads fail soft");
+    // Housekeeping while Redis is still down changes nothing.
+    s.maintain(0);
+    assert!(s.degraded());
+    assert_eq!(s.backlog_ops(), 3);
+
     r.restart();
-    // The server restarted empty (no persistence configured in this test).
-    let res = ok(&s, 0, vec![add("t", 2, delta(1))]);
-    assert!(matches!(
-        res[0],
-        OpResult::Task {
-            replayed: false,
-            ..
-        }
-    ));
-    assert_eq!(s.task_totals("t").unwrap().cost_nano_usd, 1);
+    s.maintain(0);
+    assert!(!s.degraded());
+    assert_eq!(s.backlog_ops(), 0);
+    let t = s.task_totals("t").expect("replayed");
+    // The server restarted empty: t1 went with it; t2 counted once, t3 once.
+    assert_eq!(t.cost_nano_usd, 110);
+    assert_eq!(t.llm_calls, 2);
+    let res = ok(&s, 0, vec![add("t", 4, delta(1000))]);
+    let OpResult::Task { totals, replayed } = res[0] else {
+        panic!("{res:?}")
+    };
+    assert!(!replayed);
+    assert_eq!(totals.cost_nano_usd, 1110);
+}
+
+/// A Redis that restarts with its data (append-only file): nothing added during the outage
+/// is lost, a budget threshold crossed by replayed adds is rechecked at the key's next call,
+/// and the backlog's bound loses (and counts) the rest; stopping while Redis is down counts
+/// what was kept as lost.
+#[test]
+fn a_persistent_redis_restart_keeps_totals_exact_and_the_backlog_is_bounded() {
+    let Some(bin) = redis_support::find_binary() else {
+        return;
+    };
+    let mut r = redis_support::start_persistent(&bin);
+    let s = RedisStore::open(RedisOptions {
+        backlog_max_ops: 50,
+        ..options(&r.url(), "t10:")
+    })
+    .unwrap();
+    let key = BudgetKey {
+        budget: "daily".into(),
+        key_values: vec!["alice".into()],
+        period_start_ms: 0,
+    };
+    let spend = |n: u8, cost: i64| Op::AddToBudget {
+        key: key.clone(),
+        id: id(n),
+        cost: NanoUsd(cost),
+        limit: Some(NanoUsd(1_000)),
+        expires_ms: None,
+        window: None,
+    };
+    let mut want = 0;
+    for n in 0..10u8 {
+        ok(&s, 0, vec![add("p", n, delta(7)), spend(n, 50)]);
+        want += 7;
+    }
+    assert!(!s.recheck_budget(&key));
+    r.stop();
+    // 20 batches of 2 ops = 40 kept; the next 10 batches: 10 kept (50), then lost.
+    for n in 10..40u8 {
+        run(&s, 0, vec![add("p", n, delta(7)), spend(n, 50)]).expect_err("Redis is down");
+    }
+    assert_eq!(s.backlog_ops(), 50);
+    r.restart();
+    s.maintain(0);
+    assert!(!s.degraded());
+    let t = s.task_totals("p").unwrap();
+    // 10 before + 25 kept; the last 5 batches were lost (counted by the store's metric).
+    assert_eq!(t.llm_calls, 35);
+    assert_eq!(t.cost_nano_usd, 35 * 7);
+    assert!(want < t.cost_nano_usd);
+    // 35 × 50 = 1750 > 1000: crossed during the replay, which no live call saw.
+    assert_eq!(s.budget_total(&key, 0), NanoUsd(1_750));
+    assert!(
+        s.recheck_budget(&key),
+        "the next live call rechecks the level"
+    );
+    assert!(!s.recheck_budget(&key), "once");
+
+    // Down at shutdown: what was kept is counted lost, the backlog emptied.
+    r.stop();
+    run(&s, 0, vec![add("p", 200, delta(7))]).expect_err("Redis is down");
+    assert_eq!(s.backlog_ops(), 1);
+    s.shutdown(0);
+    assert_eq!(s.backlog_ops(), 0);
 }
 
 /// Without `redis-server` these tests fail under CI=true and skip loudly locally.

@@ -183,6 +183,8 @@ pub struct StatusData {
     pub exporters: Vec<ExporterRow>,
     /// Receivers' accepted and refused spans.
     pub receivers: Vec<ReceiverSpans>,
+    /// The state store: its backend and whether a shared store is reachable.
+    pub state: crate::state::StateHealth,
 }
 
 /// The sources of the status page. Share it as `Arc<StatusPage>`.
@@ -430,6 +432,7 @@ impl StatusPage {
             recent_alerts,
             exporters,
             receivers: crate::pipeline::receiver_spans(),
+            state: crate::state::health(),
         }
     }
 }
@@ -775,8 +778,31 @@ pub fn render(d: &StatusData) -> String {
         }
         o.push_str("</table>");
     }
-    o.push_str("</section></body></html>\n");
+    o.push_str("</section>");
+    state_section(&mut o, &d.state);
+    o.push_str("</body></html>\n");
     o
+}
+
+fn state_section(o: &mut String, s: &crate::state::StateHealth) {
+    o.push_str(r#"<section id="state"><h2>State store</h2><table><tr><th>Backend</th><th>State</th><th class="n">Kept for replay</th><th class="n">Replayed</th><th class="n">Lost</th></tr>"#);
+    let state = if s.degraded {
+        let since = s.degraded_since_ms.map(rfc3339_ms).unwrap_or_default();
+        format!(
+            r#"<span class="bad">degraded</span><small>unreachable since {}; spans flow, updates kept for replay</small>"#,
+            text(&since)
+        )
+    } else {
+        "ok".to_owned()
+    };
+    o.push_str(&format!(
+        r#"<tr><td>{}</td><td>{state}</td><td class="n">{}</td><td class="n">{}</td><td class="n{}">{}</td></tr></table></section>"#,
+        text(s.backend),
+        s.backlog_ops,
+        s.replayed_ops,
+        if s.lost_ops > 0 { " bad" } else { "" },
+        s.lost_ops
+    ));
 }
 
 #[cfg(test)]

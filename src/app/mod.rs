@@ -58,9 +58,18 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         state.clone(),
     )?;
     tokio::spawn(maintain_state(
-        state,
+        state.clone(),
         tracker.clock().clone(),
-        config.state.maintain_interval,
+        // A shared store that went unreachable is probed (and its backlog replayed) at
+        // least every second.
+        if state.shared() {
+            config
+                .state
+                .maintain_interval
+                .min(std::time::Duration::from_secs(1))
+        } else {
+            config.state.maintain_interval
+        },
         background.clone(),
     ));
     let engine = processing.engine().clone();
@@ -302,6 +311,7 @@ fn open_state(
                 anyhow::anyhow!("cannot open the state store in {}: {e}", dir.display())
             })?;
             info!(dir = %dir.display(), "State store: on disk (restored).");
+            crate::state::set_backend("disk");
             Arc::new(store)
         }
         Backend::Redis => {
@@ -316,9 +326,11 @@ fn open_state(
                 connect_timeout: cfg.connect_timeout,
                 timeout: cfg.timeout,
                 task_idle_ms: crate::state::StateLimits::default().task_idle_ms,
+                backlog_max_ops: cfg.replay_max_ops,
             })
             .map_err(|e| anyhow::anyhow!("[state] url: {e}"))?;
             info!(prefix = %cfg.key_prefix, "State store: Redis (shared by the fleet).");
+            crate::state::set_backend("redis");
             Arc::new(store)
         }
     })
@@ -346,7 +358,7 @@ async fn maintain_state(
         }
     }
     let now = clock.now_ms();
-    if let Err(error) = tokio::task::spawn_blocking(move || state.maintain(now)).await {
+    if let Err(error) = tokio::task::spawn_blocking(move || state.shutdown(now)).await {
         warn!(%error, "State housekeeping failed.");
     }
 }

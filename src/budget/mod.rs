@@ -407,8 +407,11 @@ impl Budgets {
                 continue;
             };
             let b = &entry.budget;
+            // Adds replayed after a state outage may have crossed a threshold no live call
+            // saw: this call then checks the level (the fire-once marker keeps it once).
+            let recheck = self.store.recheck_budget(&entry.key);
             for (marker, t) in b.thresholds() {
-                if before < t && after >= t {
+                if (before < t || recheck) && after >= t {
                     crossings.push((
                         marker,
                         b.period.window(),

@@ -54,6 +54,14 @@ pub struct StateConfig {
         deserialize_with = "crate::config::duration::positive"
     )]
     pub connect_timeout: Duration,
+    /// Most task and budget updates kept in memory for replay while Redis is unreachable
+    /// (about 300 bytes each); past it further updates are lost, counted.
+    #[serde(default = "default_replay_max_ops")]
+    pub replay_max_ops: usize,
+}
+
+fn default_replay_max_ops() -> usize {
+    100_000
 }
 
 fn default_key_prefix() -> String {
@@ -80,6 +88,7 @@ impl Default for StateConfig {
             pool: default_pool(),
             timeout: default_timeout(),
             connect_timeout: default_connect_timeout(),
+            replay_max_ops: default_replay_max_ops(),
         }
     }
 }

@@ -25,7 +25,8 @@ use std::time::Instant;
 pub use config::{Backend, StateConfig};
 pub use durable::{DurableOptions, DurableStore};
 pub use memory::{MemoryStore, StateLimits};
-pub use metrics::failed_batch;
+pub(crate) use metrics::set_backend;
+pub use metrics::{failed_batch, health, StateHealth};
 pub use redis::{RedisOptions, RedisStore};
 
 use crate::units::{NanoUsd, TaskTotals};
@@ -348,4 +349,17 @@ pub trait StateStore: Send + Sync + 'static {
     /// claims and markers; a durable store may compact its log here. A store whose entries
     /// expire by themselves (Redis TTLs) does nothing.
     fn maintain(&self, _now_ms: u64) {}
+
+    /// The last housekeeping when tollgate stops: updates still kept for replay are counted
+    /// as lost.
+    fn shutdown(&self, now_ms: u64) {
+        self.maintain(now_ms);
+    }
+
+    /// True (once) when updates to `key` were replayed after an outage since the last call:
+    /// a threshold they crossed was not seen by any live call, so the next live call checks
+    /// `after >= threshold` instead of a crossing (the fire-once marker still guards it).
+    fn recheck_budget(&self, _key: &BudgetKey) -> bool {
+        false
+    }
 }

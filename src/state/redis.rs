@@ -20,9 +20,21 @@
 //! to the batch's deadline (on a tokio multi-thread runtime inside `block_in_place`, so other
 //! tasks keep running) and answers [`StateError::Deadline`] or [`StateError::Unavailable`]
 //! when it cannot: the stages carry on without the answer (spans always flow) and count it in
-//! `tollgate_state_failed_batches_total`. Redis Cluster is not supported (one batch's keys span
-//! hash slots).
+//! `tollgate_state_failed_batches_total`.
+//!
+//! **An outage.** The first batch that fails marks the store degraded
+//! (`tollgate_state_degraded` 1, the status page says so): from then on batches do not wait
+//! for Redis at all. Their task and budget adds and window firing records are kept in order
+//! (at most `backlog_max_ops`, `tollgate_state_backlog_ops`; past it they are lost and counted
+//! in `tollgate_state_lost_ops_total{reason="backlog_full"}`), and housekeeping replays them
+//! once Redis answers (`tollgate_state_replayed_ops_total`). Replays are idempotent by
+//! contribution id, so a batch Redis applied just before the timeout is not counted twice. A
+//! budget threshold crossed by replayed adds is alerted at the key's next live call. Claims
+//! and fire-once markers cannot wait: during the outage each replica decides them alone.
+//!
+//! Redis Cluster is not supported (one batch's keys span hash slots).
 
+use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -51,6 +63,9 @@ pub struct RedisOptions {
     pub timeout: Duration,
     /// A task's keys live this long after its last add (ms).
     pub task_idle_ms: u64,
+    /// Most updates kept for replay while Redis is unreachable (past it they are lost,
+    /// counted).
+    pub backlog_max_ops: usize,
 }
 
 /// The Redis state store (see the module docs).
@@ -59,6 +74,8 @@ pub struct RedisStore {
     options: RedisOptions,
     script: redis::Script,
     idle: Mutex<Vec<redis::Connection>>,
+    outage: Mutex<Outage>,
+    has_recheck: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -110,7 +127,19 @@ impl RedisStore {
             options,
             script: redis::Script::new(SCRIPT),
             idle: Mutex::new(Vec::new()),
+            outage: Mutex::new(Outage::default()),
+            has_recheck: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// True while Redis is unreachable (updates go to the replay backlog).
+    pub fn degraded(&self) -> bool {
+        self.outage.lock().down_since.is_some()
+    }
+
+    /// Updates kept for replay now.
+    pub fn backlog_ops(&self) -> usize {
+        self.outage.lock().ops
     }
 
     /// Runs `f` on a pooled connection with I/O timeouts at `deadline`; a connection that
@@ -431,42 +460,247 @@ fn read(kind: Kind, v: &Value) -> Option<OpResult> {
 /// How long a read-side query (task API, budget API, restore) may take.
 const READ_DEADLINE: Duration = Duration::from_secs(1);
 
-impl StateStore for RedisStore {
-    fn apply(&self, batch: StateBatch, deadline: Instant) -> Applied {
-        if batch.is_empty() {
-            return Applied::Ready(Ok(Vec::new()));
-        }
-        let (inv, kinds) = self.invocation(&batch);
+impl RedisStore {
+    /// Sends `batch` as one script call and reads its answers.
+    fn send(&self, batch: &StateBatch, deadline: Instant) -> Result<Vec<OpResult>, StateError> {
+        let (inv, kinds) = self.invocation(batch);
         let sent = kinds
             .iter()
             .filter(|k| !matches!(k, Kind::Local(_)))
             .count();
         if sent == 0 {
-            return Applied::Ready(Ok(kinds
+            return Ok(kinds
                 .iter()
                 .map(|k| read(*k, &Value::Nil).unwrap_or(OpResult::Done))
-                .collect()));
+                .collect());
         }
-        let answer = self.with_connection(deadline, |con| inv.invoke::<Value>(con));
-        Applied::Ready(answer.and_then(|v| {
-            let Value::Array(items) = v else {
-                return Err(malformed("the batch's answer is not an array"));
-            };
-            if items.len() != sent {
-                return Err(malformed("one answer per op"));
+        let v = self.with_connection(deadline, |con| inv.invoke::<Value>(con))?;
+        let Value::Array(items) = v else {
+            return Err(malformed("the batch's answer is not an array"));
+        };
+        if items.len() != sent {
+            return Err(malformed("one answer per op"));
+        }
+        let mut items = items.iter();
+        kinds
+            .iter()
+            .map(|k| {
+                let v = match k {
+                    Kind::Local(_) => &Value::Nil,
+                    _ => items.next().ok_or_else(|| malformed("one answer per op"))?,
+                };
+                read(*k, v).ok_or_else(|| malformed("an op's answer"))
+            })
+            .collect()
+    }
+
+    /// Keeps what of `batch` can be replayed (task and budget adds, window firing records:
+    /// idempotent by contribution id, so a batch Redis did apply before timing out is not
+    /// counted twice). Claims and fire-once markers are decisions made now: the stage made
+    /// them alone (see `tollgate_state_failed_batches_total`).
+    fn keep(&self, outage: &mut Outage, mut batch: StateBatch) {
+        batch.ops.retain(|op| {
+            matches!(
+                op,
+                Op::AddToTask { .. } | Op::AddToBudget { .. } | Op::SetFiring { .. }
+            )
+        });
+        let n = batch.ops.len();
+        if n == 0 {
+            return;
+        }
+        if outage.ops + n > self.options.backlog_max_ops {
+            let lost = super::metrics::METRICS
+                .lost_ops
+                .with_label_values(&["backlog_full"]);
+            lost.inc_by(n as u64);
+            if !outage.full_logged {
+                outage.full_logged = true;
+                tracing::error!(
+                    kept = outage.ops,
+                    limit = self.options.backlog_max_ops,
+                    "Redis is still unreachable and the replay backlog is full: further task and budget updates are lost (counted in tollgate_state_lost_ops_total{{reason=\"backlog_full\"}})."
+                );
             }
-            let mut items = items.iter();
-            kinds
-                .iter()
-                .map(|k| {
-                    let v = match k {
-                        Kind::Local(_) => &Value::Nil,
-                        _ => items.next().ok_or_else(|| malformed("one answer per op"))?,
-                    };
-                    read(*k, v).ok_or_else(|| malformed("an op's answer"))
-                })
-                .collect()
-        }))
+            return;
+        }
+        outage.ops += n;
+        super::metrics::METRICS.backlog_ops.set(outage.ops as i64);
+        outage.backlog.push_back(batch);
+    }
+
+    fn went_down(&self, outage: &mut Outage, error: &StateError) {
+        if outage.down_since.is_some() {
+            return;
+        }
+        outage.down_since = Some(Instant::now());
+        outage.full_logged = false;
+        let m = &super::metrics::METRICS;
+        m.degraded.set(1);
+        m.degraded_since_ms.store(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        tracing::warn!(
+            %error,
+            limit = self.options.backlog_max_ops,
+            "Redis is unreachable: spans keep flowing and are priced; task and budget updates are kept here and replayed when it answers again."
+        );
+    }
+
+    /// Replays the backlog in order while Redis answers; marks the store up once it is empty
+    /// (and Redis answers a PING).
+    fn recover(&self) {
+        let mut replayed = 0u64;
+        loop {
+            let next = {
+                let mut o = self.outage.lock();
+                if o.down_since.is_none() {
+                    return;
+                }
+                match o.backlog.pop_front() {
+                    Some(b) => {
+                        o.ops -= b.ops.len();
+                        Some(b)
+                    }
+                    None => None,
+                }
+            };
+            let Some(batch) = next else {
+                let ping: Result<String, _> =
+                    self.with_connection(self.read_deadline(), |con| redis::cmd("PING").query(con));
+                if ping.is_err() {
+                    return;
+                }
+                let mut o = self.outage.lock();
+                if !o.backlog.is_empty() {
+                    continue;
+                }
+                let down = o.down_since.take().map(|t| t.elapsed());
+                drop(o);
+                let m = &super::metrics::METRICS;
+                m.degraded.set(0);
+                m.backlog_ops.set(0);
+                tracing::info!(
+                    replayed,
+                    down_for = ?down.unwrap_or_default(),
+                    "Redis answers again: the kept state updates are replayed."
+                );
+                return;
+            };
+            match self.send(&batch, self.read_deadline()) {
+                Ok(results) => {
+                    replayed += batch.ops.len() as u64;
+                    super::metrics::METRICS
+                        .replayed_ops
+                        .inc_by(batch.ops.len() as u64);
+                    let mut o = self.outage.lock();
+                    for (op, r) in batch.ops.iter().zip(results) {
+                        if let (
+                            Op::AddToBudget { key, .. },
+                            OpResult::Budget {
+                                replayed: false, ..
+                            },
+                        ) = (op, r)
+                        {
+                            if o.recheck.len() < RECHECK_MAX {
+                                o.recheck.insert(key.clone());
+                            }
+                        }
+                    }
+                    self.has_recheck
+                        .store(!o.recheck.is_empty(), std::sync::atomic::Ordering::Relaxed);
+                    super::metrics::METRICS.backlog_ops.set(o.ops as i64);
+                }
+                Err(_) => {
+                    let mut o = self.outage.lock();
+                    o.ops += batch.ops.len();
+                    o.backlog.push_front(batch);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Budget keys remembered for a recheck after a replay (more are not rechecked).
+const RECHECK_MAX: usize = 100_000;
+
+/// What the store keeps while Redis is unreachable.
+#[derive(Default)]
+struct Outage {
+    /// Set while Redis is unreachable: batches go to the backlog without trying it.
+    down_since: Option<Instant>,
+    backlog: VecDeque<StateBatch>,
+    /// Ops in `backlog`.
+    ops: usize,
+    full_logged: bool,
+    /// Budget keys whose replayed adds no live call saw.
+    recheck: HashSet<BudgetKey>,
+}
+
+impl StateStore for RedisStore {
+    fn apply(&self, batch: StateBatch, deadline: Instant) -> Applied {
+        if batch.is_empty() {
+            return Applied::Ready(Ok(Vec::new()));
+        }
+        {
+            // While Redis is unreachable, do not wait for it on every batch: keep the
+            // updates and let housekeeping find out when it is back.
+            let mut o = self.outage.lock();
+            if let Some(since) = o.down_since {
+                let kept = o.ops;
+                self.keep(&mut o, batch);
+                return Applied::Ready(Err(unavailable(Malformed(format!(
+                    "Redis unreachable for {:?}; {kept} updates kept for replay",
+                    since.elapsed()
+                )))));
+            }
+        }
+        match self.send(&batch, deadline) {
+            Ok(r) => Applied::Ready(Ok(r)),
+            Err(e) => {
+                let mut o = self.outage.lock();
+                self.went_down(&mut o, &e);
+                self.keep(&mut o, batch);
+                Applied::Ready(Err(e))
+            }
+        }
+    }
+
+    fn maintain(&self, _now_ms: u64) {
+        self.recover();
+    }
+
+    fn shutdown(&self, _now_ms: u64) {
+        self.recover();
+        let mut o = self.outage.lock();
+        if o.ops > 0 {
+            super::metrics::METRICS
+                .lost_ops
+                .with_label_values(&["shutdown"])
+                .inc_by(o.ops as u64);
+            tracing::error!(
+                lost = o.ops,
+                "tollgate stops while Redis is unreachable: kept task and budget updates are lost (counted in tollgate_state_lost_ops_total{{reason=\"shutdown\"}})."
+            );
+            o.ops = 0;
+            o.backlog.clear();
+            super::metrics::METRICS.backlog_ops.set(0);
+        }
+    }
+
+    fn recheck_budget(&self, key: &BudgetKey) -> bool {
+        if !self.has_recheck.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        let mut o = self.outage.lock();
+        let hit = o.recheck.remove(key);
+        self.has_recheck
+            .store(!o.recheck.is_empty(), std::sync::atomic::Ordering::Relaxed);
+        hit
     }
 
     fn shared(&self) -> bool {

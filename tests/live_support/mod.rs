@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
 
 /// Generous bound for anything to come up; only there so a broken run does not hang forever.
 pub const PATIENCE: Duration = Duration::from_secs(120);
@@ -437,4 +438,39 @@ pub fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
         .filter(|l| labels.iter().all(|x| l.contains(x)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// A webhook receiver: every body it was sent.
+pub async fn webhook() -> (String, mpsc::UnboundedReceiver<Value>) {
+    let (tx, rx) = mpsc::unbounded_channel::<Value>();
+    async fn hook(
+        axum::extract::State(tx): axum::extract::State<mpsc::UnboundedSender<Value>>,
+        body: axum::body::Bytes,
+    ) {
+        tx.send(serde_json::from_slice(&body).expect("JSON body"))
+            .ok();
+    }
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .with_state(tx);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), rx)
+}
+
+/// Waits for `n` webhook bodies, then for a (wrong) further one for a moment, and returns all.
+pub async fn hooks(rx: &mut mpsc::UnboundedReceiver<Value>, n: usize) -> Vec<Value> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
+            Ok(Some(v)) => got.push(v),
+            _ => break,
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    while let Ok(v) = rx.try_recv() {
+        got.push(v);
+    }
+    got
 }

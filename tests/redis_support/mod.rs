@@ -1,5 +1,5 @@
 //! A real `redis-server` (Debian) for the tests: started on a loopback port in a temporary
-//! directory, without persistence, stopped when dropped.
+//! directory (without persistence unless asked), stopped when dropped.
 #![allow(dead_code)]
 
 use std::net::TcpListener;
@@ -15,6 +15,7 @@ pub struct Redis {
     pub port: u16,
     bin: String,
     dir: tempfile::TempDir,
+    persistent: bool,
 }
 
 impl Redis {
@@ -31,10 +32,15 @@ impl Redis {
         }
     }
 
-    /// Starts it again on the same port (empty: no persistence).
+    /// Starts it again on the same port (empty unless started by [`start_persistent`]).
     pub fn restart(&mut self) {
         self.stop();
-        self.child = Some(spawn(&self.bin, self.port, self.dir.path()));
+        self.child = Some(spawn(
+            &self.bin,
+            self.port,
+            self.dir.path(),
+            self.persistent,
+        ));
         wait_ready(self.port);
     }
 }
@@ -45,17 +51,17 @@ impl Drop for Redis {
     }
 }
 
-fn spawn(bin: &str, port: u16, dir: &std::path::Path) -> Child {
+fn spawn(bin: &str, port: u16, dir: &std::path::Path, persistent: bool) -> Child {
+    let aof: &[&str] = if persistent {
+        // Every write fsynced to the append-only file: a kill -9 keeps all of it.
+        &["--appendonly", "yes", "--appendfsync", "always"]
+    } else {
+        &["--appendonly", "no"]
+    };
     Command::new(bin)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args([
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "yes",
-        ])
+        .args(["--save", "", "--protected-mode", "yes"])
+        .args(aof)
         .arg("--dir")
         .arg(dir)
         .stdout(Stdio::null())
@@ -90,18 +96,28 @@ pub fn find_binary() -> Option<String> {
 
 /// Starts redis-server on a free loopback port and waits for PING.
 pub fn start(bin: &str) -> Redis {
+    start_with(bin, false)
+}
+
+/// Like [`start`], with an append-only file fsynced on every write: a restart keeps the data.
+pub fn start_persistent(bin: &str) -> Redis {
+    start_with(bin, true)
+}
+
+fn start_with(bin: &str, persistent: bool) -> Redis {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let dir = tempfile::tempdir().unwrap();
-    let child = spawn(bin, port, dir.path());
+    let child = spawn(bin, port, dir.path(), persistent);
     wait_ready(port);
     Redis {
         child: Some(child),
         port,
         bin: bin.to_owned(),
         dir,
+        persistent,
     }
 }
